@@ -1,0 +1,248 @@
+"""`fedrobust data prepare`: a source -> a LEAF-style federated directory.
+
+Steps: load the source, drop exact duplicate texts, partition rows into clients, move clients
+too small to be devices into the public (server) split and add random whole clients to it until
+``public_fraction`` of the samples are public, keep ``user_fraction`` of the remaining device
+clients, split each client's samples into train/test, and write everything to a temporary
+directory that is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from fedrobust import __version__
+from fedrobust.data.federated import META_FILE, PUBLIC_DIR, STATS_FILE, FORMAT
+from fedrobust.data.leaf import LeafUser, write_leaf_split
+from fedrobust.data.partitioners import PARTITIONERS, PartitionOptions
+from fedrobust.data.sources import SourceOptions, load_source
+from fedrobust.data.sources.base import PUBLIC, SPLIT, TEXT
+from fedrobust.data.stats import compute_stats
+from fedrobust.errors import ConfigError, DataError
+
+PUBLIC_CLIENT = "__public__"
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    source: str = "rotten_tomatoes"
+    partition: str = "natural"
+    num_clients: int | None = None
+    alpha: float = 0.5
+    classes_per_client: int = 2
+    min_samples: int = 2
+    user_fraction: float = 1.0
+    train_fraction: float = 0.8
+    public_fraction: float = 0.15
+    dedupe: bool = True
+    seed: int = 0
+    source_options: SourceOptions = field(default_factory=SourceOptions)
+
+    def validate(self) -> None:
+        PARTITIONERS.get(self.partition)  # unknown names fail here, before any work
+        if self.partition == "natural" and self.num_clients is not None:
+            raise ConfigError("--num-clients does not apply to --partition natural (owners define the clients); use --user-fraction")
+        if self.num_clients is not None and self.num_clients < 1:
+            raise ConfigError(f"--num-clients must be >= 1, got {self.num_clients}")
+        if self.alpha <= 0:
+            raise ConfigError(f"--alpha must be > 0, got {self.alpha}")
+        if self.min_samples < 2:
+            raise ConfigError(f"--min-samples must be >= 2 so every client has a train and a test example, got {self.min_samples}")
+        if not 0 < self.user_fraction <= 1:
+            raise ConfigError(f"--user-fraction must be in (0, 1], got {self.user_fraction}")
+        if not 0 < self.train_fraction < 1:
+            raise ConfigError(f"--train-fraction must be in (0, 1), got {self.train_fraction}")
+        if not 0 <= self.public_fraction < 1:
+            raise ConfigError(f"--public-fraction must be in [0, 1), got {self.public_fraction}")
+
+    def partition_options(self) -> PartitionOptions:
+        return PartitionOptions(
+            num_clients=self.num_clients or 100,
+            alpha=self.alpha,
+            classes_per_client=self.classes_per_client,
+            min_samples=self.min_samples,
+            seed=self.seed,
+        )
+
+
+def _train_test_split(rows: list[int], train_fraction: float, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    shuffled = [rows[i] for i in rng.permutation(len(rows))]
+    n_test = min(len(rows) - 1, max(1, round(len(rows) * (1 - train_fraction))))
+    return shuffled[n_test:], shuffled[:n_test]
+
+
+def _dedupe(dataset: datasets.Dataset) -> datasets.Dataset:
+    seen: set[str] = set()
+    keep = []
+    for row, text in enumerate(dataset[TEXT]):
+        if text not in seen:
+            seen.add(text)
+            keep.append(row)
+    return dataset.select(keep) if len(keep) < len(dataset) else dataset
+
+
+def _choose_public(clients: dict[str, list[int]], options: PrepareOptions, total: int, rng: np.random.Generator) -> tuple[list[str], int]:
+    """Small clients first (they cannot be devices), then random whole clients up to the fraction."""
+    small = [c for c, rows in clients.items() if len(rows) < options.min_samples]
+    public, count = list(small), sum(len(clients[c]) for c in small)
+    large = [c for c in clients if len(clients[c]) >= options.min_samples]
+    for index in rng.permutation(len(large)):
+        if count >= options.public_fraction * total:
+            break
+        public.append(large[index])
+        count += len(clients[large[index]])
+    return public, len(small)
+
+
+def _check_feasible(dataset: datasets.Dataset, options: PrepareOptions) -> None:
+    if options.partition == "natural":
+        return
+    needed = options.partition_options().num_clients * options.min_samples
+    if needed > len(dataset):
+        raise ConfigError(
+            f"--num-clients {options.num_clients} x --min-samples {options.min_samples} = {needed} samples "
+            f"but the source has {len(dataset)}; use fewer clients"
+        )
+
+
+def build_federation(options: PrepareOptions) -> tuple[dict[str, dict[str, LeafUser]], dict]:
+    """Compute the federated splits in memory: {"train", "test", "public_train", "public_test"}."""
+    options.validate()
+    dataset = load_source(options.source, options.source_options)
+    n_source = len(dataset)
+    if options.dedupe:
+        dataset = _dedupe(dataset)
+    inherits_public = PUBLIC in dataset.column_names and any(dataset[PUBLIC])
+    if options.partition != "natural":
+        # splits are only inherited from pre-split (LEAF) sources under the natural partition
+        dataset = dataset.remove_columns([c for c in (SPLIT, PUBLIC) if c in dataset.column_names])
+        inherits_public = False
+    rng = np.random.default_rng(options.seed)
+    held_out: list[int] = []
+    if options.partition != "natural" and options.public_fraction > 0:
+        # whole-sample public split first, so exactly --num-clients device clients remain
+        order = rng.permutation(len(dataset))
+        n_public = round(options.public_fraction * len(dataset))
+        held_out = sorted(order[:n_public].tolist())
+        device_rows = sorted(order[n_public:].tolist())
+    else:
+        device_rows = list(range(len(dataset)))
+    device_dataset = dataset.select(device_rows) if held_out else dataset
+    _check_feasible(device_dataset, options)
+    clients = {
+        client: [device_rows[r] for r in rows]
+        for client, rows in PARTITIONERS.get(options.partition)(device_dataset, options.partition_options()).items()
+    }
+    if held_out:
+        clients[PUBLIC_CLIENT] = held_out
+    texts, labels = dataset[TEXT], dataset["label"]
+    presplit = dataset[SPLIT] if SPLIT in dataset.column_names else None
+
+    if inherits_public:
+        is_public = dataset[PUBLIC]
+        public_ids = [c for c, rows in clients.items() if is_public[rows[0]]]
+        n_small = 0
+    elif held_out:
+        public_ids = [PUBLIC_CLIENT] + [c for c, rows in clients.items() if len(rows) < options.min_samples]
+        n_small = len(public_ids) - 1
+    else:
+        public_ids, n_small = _choose_public(clients, options, len(dataset), rng)
+    public_set = set(public_ids)
+    device_ids = [c for c in clients if c not in public_set]
+    n_devices_before = len(device_ids)
+    if options.user_fraction < 1:
+        keep = max(1, round(options.user_fraction * len(device_ids)))
+        chosen = set(rng.choice(len(device_ids), size=keep, replace=False).tolist())
+        device_ids = [c for i, c in enumerate(device_ids) if i in chosen]
+
+    splits: dict[str, dict[str, LeafUser]] = {"train": {}, "test": {}, "public_train": {}, "public_test": {}}
+
+    def add(split: str, client: str, rows: list[int]) -> None:
+        if rows:
+            splits[split][client] = LeafUser([texts[r] for r in rows], [labels[r] for r in rows])
+
+    for client in device_ids:
+        rows = clients[client]
+        if presplit is not None:
+            train = [r for r in rows if presplit[r] == "train"]
+            test = [r for r in rows if presplit[r] == "test"]
+        else:
+            train, test = _train_test_split(rows, options.train_fraction, rng)
+        add("train", client, train)
+        add("test", client, test)
+    public_rows = sorted(r for c in public_ids for r in clients[c])
+    for client in public_ids:
+        rows = clients[client]
+        if presplit is not None:
+            add("public_train", client, [r for r in rows if presplit[r] == "train"])
+            add("public_test", client, [r for r in rows if presplit[r] == "test"])
+    if presplit is None and public_rows:
+        train, test = _train_test_split(public_rows, options.train_fraction, rng)
+        add("public_train", PUBLIC_CLIENT, sorted(train))  # sorted: source order, not shuffled
+        add("public_test", PUBLIC_CLIENT, sorted(test))
+    if not splits["train"]:
+        raise DataError(f"{options.source}: no client has >= {options.min_samples} samples; lower --min-samples")
+    provenance = {
+        "source_rows": n_source,
+        "duplicates_dropped": n_source - len(dataset),
+        "clients_partitioned": len(clients) - bool(held_out),
+        "clients_below_min_samples_to_public": n_small,
+        "device_clients_dropped_by_user_fraction": n_devices_before - len(device_ids),
+    }
+    meta = {
+        "format": FORMAT,
+        "fedrobust_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "label_names": dataset.features["label"].names,
+        "num_labels": dataset.features["label"].num_classes,
+        "options": {**asdict(options), "source_options": asdict(options.source_options)},
+        "provenance": provenance,
+    }
+    return splits, meta
+
+
+def write_federation(splits: dict[str, dict[str, LeafUser]], meta: dict, out: Path, overwrite: bool = False) -> dict:
+    """Write all files into a temporary sibling directory, then move it into place."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the result should not be
+    try:
+        write_leaf_split(staging / "train", splits["train"])
+        write_leaf_split(staging / "test", splits["test"])
+        if splits["public_train"] or splits["public_test"]:
+            write_leaf_split(staging / PUBLIC_DIR / "train", splits["public_train"])
+            write_leaf_split(staging / PUBLIC_DIR / "test", splits["public_test"])
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        stats = compute_stats(splits, meta["label_names"])
+        stats["provenance"] = meta["provenance"]
+        (staging / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
+        if out.exists():
+            trash = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, trash)
+            os.replace(staging, out)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return stats
+
+
+def prepare(options: PrepareOptions, out: Path, overwrite: bool = False) -> dict:
+    splits, meta = build_federation(options)
+    return write_federation(splits, meta, out, overwrite=overwrite)
