@@ -14,6 +14,10 @@ from fedrobust.errors import FedrobustError
 SUBCOMMAND_MODULES = [
     "fedrobust.cli.data_cmd",
     "fedrobust.cli.resources_cmd",
+    "fedrobust.cli.teacher_cmd",
+    "fedrobust.cli.distill_cmd",
+    "fedrobust.cli.evaluate_cmd",
+    "fedrobust.cli.simulate_cmd",
 ]
 
 
@@ -33,10 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(message)s",
-    )
+    # our own loggers talk at INFO; third-party libraries only at WARNING unless --verbose
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(message)s")
+    logging.getLogger("fedrobust").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

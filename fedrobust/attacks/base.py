@@ -1,0 +1,24 @@
+"""The interface every attack (TextAttack recipe or fast batched attack) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from fedrobust.attacks.records import AttackRecord
+from fedrobust.errors import DataError
+
+
+class Attack(ABC):
+    """Untargeted evasion attack on a classifier: attack(texts, labels) -> one record each."""
+
+    name: str = "attack"
+
+    @abstractmethod
+    def attack(self, texts: Sequence[str], labels: Sequence[int]) -> list[AttackRecord]:
+        """Attack every example; records come back in input order."""
+
+
+def check_inputs(texts: Sequence[str], labels: Sequence[int]) -> None:
+    if len(texts) != len(labels):
+        raise DataError(f"attack got {len(texts)} texts but {len(labels)} labels; pass one label per text")

@@ -1,0 +1,150 @@
+"""`fedrobust evaluate`: natural accuracy, accuracy under attack and explanation agreement of a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import logging
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from fedrobust.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+EXAMPLES_CSV = "examples.csv"
+PER_CLIENT_CSV = "per_client.csv"
+AGREEMENT_CSV = "explanation_agreement.csv"
+SUMMARY_JSON = "summary.json"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from fedrobust.attacks import ATTACKS
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="attack a saved model on a federated dataset: per-example CSV and summary.json",
+        description="Writes OUT/examples.csv (one row per attacked example), OUT/summary.json "
+        "(clean_acc, adv_acc, attack_success_rate, examples_per_s, ... with 95% intervals), "
+        "OUT/per_client.csv for --split clients, and explanation agreement with --compare-to.",
+    )
+    p.add_argument("--model", required=True, type=Path, help="model folder written by save_model (student or teacher)")
+    p.add_argument("--data", required=True, type=Path, help="prepared federated directory (fedrobust data prepare)")
+    p.add_argument("--attack", default="fast_deepwordbug", help=f"one of: {', '.join(ATTACKS.names())}")
+    p.add_argument("--split", choices=("public", "clients"), default="public",
+                   help="public: the server's test split; clients: every device client's test split")
+    p.add_argument("--max-examples", type=int, default=None, help="public split: seeded random subset of this size")
+    p.add_argument("--per-client", type=int, default=None, help="clients split: at most this many test examples per client")
+    p.add_argument("--max-clients", type=int, default=None, help="clients split: only the first N clients")
+    p.add_argument("--max-queries", type=int, default=None, help="query budget per example (default: none)")
+    p.add_argument("--compare-to", type=Path, default=None,
+                   help="second model folder (e.g. the teacher): explanation agreement on the clean examples")
+    p.add_argument("--top-k", type=int, default=5, help="k of the top-k attribution overlap")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=run_evaluate)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.split == "clients" and args.max_examples is not None:
+        raise ConfigError("--max-examples applies to --split public; for clients use --per-client and --max-clients")
+    if args.split == "public" and (args.per_client is not None or args.max_clients is not None):
+        raise ConfigError("--per-client/--max-clients apply to --split clients; for public use --max-examples")
+    for flag in ("max_examples", "per_client", "max_clients", "max_queries", "top_k"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """Spread [low, high] intervals over two CSV columns."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key.endswith("_ci95") and isinstance(value, (list, tuple)):
+            out[f"{key}_low"], out[f"{key}_high"] = value
+        else:
+            out[key] = value
+    return out
+
+
+def _environment() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "machine": platform.machine()}
+    for package in ("torch", "transformers", "textattack", "nltk"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from fedrobust.attacks import ATTACKS, build_attack
+    from fedrobust.data import FederatedDataset
+    from fedrobust.evaluation import (
+        evaluate_attack,
+        evaluate_clients,
+        explanation_agreement,
+        write_records_csv,
+        write_summary_json,
+    )
+    from fedrobust.models.io import load_model
+
+    _check_args(args)
+    ATTACKS.get(args.attack)  # unknown names fail before anything is loaded
+    dataset = FederatedDataset.load(args.data)
+    model, tokenizer = load_model(args.model)
+    if model.num_labels != dataset.num_labels:
+        raise DataError(
+            f"{args.model} predicts {model.num_labels} labels but {args.data} has {dataset.num_labels}; "
+            "evaluate a model trained on this dataset"
+        )
+    attack = build_attack(args.attack, model, tokenizer, max_queries=args.max_queries, seed=args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    if args.split == "public":
+        public = dataset.public()
+        records, summary = evaluate_attack(
+            model, tokenizer, public.test_texts, public.test_labels, attack,
+            max_examples=args.max_examples, max_queries=args.max_queries, seed=args.seed,
+        )
+        write_records_csv((r.to_dict() for r in records), args.out / EXAMPLES_CSV)
+        clean_texts, clean_labels = [r.text for r in records], [r.label for r in records]
+    else:
+        client_ids = dataset.client_ids[: args.max_clients] if args.max_clients else dataset.client_ids
+        rows, per_client, summary = evaluate_clients(
+            model, tokenizer, (dataset.client(c) for c in client_ids), attack,
+            per_client=args.per_client, max_queries=args.max_queries, seed=args.seed,
+        )
+        write_records_csv((r.to_row() for r in rows), args.out / EXAMPLES_CSV)
+        write_records_csv((_flat(s) for s in per_client), args.out / PER_CLIENT_CSV)
+        clean_texts, clean_labels = [r.record.text for r in rows], [r.record.label for r in rows]
+
+    if args.compare_to is not None:
+        other, other_tokenizer = load_model(args.compare_to)
+        agreement_rows, agreement = explanation_agreement(
+            model, other, tokenizer, clean_texts, k=args.top_k, targets=clean_labels,
+            tokenizer_b=other_tokenizer, seed=args.seed,
+        )
+        write_records_csv(agreement_rows, args.out / AGREEMENT_CSV)
+        summary["explanation_agreement"] = {"compare_to": str(args.compare_to), **agreement}
+
+    summary["split"] = args.split
+    summary["model"] = str(args.model)
+    summary["data"] = str(args.data)
+    summary["total_elapsed_s"] = time.perf_counter() - started
+    summary["config"] = _config(args)
+    summary["environment"] = _environment()
+    write_summary_json(summary, args.out / SUMMARY_JSON)
+    log.info(
+        "%s on %s (%s, %d examples): clean_acc %.3f  adv_acc %.3f  success %.3f  %.1f examples/s -> %s",
+        args.attack, args.model, args.split, summary["num_examples"], summary["clean_acc"], summary["adv_acc"],
+        summary["attack_success_rate"], summary.get("examples_per_s", float("nan")), args.out / SUMMARY_JSON,
+    )
+    return 0

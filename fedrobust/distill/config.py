@@ -1,0 +1,109 @@
+"""The `fedrobust distill` config: a YAML file validated into dataclasses before any work starts.
+
+Unknown keys and values of the wrong type raise ConfigError naming the dotted key, e.g.
+``objectives.kd.temprature``. Objective and student parameters are checked against the
+constructor of the named implementation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedrobust.config_schema import check_parameters, check_type, dataclass_from_mapping, read_yaml_mapping
+from fedrobust.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 8
+    batch_size: int = 32
+    lr: float = 2e-3
+    decay_lr: bool = True  # linear decay to zero over the epochs
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    validation_fraction: float = 0.1  # of the public train split, scored after every epoch
+    keep_best_epoch: bool = True  # False: keep the last epoch (adversarial training, decayed lr)
+    use_augmented: bool = True  # train on the teacher-labelled copies in the cache, if any
+    max_augmented_copies: int | None = None  # use at most this many copies per text (None: all)
+    token_dropout: float = 0.0  # share of the student's input tokens replaced by [UNK] each step
+
+
+@dataclass
+class VocabularyConfig:
+    min_count: int = 1
+    init_from_teacher: bool = True  # PCA of the teacher's token embeddings, for pruned tables
+
+
+@dataclass
+class CompressionConfig:
+    low_rank_ratio: float = 0.0  # rank = ratio * min(in, out) for every linear map it shrinks
+    prune_sparsity: float = 0.0  # global magnitude pruning of weight matrices
+    finetune_epochs: int = 1  # with all objectives, after low-rank / pruning
+    int8: bool = True
+
+
+@dataclass
+class EvalConfig:
+    max_test_examples: int | None = None
+    latency_examples: int = 200
+
+
+@dataclass
+class DistillConfig:
+    data: str
+    teacher: str
+    student: dict[str, Any]
+    objectives: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ce": {"weight": 1.0}})
+    train: TrainConfig = field(default_factory=TrainConfig)
+    vocabulary: VocabularyConfig = field(default_factory=VocabularyConfig)
+    compression: CompressionConfig = field(default_factory=CompressionConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def validate(config: DistillConfig) -> DistillConfig:
+    """Names and values of students and objectives, checked against their implementations."""
+    import fedrobust.models.students  # noqa: F401
+    from fedrobust.distill.losses import OBJECTIVES
+    from fedrobust.models.registry import STUDENTS
+
+    student = dict(config.student)
+    if "name" not in student:
+        raise ConfigError("missing config key student.name; one of: " + ", ".join(STUDENTS.names()))
+    name = student.pop("name")
+    check_parameters(STUDENTS.get(name), student, "student", skip=("num_labels", "vocab_size"))
+    if not config.objectives:
+        raise ConfigError("config key objectives is empty; give at least one, e.g. ce: {weight: 1.0}")
+    for obj_name, params in config.objectives.items():
+        params = dict(params or {})
+        weight = params.pop("weight", 1.0)
+        check_type(weight, float, f"objectives.{obj_name}.weight")
+        check_parameters(OBJECTIVES.get(obj_name), params, f"objectives.{obj_name}", skip=("context",))
+    if not 0.0 <= config.compression.prune_sparsity < 1.0:
+        raise ConfigError("config key compression.prune_sparsity must be in [0, 1)")
+    if not 0.0 <= config.compression.low_rank_ratio < 1.0:
+        raise ConfigError("config key compression.low_rank_ratio must be in [0, 1)")
+    if not 0.0 <= config.train.validation_fraction < 0.5:
+        raise ConfigError("config key train.validation_fraction must be in [0, 0.5)")
+    if config.train.epochs < 1 or config.train.batch_size < 1:
+        raise ConfigError("config keys train.epochs and train.batch_size must be >= 1")
+    return config
+
+
+def config_from_mapping(mapping: dict[str, Any]) -> DistillConfig:
+    return validate(dataclass_from_mapping(DistillConfig, mapping))
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DistillConfig:
+    mapping = read_yaml_mapping(path)
+    mapping.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return config_from_mapping(mapping)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

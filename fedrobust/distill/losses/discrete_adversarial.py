@@ -1,0 +1,86 @@
+"""Discrete adversarial examples mixed into training (adversarial data augmentation).
+
+At the start of each epoch the project's attack (``fedrobust.attacks``) is run against the
+current student on ``pool_size`` random training texts; every successful adversarial text
+joins a pool, and each step the student is trained on a batch from the pool to keep the
+teacher's prediction for the clean text (KD at ``temperature``) and the gold label (CE).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import torch
+import torch.nn.functional as F
+
+from fedrobust.distill.batch import DistillBatch, StudentPass
+from fedrobust.distill.losses.base import Objective, ObjectiveContext, kd_loss
+from fedrobust.distill.losses.registry import OBJECTIVES
+from fedrobust.errors import ResourceUnavailableError
+from fedrobust.models.base import TextClassifier
+
+log = logging.getLogger(__name__)
+
+
+@OBJECTIVES.register("discrete_adversarial")
+class DiscreteAdversarial(Objective):
+    def __init__(
+        self,
+        context: ObjectiveContext,
+        attack: str = "fast_deepwordbug",
+        pool_size: int = 256,
+        max_queries: int = 200,
+        temperature: float = 2.0,
+        max_pool: int = 2000,
+    ) -> None:
+        super().__init__()
+        try:
+            from fedrobust.attacks import ATTACKS
+        except ImportError as exc:
+            raise ResourceUnavailableError(
+                f"objectives.discrete_adversarial needs fedrobust.attacks, which failed to import ({exc})"
+            ) from None
+        ATTACKS.get(attack)  # an unknown name fails now, before training
+        self.attack_name, self.pool_size, self.max_queries = attack, pool_size, max_queries
+        self.temperature, self.max_pool = temperature, max_pool
+        self.context = context
+        self.rng = random.Random(context.seed)
+        self.pool_texts: list[str] = []
+        self.pool_labels: list[int] = []
+        self.pool_teacher_logits: list[torch.Tensor] = []
+
+    def on_epoch_start(self, student: TextClassifier, epoch: int) -> None:
+        from fedrobust.attacks import build_attack
+
+        ctx = self.context
+        picks = self.rng.sample(range(len(ctx.train_texts)), min(self.pool_size, len(ctx.train_texts)))
+        was_training = student.training
+        student.eval()
+        attack = build_attack(
+            self.attack_name, student, ctx.tokenizer, max_queries=self.max_queries, seed=ctx.seed + epoch
+        )
+        records = attack.attack([ctx.train_texts[i] for i in picks], [ctx.train_labels[i] for i in picks])
+        student.train(was_training)
+        added = 0
+        for i, record in zip(picks, records):
+            if record.result == "successful":
+                self.pool_texts.append(record.perturbed_text)
+                self.pool_labels.append(ctx.train_labels[i])
+                self.pool_teacher_logits.append(ctx.train_teacher_logits[i])
+                added += 1
+        overflow = len(self.pool_texts) - self.max_pool
+        if overflow > 0:  # keep the newest examples: they attack the current student
+            del self.pool_texts[:overflow], self.pool_labels[:overflow], self.pool_teacher_logits[:overflow]
+        log.info("discrete adversarial: %d/%d attacks succeeded, pool %d", added, len(picks), len(self.pool_texts))
+
+    def forward(self, student: TextClassifier, batch: DistillBatch, clean: StudentPass) -> torch.Tensor:
+        if not self.pool_texts:
+            return clean.output.logits.new_zeros(())
+        size = min(len(batch.labels), len(self.pool_texts))
+        idx = self.rng.sample(range(len(self.pool_texts)), size)
+        encoded = self.context.tokenizer([self.pool_texts[i] for i in idx])
+        logits = student(encoded["input_ids"], encoded["attention_mask"])
+        labels = torch.tensor([self.pool_labels[i] for i in idx])
+        teacher = torch.stack([self.pool_teacher_logits[i] for i in idx])
+        return kd_loss(logits, teacher, self.temperature) + F.cross_entropy(logits, labels)

@@ -1,0 +1,236 @@
+"""`fedrobust distill`: from a validated config to a saved student and its metrics.json."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import save as safetensors_bytes
+
+from fedrobust.distill.compression import factorize, magnitude_prune, quantize_state_dict, sparsity
+from fedrobust.distill.config import DistillConfig
+from fedrobust.distill.losses import OBJECTIVES, ObjectiveContext
+from fedrobust.distill.measure import latency_ms, predict, size_bytes
+from fedrobust.distill.teacher_artifacts import MODEL_DIR, read_cache, read_metrics
+from fedrobust.distill.trainer import WeightedObjective, train_student
+from fedrobust.distill.vocabulary import fit_vocabulary, kept_token_ids
+from fedrobust.errors import DataError
+from fedrobust.models import STUDENTS, TextClassifier, WordPieceTokenizer, build_student, load_model, save_model
+from fedrobust.models.io import FP32_WEIGHTS, INT8_WEIGHTS
+
+log = logging.getLogger(__name__)
+
+STUDENT_DIR, STUDENT_INT8_DIR = "student", "student_int8"
+
+
+def _split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    n_val = int(round(fraction * n))
+    return order[n_val:], order[:n_val]
+
+
+def _training_rows(
+    cache: dict[str, torch.Tensor],
+    gold: list[int],
+    train_orig: torch.Tensor,
+    use_augmented: bool,
+    max_copies: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels for every cache row (gold, or the teacher's argmax for augmented copies) and the
+    training rows: the training texts plus the copies made from them (never from validation texts)."""
+    total, n = len(cache["logits"]), len(gold)
+    if total < n:
+        raise DataError(f"teacher cache has {total} rows for {n} public training texts; rerun `fedrobust teacher`")
+    labels = torch.cat([torch.tensor(gold, dtype=torch.long), cache["logits"][n:].argmax(dim=1)])
+    if not use_augmented or total == n:
+        return labels, train_orig
+    in_train = torch.zeros(n, dtype=torch.bool)
+    in_train[train_orig] = True
+    sources = cache["source_index"][n:]  # ascending: the copies of one text are contiguous
+    keep = in_train[sources]
+    if max_copies is not None:
+        copy_rank = torch.arange(len(sources)) - torch.searchsorted(sources, sources)
+        keep &= copy_rank < max_copies
+    return labels, torch.cat([train_orig, torch.arange(n, total)[keep]])
+
+
+def _size_pruned_table(
+    student: dict[str, Any], cache: dict[str, torch.Tensor], train_idx: torch.Tensor, tokenizer: Any, min_count: int
+) -> dict[str, Any]:
+    """A pruned table without ``num_embeddings`` gets exactly one row per kept token (+ [PAD], [UNK])."""
+    accepts_embedding = "embedding" in inspect.signature(STUDENTS.get(student["name"])).parameters
+    embedding = student.get("embedding", {"kind": "pruned", "dim": 64} if accepts_embedding else None)
+    if not isinstance(embedding, dict) or embedding.get("kind", "pruned") != "pruned" or "num_embeddings" in embedding:
+        return student
+    kept = kept_token_ids(
+        cache["input_ids"][train_idx], cache["attention_mask"][train_idx], tokenizer.special_token_ids(),
+        tokenizer.pad_token_id, capacity=tokenizer.vocab_size, min_count=min_count,
+    )
+    return {**student, "embedding": {**embedding, "num_embeddings": len(kept) + 2}}
+
+
+@dataclass
+class DistillInputs:
+    """Everything a run reads before training: data, teacher cache, tokenizer, row split."""
+
+    public: Any  # fedrobust.data.ClientData of the public split
+    tokenizer: WordPieceTokenizer
+    teacher_metrics: dict[str, Any]
+    teacher_table: torch.Tensor | None  # the teacher's token embeddings, to initialise the student's
+    cache: dict[str, torch.Tensor]
+    labels: torch.Tensor  # one per cache row
+    train_orig: torch.Tensor  # public training texts used for training
+    train_idx: torch.Tensor  # cache rows used for training (texts + their augmented copies)
+    val_idx: torch.Tensor  # public training texts held out to pick the best epoch
+
+
+def load_inputs(config: DistillConfig) -> DistillInputs:
+    from fedrobust.data import FederatedDataset
+
+    public = FederatedDataset.load(config.data).public()
+    teacher_dir = Path(config.teacher)
+    teacher_metrics = read_metrics(teacher_dir)
+    cache = read_cache(teacher_dir, list(public.train_texts))
+    teacher, tokenizer = load_model(teacher_dir / MODEL_DIR)
+    table = teacher.input_embedding_weight() if config.vocabulary.init_from_teacher else None
+    train_orig, val_idx = _split(len(public.train_texts), config.train.validation_fraction, config.seed)
+    labels, train_idx = _training_rows(
+        cache, list(public.train_labels), train_orig, config.train.use_augmented, config.train.max_augmented_copies
+    )
+    return DistillInputs(
+        public, tokenizer, teacher_metrics, None if table is None else table.detach(), cache, labels,
+        train_orig, train_idx, val_idx,
+    )
+
+
+def build_fitted_student(config: DistillConfig, inputs: DistillInputs) -> tuple[TextClassifier, int]:
+    """The configured student with its vocabulary pruned / initialised; returns (student, token rows)."""
+    tok, cache, rows = inputs.tokenizer, inputs.cache, inputs.train_orig
+    params = _size_pruned_table(dict(config.student), cache, rows, tok, config.vocabulary.min_count)
+    name = params.pop("name")
+    student = build_student(name, num_labels=int(cache["logits"].shape[1]), vocab_size=tok.vocab_size, **params)
+    vocabulary_rows = fit_vocabulary(
+        student, cache["input_ids"][rows], cache["attention_mask"][rows], tok.special_token_ids(),
+        tok.pad_token_id, config.vocabulary.min_count, inputs.teacher_table,
+    )
+    return student, vocabulary_rows
+
+
+def build_objectives(config: DistillConfig, inputs: DistillInputs, student: TextClassifier) -> list[WeightedObjective]:
+    tok, rows = inputs.tokenizer, inputs.train_orig.tolist()
+    context = ObjectiveContext(
+        num_labels=student.num_labels,
+        student_feature_dim=student.feature_dim,
+        teacher_feature_dim=int(inputs.cache["features"].shape[1]),
+        tokenizer=tok,
+        special_token_ids=tok.special_token_ids(),
+        train_texts=[inputs.public.train_texts[i] for i in rows],
+        train_labels=[int(inputs.labels[i]) for i in rows],
+        train_teacher_logits=inputs.cache["logits"][inputs.train_orig],
+        seed=config.seed,
+    )
+    objectives = []
+    for name, params in config.objectives.items():
+        params = dict(params or {})
+        weight = float(params.pop("weight", 1.0))
+        objectives.append(WeightedObjective(name, weight, OBJECTIVES.get(name)(context, **params)))
+    return objectives
+
+
+def train_and_compress(
+    config: DistillConfig, inputs: DistillInputs, student: TextClassifier, objectives: list[WeightedObjective]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Train with every objective; then low-rank / prune and fine-tune with the same objectives
+    (ATMC: compression inside adversarial training). Returns (history, low-rank layout)."""
+    train, compression, tok = config.train, config.compression, inputs.tokenizer
+    common = dict(
+        objectives=objectives, cache=inputs.cache, labels=inputs.labels, train_idx=inputs.train_idx,
+        val_idx=inputs.val_idx, batch_size=train.batch_size, weight_decay=train.weight_decay,
+        grad_clip=train.grad_clip, token_dropout=train.token_dropout, unk_id=tok.unk_token_id,
+        special_ids=tok.special_token_ids(), decay_lr=train.decay_lr, keep_best_epoch=train.keep_best_epoch,
+    )
+    history = train_student(student, epochs=train.epochs, lr=train.lr, seed=config.seed, **common)
+    low_rank = factorize(student, compression.low_rank_ratio) if compression.low_rank_ratio > 0 else {}
+    masks = magnitude_prune(student, compression.prune_sparsity) if compression.prune_sparsity > 0 else {}
+    if (low_rank or masks) and compression.finetune_epochs > 0:
+        history += train_student(
+            student, epochs=compression.finetune_epochs, lr=train.lr / 2, seed=config.seed + 1,
+            masks=masks, phase="compressed_finetune", **common,
+        )
+    return history, low_rank
+
+
+def save_and_measure(
+    config: DistillConfig, inputs: DistillInputs, student: TextClassifier, out_dir: Path
+) -> dict[str, Any]:
+    """Write the fp32 (and int8) artifacts, then measure what was written, reloaded from disk."""
+    tok = inputs.tokenizer
+    extra = {"distill_config": config.to_dict()}
+    save_model(student, tok, out_dir / STUDENT_DIR, extra_config=extra)
+    measured: dict[str, Any] = {
+        "name": config.student["name"],
+        "params": student.num_parameters(),
+        "sparsity": sparsity(student),
+        "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS),
+    }
+    limit = config.eval.max_test_examples
+    texts, labels = list(inputs.public.test_texts)[:limit], torch.tensor(list(inputs.public.test_labels)[:limit])
+    reloaded, _ = load_model(out_dir / STUDENT_DIR)
+    fp32_preds = predict(reloaded, tok, texts)
+    measured["natural_acc"] = float((fp32_preds == labels).float().mean())
+    measured["latency_ms"] = latency_ms(reloaded, tok, texts, config.eval.latency_examples)
+    if config.compression.int8:
+        save_model(student, tok, out_dir / STUDENT_INT8_DIR, extra_config=extra, weights="int8")
+        int8_preds = predict(load_model(out_dir / STUDENT_INT8_DIR)[0], tok, texts)
+        measured["bytes_int8"] = size_bytes(out_dir / STUDENT_INT8_DIR / INT8_WEIGHTS)
+        measured["natural_acc_int8"] = float((int8_preds == labels).float().mean())
+        measured["int8_agreement"] = float((int8_preds == fp32_preds).float().mean())
+    else:  # size of the int8 file it would write
+        state = {k: v.detach().contiguous() for k, v in student.state_dict().items()}
+        measured["bytes_int8"] = len(safetensors_bytes(quantize_state_dict(state)))
+    measured["test_examples"] = len(texts)
+    return measured
+
+
+def run_distill(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
+    """Train, compress, save and measure a student; writes and returns metrics.json."""
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    torch.manual_seed(config.seed)
+
+    inputs = load_inputs(config)
+    student, vocabulary_rows = build_fitted_student(config, inputs)
+    objectives = build_objectives(config, inputs, student)
+    history, low_rank = train_and_compress(config, inputs, student, objectives)
+    measured = save_and_measure(config, inputs, student, out_dir)
+    measured.update(vocabulary_rows=vocabulary_rows, low_rank=low_rank)
+
+    teacher = inputs.teacher_metrics["teacher"]
+    metrics = {
+        "teacher": teacher,
+        "student": measured,
+        "param_ratio": measured["params"] / teacher["params"],
+        "test_examples": measured["test_examples"],
+        "train_examples": len(inputs.train_orig),
+        "train_rows_with_augmented": len(inputs.train_idx),
+        "validation_examples": len(inputs.val_idx),
+        "objectives": {o.name: o.weight for o in objectives},
+        "history": history,
+        "seconds": time.perf_counter() - started,
+        "torch_threads": torch.get_num_threads(),
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    log.info(
+        "student %s: %d params (%.3f of the teacher), natural accuracy %.4f (teacher %.4f)",
+        measured["name"], measured["params"], metrics["param_ratio"], measured["natural_acc"], teacher["natural_acc"],
+    )
+    return metrics

@@ -1,0 +1,26 @@
+"""The evaluator: natural accuracy, accuracy under attack (per example, per client) with
+confidence intervals, and explanation agreement between two models."""
+
+from fedrobust.evaluation.agreement import explanation_agreement, spearman, top_k_overlap
+from fedrobust.evaluation.attack_eval import ClientAttackRecord, evaluate_attack, evaluate_clients, sample_indices
+from fedrobust.evaluation.attack_summary import summarize_attack
+from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
+from fedrobust.evaluation.confidence import bootstrap_mean_interval, wilson_interval
+from fedrobust.evaluation.writing import write_records_csv, write_summary_json
+
+__all__ = [
+    "ClientAttackRecord",
+    "TokenAttributions",
+    "bootstrap_mean_interval",
+    "evaluate_attack",
+    "evaluate_clients",
+    "explanation_agreement",
+    "grad_x_input",
+    "sample_indices",
+    "spearman",
+    "summarize_attack",
+    "top_k_overlap",
+    "wilson_interval",
+    "write_records_csv",
+    "write_summary_json",
+]

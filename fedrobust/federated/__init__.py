@@ -1,0 +1,1 @@
+"""Flower federation: ServerApp, ClientApp, algorithms, per-client results."""

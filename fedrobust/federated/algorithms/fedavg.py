@@ -1,0 +1,9 @@
+"""FedAvg from scratch (McMahan et al. 2017): the baseline. No personalization."""
+
+from fedrobust.federated.algorithms.base import Algorithm
+
+
+class FedAvg(Algorithm):
+    name = "fedavg"
+    starts_from = "fresh"
+    personalizes = False

@@ -1,0 +1,9 @@
+"""FedAvg from scratch, then each device fine-tunes the global model on its own data."""
+
+from fedrobust.federated.algorithms.base import Algorithm
+
+
+class FedAvgFineTune(Algorithm):
+    name = "fedavg_ft"
+    starts_from = "fresh"
+    personalizes = True

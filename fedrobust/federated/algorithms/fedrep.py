@@ -1,0 +1,55 @@
+"""FedRep (Collins et al. 2021): a shared representation (body) learned with FedAvg and a local
+head per device that never leaves it.
+
+Each round the device first trains its head (body frozen), then the body (head frozen), and
+sends back the body only. Its 'global' model is the final body with its own head; personalizing
+fine-tunes the head further.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings, personalize_settings, with_epochs
+from fedrobust.federated.local_training import train_locally
+from fedrobust.federated.parameter_groups import HEAD, body_keys, head_keys
+from fedrobust.models.base import TextClassifier
+
+
+class FedRep(Algorithm):
+    name = "fedrep"
+    starts_from = "fresh"
+    personalizes = True
+
+    def shared_keys(self, model: TextClassifier) -> list[str]:
+        return body_keys(model)
+
+    def _load_head(self, call: ClientCall) -> None:
+        saved = call.state.load(before_round=call.server_round)
+        if saved is not None:
+            call.model.load_state_dict(saved, strict=False)
+
+    def train(self, call: ClientCall) -> dict[str, float]:
+        self._load_head(call)
+        model, data, settings = call.model, call.data, local_settings(call.config)
+        head = list(getattr(model, HEAD).parameters())
+        head_ids = {id(p) for p in head}
+        body = [p for p in model.parameters() if id(p) not in head_ids]
+        train_locally(model, call.tokenizer, data.train_texts, data.train_labels,
+                      with_epochs(settings, call.config.fedrep.head_epochs), seed=call.seed("fedrep-head"), parameters=head)
+        metrics = train_locally(model, call.tokenizer, data.train_texts, data.train_labels, settings,
+                                seed=call.seed("fedrep-body"), parameters=body)
+        state = model.state_dict()
+        call.state.save(call.server_round, {k: state[k] for k in head_keys(model)})
+        return metrics
+
+    def global_model(self, call: ClientCall) -> TextClassifier:
+        self._load_head(call)
+        return call.model
+
+    def personalized_model(self, call: ClientCall) -> TextClassifier:
+        model = copy.deepcopy(self.global_model(call))
+        train_locally(model, call.tokenizer, call.data.train_texts, call.data.train_labels,
+                      personalize_settings(call.config), seed=call.seed("personalize"),
+                      parameters=list(getattr(model, HEAD).parameters()))
+        return model

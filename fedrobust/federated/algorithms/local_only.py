@@ -1,0 +1,26 @@
+"""Local-only training: no federation; each device trains the freshly initialized student on its
+own data alone, for as many epochs as a device taking part in every federated round plus
+personalization would (rounds x local.epochs + personalize.epochs)."""
+
+from __future__ import annotations
+
+import copy
+
+from fedrobust.federated.algorithms.base import Algorithm, ClientCall, personalize_settings, with_epochs
+from fedrobust.federated.local_training import train_locally
+from fedrobust.models.base import TextClassifier
+
+
+class LocalOnly(Algorithm):
+    name = "local_only"
+    starts_from = "fresh"
+    federated = False
+    personalizes = True
+
+    def personalized_model(self, call: ClientCall) -> TextClassifier:
+        config = call.config
+        epochs = config.rounds * config.local.epochs + config.personalize.epochs
+        model = copy.deepcopy(call.model)
+        train_locally(model, call.tokenizer, call.data.train_texts, call.data.train_labels,
+                      with_epochs(personalize_settings(config), epochs), seed=call.seed("local-only"))
+        return model

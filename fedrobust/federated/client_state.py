@@ -1,0 +1,45 @@
+"""Per-client state that outlives a round (Ditto's personal model, FedRep's local head).
+
+Kept on disk under the run directory rather than in Flower's ``context.state``: it survives a
+killed run, so a resumed run continues exactly, and memory stays flat with thousands of
+clients. Each save is tagged with its round, and a client reading state in round r takes the
+newest save from before r, so a round that was cut off and is re-run never sees its own
+partial writes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+KEEP_VERSIONS = 2
+
+
+class ClientStateStore:
+    def __init__(self, run_dir: str | Path, client_key: str) -> None:
+        self.root = Path(run_dir) / "client_state" / client_key
+
+    def _versions(self) -> list[tuple[int, Path]]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.glob("round_*.safetensors"):
+            found.append((int(path.stem.split("_")[1]), path))
+        return sorted(found)
+
+    def load(self, before_round: int) -> dict[str, torch.Tensor] | None:
+        earlier = [path for r, path in self._versions() if r < before_round]
+        return load_file(str(earlier[-1])) if earlier else None
+
+    def save(self, server_round: int, tensors: dict[str, torch.Tensor]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.root / f"round_{server_round:05d}.safetensors"
+        tmp = target.with_suffix(".tmp")
+        save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(tmp))
+        os.replace(tmp, target)
+        for r, path in self._versions()[:-KEEP_VERSIONS]:
+            if r < server_round:
+                path.unlink(missing_ok=True)

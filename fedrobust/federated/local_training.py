@@ -1,0 +1,95 @@
+"""One device's local training: a pure function of (model, data, settings, seed).
+
+Used by every algorithm for federated rounds and for personalization. Options: a subset of
+parameters, a proximal pull toward reference weights (FedProx, Ditto), and embedding-space
+PGD adversarial training (the same objective the distillation uses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedrobust.models.base import TextClassifier
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    lr: float
+    batch_size: int
+    adversarial: bool = False
+    adversarial_epsilon: float = 0.05
+    adversarial_steps: int = 1
+
+
+def proximal_term(model: nn.Module, reference: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over the referenced parameters of ||w - w_ref||^2 (FedProx's term without mu/2)."""
+    total = torch.zeros(())
+    for name, param in model.named_parameters():
+        if name in reference:
+            total = total + (param - reference[name]).pow(2).sum()
+    return total
+
+
+def _adversarial_loss(model: TextClassifier, input_ids, attention_mask, labels, settings: TrainSettings) -> torch.Tensor:
+    from fedrobust.distill.batch import DistillBatch
+    from fedrobust.distill.losses.embedding_pgd import EmbeddingPGD
+
+    pgd = EmbeddingPGD(None, epsilon=settings.adversarial_epsilon, steps=settings.adversarial_steps, target="ce")
+    empty = torch.empty(0)
+    batch = DistillBatch(input_ids, attention_mask, labels, empty, empty, empty, empty)
+    embeddings = model.embed(input_ids)
+    delta = pgd.perturbation(model, embeddings, batch)
+    return pgd.loss_at(model, embeddings + delta, batch).mean()
+
+
+def train_locally(
+    model: TextClassifier,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    settings: TrainSettings,
+    seed: int,
+    parameters: list[nn.Parameter] | None = None,
+    proximal_reference: dict[str, torch.Tensor] | None = None,
+    proximal_mu: float = 0.0,
+) -> dict[str, float]:
+    """Train in place; returns the mean training loss and the number of steps."""
+    if settings.epochs == 0 or not texts:
+        return {"train_loss": float("nan"), "steps": 0}
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    params = parameters if parameters is not None else list(model.parameters())
+    trainable = {id(p) for p in params}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trainable)
+    optimizer = torch.optim.Adam(params, lr=settings.lr)
+    encoded = tokenizer(list(texts))
+    targets = torch.as_tensor(list(labels), dtype=torch.long)
+    reference = {k: v.detach().clone() for k, v in proximal_reference.items()} if proximal_reference else None
+    model.train()
+    losses = []
+    for _ in range(settings.epochs):
+        order = torch.randperm(len(targets), generator=generator)
+        for start in range(0, len(order), settings.batch_size):
+            index = order[start:start + settings.batch_size]
+            ids, mask, y = encoded["input_ids"][index], encoded["attention_mask"][index], targets[index]
+            logits = model(ids, mask)
+            loss = F.cross_entropy(logits, y)
+            if settings.adversarial:
+                loss = 0.5 * loss + 0.5 * _adversarial_loss(model, ids, mask, y, settings)
+            if reference is not None and proximal_mu > 0:
+                loss = loss + 0.5 * proximal_mu * proximal_term(model, reference)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    return {"train_loss": sum(losses) / len(losses), "steps": len(losses)}

@@ -1,0 +1,211 @@
+"""The Flower ServerApp: distribute the starting model, run the federated rounds of the chosen
+algorithm with a checkpoint after each, then the personalization and evaluation round on every
+device, and write the run directory's tables.
+
+``app`` is the component ``flwr run .`` uses (config from ``[tool.flwr.app.config]``);
+``make_server_app(config, run_dir)`` is what ``fedrobust simulate`` runs in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
+from flwr.serverapp import Grid, ServerApp
+
+from fedrobust.errors import FedrobustError
+from fedrobust.federated import worker_cache
+from fedrobust.federated.algorithms import ALGORITHMS, Algorithm
+from fedrobust.federated.checkpoint import Checkpointer
+from fedrobust.federated.config import SimulationConfig, load_config
+from fedrobust.federated.local_eval import natural_metrics
+from fedrobust.federated.results import CLIENT_COLUMNS, client_rows, summarize_clients, write_csv, write_summary
+from fedrobust.federated.transport import load_arrays, to_arrays
+
+log = logging.getLogger(__name__)
+SUMMARY = "summary.json"
+
+
+class FederationError(FedrobustError):
+    """The federation cannot go on (e.g. every sampled client failed)."""
+
+
+def _base_config(config: SimulationConfig, run_dir: Path, server_round: int) -> ConfigRecord:
+    return ConfigRecord({
+        "fedrobust-config": json.dumps(config.to_dict(), sort_keys=True),
+        "run-dir": str(run_dir.resolve()),
+        "server-round": server_round,
+    })
+
+
+def wait_for_nodes(grid: Grid, expected: int, timeout: float, settle_s: float = 5.0) -> list[int]:
+    """Node ids once ``expected`` nodes are connected, or once their number stops growing.
+
+    The ServerApp can start before the simulation engine has registered its nodes.
+    """
+    deadline = time.monotonic() + timeout
+    last_count, last_change = -1, time.monotonic()
+    while True:
+        node_ids = list(grid.get_node_ids())
+        if len(node_ids) != last_count:
+            last_count, last_change = len(node_ids), time.monotonic()
+        settled = node_ids and time.monotonic() - last_change > settle_s
+        if len(node_ids) >= expected or settled or time.monotonic() > deadline:
+            return node_ids
+        time.sleep(0.2)
+
+
+def map_partitions(grid: Grid, num_clients: int, timeout: float) -> dict[int, int]:
+    """Ask every node for its partition id; keep nodes whose partition is a device client."""
+    node_ids = wait_for_nodes(grid, num_clients, timeout)
+    messages = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=n) for n in node_ids]
+    mapping, errors = {}, []
+    for reply in grid.send_and_receive(messages, timeout=timeout):
+        if reply.has_error():
+            errors.append(reply.error.reason)
+            continue
+        partition = int(reply.content["metrics"]["partition-id"])
+        if partition < num_clients:
+            mapping[reply.metadata.src_node_id] = partition
+    if not mapping:
+        reason = errors[0].strip().splitlines()[-1] if errors else "no reply before the timeout"
+        raise FederationError(f"none of the {len(node_ids)} simulated devices answered: {reason}")
+    return mapping
+
+
+class Federation:
+    def __init__(self, config: SimulationConfig, run_dir: Path) -> None:
+        self.config, self.run_dir = config, Path(run_dir)
+        self.algorithm: Algorithm = ALGORITHMS.get(config.algorithm)
+        self.dataset = worker_cache.federated_dataset(config.data)
+        self.num_clients = min(len(self.dataset), config.max_clients or len(self.dataset))
+        self.model = worker_cache.initial_model(config.model, self.algorithm.starts_from, config.seed)
+        self.tokenizer = worker_cache.tokenizer_for(config.model)
+        self.failed_clients: dict[str, str] = {}
+
+    def _public_accuracy(self, arrays: ArrayRecord) -> float:
+        """Central check on the server's public test split (not for algorithms with local heads)."""
+        if self.algorithm.shared_keys(self.model) is not None or not self.dataset.meta:
+            return float("nan")
+        try:
+            public = self.dataset.public()
+        except FedrobustError:
+            return float("nan")
+        load_arrays(self.model, arrays)
+        return natural_metrics(self.model, self.tokenizer, public.test_texts, public.test_labels)["natural_acc"]
+
+    def _note_failures(self, replies: list[Message], sent: list[Message], partition_of: dict[int, int], where: str) -> int:
+        answered = {r.metadata.src_node_id for r in replies}
+        for message in sent:
+            node = message.metadata.dst_node_id
+            reason = next((r.error.reason for r in replies if r.metadata.src_node_id == node and r.has_error()), None)
+            if node not in answered:
+                reason = "no reply before the timeout"
+            if reason is not None:
+                client = self.dataset.client_ids[partition_of[node]]
+                self.failed_clients[client] = f"{where}: {reason.strip().splitlines()[-1][:200]}"
+        return sum(1 for m in sent) - sum(1 for r in replies if not r.has_error())
+
+    def run_rounds(self, grid: Grid, strategy, partition_of: dict[int, int], checkpoints: Checkpointer) -> ArrayRecord:
+        config = self.config
+        completed, arrays = checkpoints.resume()
+        shared = self.algorithm.shared_keys(self.model)
+        arrays = arrays if arrays is not None else to_arrays(self.model, shared)
+        rounds = config.rounds if self.algorithm.federated else 0
+        if completed:
+            print(f"resuming after round {completed}/{rounds} from {checkpoints.dir}", flush=True)
+        started = time.perf_counter()
+        for server_round in range(completed + 1, rounds + 1):
+            t0 = time.perf_counter()
+            messages = list(strategy.configure_train(server_round, arrays, _base_config(config, self.run_dir, server_round), grid))
+            replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
+            failed = self._note_failures(replies, messages, partition_of, f"round {server_round}")
+            ok = [r for r in replies if not r.has_error()]
+            if not ok:
+                raise FederationError(f"round {server_round}: all {len(messages)} sampled clients failed, e.g. {next(iter(self.failed_clients.values()), '?')}")
+            new_arrays, metrics = strategy.aggregate_train(server_round, ok)
+            arrays = new_arrays
+            row = {
+                "round": server_round, "algorithm": config.algorithm, "sampled": len(messages), "succeeded": len(ok),
+                "failed": failed, "train_loss": round(float(metrics["train-loss"]), 5) if metrics else None,
+                "train_examples": sum(int(r.content["metrics"]["num-examples"]) for r in ok),
+                "public_natural_acc": round(self._public_accuracy(arrays), 4),
+                "wall_s": round(time.perf_counter() - t0, 2),
+            }
+            checkpoints.save(server_round, arrays, row)
+            done = server_round - completed
+            eta = (time.perf_counter() - started) / done * (rounds - server_round)
+            print(f"[round {server_round}/{rounds}] {len(ok)}/{len(messages)} clients ok, train loss {row['train_loss']}, "
+                  f"public acc {row['public_natural_acc']}, {row['wall_s']} s (eta {eta:.0f} s)", flush=True)
+        return arrays
+
+    def personalize_and_evaluate(self, grid: Grid, arrays: ArrayRecord, partition_of: dict[int, int]) -> list[dict[str, Any]]:
+        config = self.config
+        final_round = (config.rounds if self.algorithm.federated else 0) + 1
+        record = RecordDict({"arrays": arrays, "config": _base_config(config, self.run_dir, final_round)})
+        messages = [Message(record, message_type=MessageType.EVALUATE, dst_node_id=node)
+                    for node in sorted(partition_of, key=partition_of.__getitem__)]
+        print(f"[personalize + evaluate] {len(messages)} clients ({config.evaluate.attack} on "
+              f"{config.evaluate.adversarial_examples} examples each) ...", flush=True)
+        t0 = time.perf_counter()
+        replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
+        self._note_failures(replies, messages, partition_of, "personalize+evaluate")
+        rows = []
+        for reply in sorted((r for r in replies if not r.has_error()), key=lambda r: partition_of[r.metadata.src_node_id]):
+            metrics = dict(reply.content["metrics"])
+            partition = int(metrics["partition-id"])
+            rows += client_rows(config.algorithm, partition, self.dataset.client_ids[partition], metrics)
+        print(f"[personalize + evaluate] {len(rows) // 2}/{len(messages)} clients ok in {time.perf_counter() - t0:.1f} s", flush=True)
+        return rows
+
+    def run(self, grid: Grid) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        partition_of = map_partitions(grid, self.num_clients, self.config.simulation.timeout_s)
+        strategy = self.algorithm.make_strategy(self.config)
+        strategy.partition_of = partition_of
+        checkpoints = Checkpointer(self.run_dir, self.config.fingerprint())
+        arrays = self.run_rounds(grid, strategy, partition_of, checkpoints)
+        rows = self.personalize_and_evaluate(grid, arrays, partition_of)
+        write_csv(self.run_dir / "clients.csv", CLIENT_COLUMNS, rows)
+        summary = {
+            "algorithm": self.config.algorithm,
+            "clients": len(partition_of),
+            "clients_evaluated": len(rows) // 2,
+            **summarize_clients(rows),
+            "failures": {"count": len(self.failed_clients), "clients": self.failed_clients,
+                         "train_failures_per_round": {r["round"]: r["failed"] for r in checkpoints.rows}},
+            "rounds_completed": len(checkpoints.rows),
+            "wall_s_this_session": round(time.perf_counter() - t0, 2),
+            "fingerprint": self.config.fingerprint(),
+        }
+        write_summary(self.run_dir / SUMMARY, summary)
+        return summary
+
+
+def make_server_app(config: SimulationConfig, run_dir: Path) -> ServerApp:
+    server_app = ServerApp()
+
+    @server_app.main()
+    def main(grid: Grid, context: Context) -> None:
+        Federation(config, run_dir).run(grid)
+
+    return server_app
+
+
+app = ServerApp()
+
+
+@app.main()
+def flwr_run_main(grid: Grid, context: Context) -> None:
+    """Entry point for `flwr run .`: the run config names a YAML config and the run directory."""
+    run_config = dict(context.run_config)
+    overrides = {k: v for k, v in run_config.items() if k not in ("config", "out")}
+    config = load_config(run_config["config"], overrides)
+    Federation(config, Path(str(run_config.get("out", "runs/flwr")))).run(grid)

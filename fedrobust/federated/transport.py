@@ -1,0 +1,36 @@
+"""Model weights <-> Flower ArrayRecords, and the seeds every client call derives."""
+
+from __future__ import annotations
+
+import hashlib
+
+from flwr.app import ArrayRecord
+
+from fedrobust.models.base import TextClassifier
+
+
+def exchanged_keys(model: TextClassifier, keys: list[str] | None = None) -> list[str]:
+    """Floating-point state only: integer buffers (e.g. a pruned vocabulary's id map) are
+    constants, and a weighted average would turn them into floats that round wrongly."""
+    state = model.state_dict()
+    return [k for k in (keys if keys is not None else state) if state[k].is_floating_point()]
+
+
+def to_arrays(model: TextClassifier, keys: list[str] | None = None) -> ArrayRecord:
+    state = model.state_dict()
+    return ArrayRecord({k: state[k].detach().cpu() for k in exchanged_keys(model, keys)})
+
+
+def load_arrays(model: TextClassifier, arrays: ArrayRecord) -> None:
+    """Load whatever subset of the state the record carries (FedRep sends only the body)."""
+    state = arrays.to_torch_state_dict()
+    missing = set(state) - set(model.state_dict())
+    if missing:
+        raise ValueError(f"received weights for unknown parameters: {sorted(missing)[:3]}")
+    model.load_state_dict(state, strict=False)
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 31-bit seed from the run seed and e.g. the round and the client."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF

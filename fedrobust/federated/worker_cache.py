@@ -1,0 +1,64 @@
+"""What a simulation worker loads once and reuses across the clients it runs.
+
+A Ray actor runs many ClientApp calls in sequence; reading the federated directory or the
+model artifact per call would dominate small clients' work.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+
+import torch
+
+from fedrobust.data import FederatedDataset
+from fedrobust.federated.config import SimulationConfig, config_from_mapping
+from fedrobust.federated.transport import derive_seed
+from fedrobust.models.base import TextClassifier
+
+
+@lru_cache(maxsize=4)
+def federated_dataset(data_dir: str) -> FederatedDataset:
+    return FederatedDataset.load(data_dir)
+
+
+@lru_cache(maxsize=4)
+def _student(model_dir: str):
+    from fedrobust.models.io import load_model
+
+    return load_model(model_dir)
+
+
+@lru_cache(maxsize=4)
+def _fresh(model_dir: str, seed: int) -> TextClassifier:
+    """The student's architecture with new, seeded weights (for from-scratch baselines).
+
+    Integer buffers (a pruned vocabulary's token -> row map) are copied from the student: they
+    are part of the architecture, and without them every token would read as [UNK].
+    """
+    from fedrobust.models.registry import build_student
+
+    student, _ = _student(model_dir)
+    config = dict(student.config)
+    torch.manual_seed(derive_seed(seed, "fresh-init"))
+    model = build_student(student.registry_name, num_labels=config.pop("num_labels"), vocab_size=config.pop("vocab_size"), **config)
+    structure = {k: v for k, v in student.state_dict().items() if not v.is_floating_point()}
+    model.load_state_dict(structure, strict=False)
+    model.eval()
+    return model
+
+
+def tokenizer_for(model_dir: str):
+    return _student(model_dir)[1]
+
+
+def initial_model(model_dir: str, starts_from: str, seed: int) -> TextClassifier:
+    """A private copy of the starting model: the distilled student or a fresh initialization."""
+    template = _student(model_dir)[0] if starts_from == "student" else _fresh(model_dir, seed)
+    return copy.deepcopy(template)
+
+
+@lru_cache(maxsize=8)
+def parse_config(config_json: str) -> SimulationConfig:
+    return config_from_mapping(json.loads(config_json))

@@ -1,0 +1,267 @@
+"""Robust explainable distillation study (issue 3): teacher vs compact students on rotten_tomatoes.
+
+Rows (one training run each, same data, seed and schedule; only the named part changes):
+  teacher                         all-MiniLM-L6-v2 fine-tuned on the public split
+  <student> CE                    cross-entropy only, gold labels only (no teacher-labelled copies)
+  <student> KD                    CE + knowledge distillation (Hinton et al.)
+  <student> KD+FM                 + explainable feature mapping (InfoNCE representations,
+                                    gradient x input attribution alignment)
+  <student> full                  + adversarial objectives (embedding PGD, GradMASK,
+                                    discrete DeepWordBug examples)
+  <student> full + int8           the full student's int8 artifact
+  FastGRNN / PRADO CE and full    the paper's compact baselines, same objectives
+Every model is attacked on the same public test examples; accuracy under attack is the share
+of examples whose prediction is correct and stays correct.
+
+    fedrobust data prepare --source rotten_tomatoes --partition natural --min-samples 10 --out /tmp/rt
+    python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_study
+
+The teacher folder is made first when missing (3 epochs of fine-tuning, then its outputs on the
+public texts and 4 augmented copies of each are cached: `fedrobust teacher --augment-copies 4`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import logging
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from fedrobust.distill import config_from_mapping, run_distill
+from fedrobust.distill.pipeline import STUDENT_DIR, STUDENT_INT8_DIR
+from fedrobust.distill.measure import accuracy
+from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
+from fedrobust.evaluation import evaluate_attack, write_records_csv, write_summary_json
+from fedrobust.models import load_model
+
+log = logging.getLogger("distill_study")
+ROOT = Path(__file__).resolve().parents[1]
+BASE_CONFIG = ROOT / "configs" / "distill_full.yaml"
+
+CE = ["ce"]
+KD = ["ce", "kd"]
+KD_FM = KD + ["representation_infonce", "attribution_alignment"]
+FULL = KD_FM + ["embedding_pgd", "gradmask", "discrete_adversarial"]
+
+STUDENTS = {
+    "bigru": {"name": "bigru_attention", "embedding": {"kind": "factorized", "dim": 64, "rank": 32}, "hidden": 64},
+    "fastgrnn": {"name": "fastgrnn", "embedding": {"kind": "factorized", "dim": 64, "rank": 32}, "hidden": 64},
+    "prado": {"name": "prado", "projection_dim": 128, "dim": 64, "channels": 64},
+}
+
+# (row label, student key, objectives)
+ROWS = [
+    ("student CE", "bigru", CE),
+    ("student KD", "bigru", KD),
+    ("student KD+FM", "bigru", KD_FM),
+    ("student full", "bigru", FULL),
+    ("FastGRNN CE", "fastgrnn", CE),
+    ("FastGRNN full", "fastgrnn", FULL),
+    ("PRADO CE", "prado", CE),
+    ("PRADO full", "prado", FULL),
+]
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+def row_config(base: dict[str, Any], student: str, objectives: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    config = copy.deepcopy(base)
+    config.update(data=str(args.data), teacher=str(args.teacher), seed=args.seed)
+    config["student"] = copy.deepcopy(STUDENTS[student])
+    config["objectives"] = {name: base["objectives"][name] for name in objectives}
+    if "kd" not in objectives:  # CE only: no teacher-labelled copies, nothing from the teacher but the init
+        config["train"]["use_augmented"] = False
+    if args.epochs is not None:
+        config["train"]["epochs"] = args.epochs
+    config["compression"] = {"prune_sparsity": 0.0, "low_rank_ratio": 0.0, "int8": True}
+    return config
+
+
+def attack_row(model_dir: Path, texts: list[str], labels: list[int], args: argparse.Namespace) -> tuple[dict, list]:
+    model, tokenizer = load_model(model_dir)
+    records, summary = evaluate_attack(
+        model, tokenizer, texts, labels, attack=args.attack, max_examples=args.attack_examples,
+        max_queries=args.max_queries, seed=args.seed,
+    )
+    return summary, records
+
+
+def table_row(
+    label: str, model: dict[str, Any], teacher_params: int, clients_acc: float, attack: dict[str, Any] | None
+) -> dict[str, Any]:
+    row = {
+        "row": label,
+        "params": model["params"],
+        "param_ratio": round(model["params"] / teacher_params, 4),
+        "bytes_fp32": model["bytes_fp32"],
+        "bytes_int8": model["bytes_int8"],
+        "natural_acc": round(model["natural_acc"], 4),
+        "natural_acc_clients": round(clients_acc, 4),
+        "latency_ms": round(model["latency_ms"], 3),
+    }
+    if attack is not None:
+        row["clean_acc_attacked"] = round(attack["clean_acc"], 4)
+        row["adv_acc"] = round(attack["adv_acc"], 4)
+        row["attack_success_rate"] = round(attack["attack_success_rate"], 4)
+        row["attacked"] = attack["num_examples"]
+    return row
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def paired_margin(full: list, kd: list) -> dict[str, Any]:
+    """Same examples, same order: who survives the attack where the other does not."""
+    survives = [[r.result == "failed" for r in records] for records in (full, kd)]
+    n = len(full)
+    only_full = sum(a and not b for a, b in zip(*survives))
+    only_kd = sum(b and not a for a, b in zip(*survives))
+    return {
+        "examples": n,
+        "full_adv_acc": sum(survives[0]) / n,
+        "kd_adv_acc": sum(survives[1]) / n,
+        "margin_points": 100.0 * (sum(survives[0]) - sum(survives[1])) / n,
+        "only_full_survives": only_full,
+        "only_kd_survives": only_kd,
+        "mcnemar_exact_p": mcnemar_exact_p(only_full, only_kd),
+    }
+
+
+def mcnemar_exact_p(b: int, c: int) -> float:
+    """Two-sided exact McNemar test on the discordant pairs (binomial, p = 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=BASE_CONFIG, help="base distill config the rows derive from")
+    parser.add_argument("--data", type=Path, default=Path("/tmp/rt"))
+    parser.add_argument("--teacher", type=Path, default=Path("/tmp/teacher_rt"), help="made here if missing")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "distill_study")
+    parser.add_argument("--epochs", type=int, default=None, help="default: the base config's train.epochs")
+    parser.add_argument("--teacher-epochs", type=int, default=3)
+    parser.add_argument("--augment-copies", type=int, default=4, help="teacher-labelled copies per public text")
+    parser.add_argument("--attack", default="fast_deepwordbug",
+                        help="a fedrobust.attacks name (fast_deepwordbug = TextAttack's DeepWordBugGao2018, batched)")
+    parser.add_argument("--attack-examples", type=int, default=200, help="seeded sample of the public test split")
+    parser.add_argument("--max-queries", type=int, default=None)
+    parser.add_argument("--rows", nargs="*", default=None, help="subset of row labels (default: all)")
+    parser.add_argument("--skip-attack", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="reuse rows whose metrics.json exists")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (latency is measured with these)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    if not (args.teacher / "metrics.json").exists():
+        options = TeacherOptions(epochs=args.teacher_epochs, augment_copies=args.augment_copies, seed=args.seed)
+        run_teacher(args.data, args.teacher, options)
+    teacher_metrics = json.loads((args.teacher / "metrics.json").read_text())["teacher"]
+
+    from fedrobust.data import FederatedDataset
+
+    dataset = FederatedDataset.load(args.data)
+    public = dataset.public()
+    texts, labels = list(public.test_texts), list(public.test_labels)
+    # The devices' pooled test splits: a 5x larger sample of the same reviews for natural accuracy.
+    client_texts = [t for i in range(len(dataset)) for t in dataset.client(i).test_texts]
+    client_labels = [y for i in range(len(dataset)) for y in dataset.client(i).test_labels]
+
+    def clients_accuracy(model_dir: Path) -> float:
+        model, tokenizer = load_model(model_dir)
+        return accuracy(model, tokenizer, client_texts, client_labels)
+
+    base = yaml.safe_load(args.config.read_text())
+    results: dict[str, Any] = {}
+    attacks: dict[str, tuple[dict, list]] = {}
+
+    def attacked(label: str, model_dir: Path) -> dict | None:
+        if args.skip_attack:
+            return None
+        log.info("attacking %s with %s", label, args.attack)
+        attacks[label] = attack_row(model_dir, texts, labels, args)
+        summary, records = attacks[label]
+        attack_dir = args.out / "attacks"
+        write_summary_json(summary, attack_dir / f"{slug(label)}.json")
+        write_records_csv((r.to_dict() for r in records), attack_dir / f"{slug(label)}.csv")
+        log.info("%s: natural %.4f, under attack %.4f", label, summary["clean_acc"], summary["adv_acc"])
+        return summary
+
+    teacher_clients_acc = clients_accuracy(args.teacher / "model")
+    table = [table_row("teacher", teacher_metrics, teacher_metrics["params"], teacher_clients_acc,
+                       attacked("teacher", args.teacher / "model"))]
+    for label, student, objectives in ROWS:
+        if args.rows and label not in args.rows:
+            continue
+        run_dir = args.out / slug(label)
+        if args.resume and (run_dir / "metrics.json").exists():
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+        else:
+            log.info("training %s", label)
+            metrics = run_distill(config_from_mapping(row_config(base, student, objectives, args)), run_dir)
+        results[label] = metrics
+        s = metrics["student"]
+        clients_acc = clients_accuracy(run_dir / STUDENT_DIR)
+        results[label]["natural_acc_clients"] = clients_acc
+        table.append(table_row(label, s, teacher_metrics["params"], clients_acc, attacked(label, run_dir / STUDENT_DIR)))
+        if label == "student full":
+            int8 = {**s, "natural_acc": s["natural_acc_int8"]}
+            table.append(table_row("student full + int8", int8, teacher_metrics["params"],
+                                   clients_accuracy(run_dir / STUDENT_INT8_DIR),
+                                   attacked("student full + int8", run_dir / STUDENT_INT8_DIR)))
+
+    summary: dict[str, Any] = {
+        "attack": args.attack,
+        "test_examples": len(texts),
+        "epochs": args.epochs or base["train"]["epochs"],
+        "seed": args.seed,
+        "threads": args.threads,
+        "seconds": time.perf_counter() - started,
+        "teacher_natural_acc": teacher_metrics["natural_acc"],
+    }
+    if "student full" in results:
+        full = results["student full"]["student"]
+        summary["full_param_ratio"] = full["params"] / teacher_metrics["params"]
+        summary["full_natural_gap_points"] = 100.0 * (teacher_metrics["natural_acc"] - full["natural_acc"])
+        summary["full_natural_gap_points_clients"] = 100.0 * (
+            teacher_clients_acc - results["student full"]["natural_acc_clients"]
+        )
+        summary["client_test_examples"] = len(client_texts)
+    if "student full" in attacks and "student KD" in attacks:
+        summary["full_vs_kd_under_attack"] = paired_margin(attacks["student full"][1], attacks["student KD"][1])
+
+    with open(args.out / "table.csv", "w", newline="") as handle:
+        columns = list(dict.fromkeys(c for row in table for c in row))
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(table)
+    (args.out / "table.md").write_text(markdown(table) + "\n")
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(markdown(table))
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pytest
+
+from fedrobust.distill import config_from_mapping, load_config
+from fedrobust.errors import ConfigError
+
+BASE = {
+    "data": "/tmp/data",
+    "teacher": "/tmp/teacher",
+    "student": {"name": "bigru_attention", "hidden": 32},
+    "objectives": {"ce": {"weight": 1.0}, "kd": {"weight": 1.0, "temperature": 2.0}},
+}
+
+
+def with_(**changes):
+    return {**BASE, **changes}
+
+
+def test_valid_config_parses_with_defaults():
+    config = config_from_mapping(BASE)
+    assert config.train.epochs == 8 and config.compression.int8 is True
+    assert config.objectives["kd"]["temperature"] == 2.0
+
+
+@pytest.mark.parametrize(
+    "mapping, fragment",
+    [
+        (with_(epochs=3), "unknown config key epochs"),
+        (with_(train={"epoch": 3}), "train.epoch"),
+        (with_(train={"epochs": "three"}), "train.epochs must be int"),
+        (with_(objectives={"kd": {"temprature": 2.0}}), "objectives.kd.temprature"),
+        (with_(objectives={"kd": {"temperature": "hot"}}), "objectives.kd.temperature must be float"),
+        (with_(objectives={"kd": {"weight": "heavy"}}), "objectives.kd.weight"),
+        (with_(objectives={"telepathy": {}}), "unknown distillation objective 'telepathy'"),
+        (with_(objectives={}), "objectives is empty"),
+        (with_(student={"name": "bigru_attention", "hiden": 3}), "student.hiden"),
+        (with_(student={"hidden": 3}), "student.name"),
+        (with_(student={"name": "nope"}), "unknown student 'nope'"),
+        (with_(compression={"prune_sparsity": 1.5}), "compression.prune_sparsity"),
+        ({k: v for k, v in BASE.items() if k != "teacher"}, "missing config key teacher"),
+    ],
+)
+def test_bad_configs_name_the_key(mapping, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        config_from_mapping(mapping)
+
+
+def test_load_config_names_the_file_and_applies_overrides(tmp_path):
+    path = tmp_path / "distill.yaml"
+    path.write_text("data: /a\nteacher: /b\nstudent: {name: prado}\ntrain: {epochs: 2, lr: 1}\n")
+    config = load_config(path, {"data": "/c", "seed": None})
+    assert config.data == "/c" and config.train.lr == 1.0 and config.seed == 0
+    path.write_text("data: /a\nteacher: /b\nstudent: {name: prado, colour: red}\n")
+    with pytest.raises(ConfigError, match=r"distill.yaml: .*student.colour"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("configs/distill_*.yaml")), ids=lambda p: p.name)
+def test_shipped_distill_configs_validate(path):
+    config = load_config(path)
+    assert config.student["name"] and config.objectives

@@ -1,0 +1,125 @@
+"""End to end on tiny pieces: a 1-layer BERT teacher, 120 synthetic reviews, a few epochs."""
+
+import json
+import random
+
+import pytest
+
+from fedrobust.cli.main import main as cli_main
+from fedrobust.data.prepare import PrepareOptions, prepare
+from fedrobust.data.sources.base import SourceOptions
+from fedrobust.distill import config_from_mapping, run_distill
+from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
+from fedrobust.errors import DataError
+from fedrobust.models import load_model
+from tests.models_helpers import tiny_teacher, tokenizer
+
+GOOD = "great wonderful moving funny warm brilliant".split()
+BAD = "dull boring awful flat cold tedious".split()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    rng = random.Random(0)
+    rows = ["text,label,who"]
+    for i in range(160):
+        label = i % 2
+        words = rng.sample(GOOD if label else BAD, 3) + rng.sample("the a film plot cast story".split(), 2)
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{'pos' if label else 'neg'},u{i % 8}")
+    root = tmp_path_factory.mktemp("pipeline")
+    (root / "reviews.csv").write_text("\n".join(rows) + "\n")
+    options = PrepareOptions(
+        source=f"csv:{root / 'reviews.csv'}", partition="natural", min_samples=2, public_fraction=0.5,
+        source_options=SourceOptions(owner_column="who"),
+    )
+    prepare(options, root / "data")
+    return root / "data"
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(data_dir, tmp_path_factory):
+    hub_like = tmp_path_factory.mktemp("tiny_bert")
+    teacher = tiny_teacher()
+    teacher.save_pretrained(hub_like)
+    tokenizer().hf.save_pretrained(hub_like)
+    out = tmp_path_factory.mktemp("teacher")
+    run_teacher(data_dir, out, TeacherOptions(model=str(hub_like), epochs=2, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
+    return out
+
+
+def test_teacher_run_writes_model_metrics_and_cache(teacher_dir):
+    metrics = json.loads((teacher_dir / "metrics.json").read_text())
+    assert metrics["teacher"]["params"] > 0 and 0.0 <= metrics["teacher"]["natural_acc"] <= 1.0
+    model, tok = load_model(teacher_dir / "model")
+    assert tok.max_length == 16 and model.num_labels == 2
+    assert (teacher_dir / "cache.safetensors").exists()
+
+
+def full_method(data_dir, teacher_dir, **changes):
+    mapping = {
+        "data": str(data_dir),
+        "teacher": str(teacher_dir),
+        "student": {"name": "bigru_attention", "hidden": 16, "embedding": {"kind": "pruned", "dim": 16, "num_embeddings": 300}},
+        "objectives": {
+            "ce": {"weight": 1.0},
+            "kd": {"weight": 1.0, "temperature": 2.0},
+            "representation_infonce": {"weight": 0.1},
+            "attribution_alignment": {"weight": 0.5},
+            "embedding_pgd": {"weight": 1.0, "epsilon": 0.1, "steps": 1},
+            "gradmask": {"weight": 0.5, "top_k": 1},
+        },
+        "train": {"epochs": 3, "batch_size": 16, "lr": 0.01},
+        "compression": {"prune_sparsity": 0.5, "low_rank_ratio": 0.25, "finetune_epochs": 1, "int8": True},
+        "eval": {"latency_examples": 5},
+    }
+    mapping.update(changes)
+    return config_from_mapping(mapping)
+
+
+def test_distill_full_method_writes_a_loadable_compressed_student(data_dir, teacher_dir, tmp_path):
+    metrics = run_distill(full_method(data_dir, teacher_dir), tmp_path)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("params", "natural_acc"):
+        assert key in saved["teacher"]
+    for key in ("params", "bytes_fp32", "bytes_int8", "natural_acc", "latency_ms"):
+        assert key in saved["student"]
+    student = metrics["student"]
+    assert student["bytes_int8"] < student["bytes_fp32"]
+    assert student["sparsity"] >= 0.45 and student["low_rank"]
+    assert {row["phase"] for row in metrics["history"]} == {"train", "compressed_finetune"}
+    assert metrics["train_rows_with_augmented"] == 2 * metrics["train_examples"]  # one copy each
+    for folder in ("student", "student_int8"):
+        model, tok = load_model(tmp_path / folder)
+        enc = tok(["a great warm film", "dull and boring"])
+        assert model(enc["input_ids"], enc["attention_mask"]).shape == (2, 2)
+    # the synthetic task is easy: the student must learn it
+    assert student["natural_acc"] >= 0.8
+
+
+def test_distill_cli(data_dir, teacher_dir, tmp_path):
+    config = tmp_path / "distill.yaml"
+    config.write_text(
+        "data: unused\nteacher: unused\nstudent: {name: prado, dim: 16, channels: 8}\n"
+        "objectives: {ce: {weight: 1.0}, kd: {weight: 1.0}}\ntrain: {epochs: 2}\n"
+        "compression: {int8: false}\neval: {latency_examples: 3}\n"
+    )
+    code = cli_main(["distill", "--config", str(config), "--out", str(tmp_path / "run"),
+                     "--data", str(data_dir), "--teacher", str(teacher_dir)])
+    assert code == 0
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["student"]["name"] == "prado" and saved["student"]["bytes_int8"] > 0
+
+
+def test_distill_cli_reports_bad_config_in_one_line(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("data: a\nteacher: b\nstudent: {name: prado}\nobjectives: {kd: {temprature: 3}}\n")
+    assert cli_main(["distill", "--config", str(config), "--out", str(tmp_path / "run")]) == 2
+    assert "objectives.kd.temprature" in capsys.readouterr().err
+
+
+def test_cache_from_other_texts_is_refused(data_dir, teacher_dir, tmp_path):
+    from fedrobust.distill.teacher_artifacts import read_cache
+
+    with pytest.raises(DataError, match="rerun `fedrobust teacher`"):
+        read_cache(teacher_dir, ["some", "other", "texts"])

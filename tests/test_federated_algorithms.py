@@ -1,0 +1,172 @@
+"""Algorithm behaviour on one device, without the simulation engine."""
+
+import copy
+
+import pytest
+import torch
+
+from fedrobust.errors import ConfigError
+from fedrobust.federated.algorithms import ALGORITHMS, ClientCall
+from fedrobust.federated.client_state import ClientStateStore
+from fedrobust.federated.config import config_from_mapping
+from fedrobust.federated.local_training import TrainSettings, proximal_term, train_locally
+from fedrobust.federated.parameter_groups import add_adapters, body_keys, head_keys, trainable_parameters
+from tests.federated_helpers import client_data, make_federation, sim_config, tiny_student, tokenizer
+
+SETTINGS = TrainSettings(epochs=3, lr=5e-2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    return make_federation(tmp_path_factory.mktemp("fed"), num_owners=4)
+
+
+def _distance(model, reference):
+    return float(proximal_term(model, reference).detach().sqrt())
+
+
+def _train(model, data, **kwargs):
+    return train_locally(model, tokenizer(), data.train_texts, data.train_labels, SETTINGS, seed=1, **kwargs)
+
+
+def test_fedprox_term_is_zero_at_mu_zero_and_pulls_toward_the_global_model_otherwise(federation):
+    data = client_data(federation[0])
+    start = tiny_student()
+    reference = {k: v.detach().clone() for k, v in start.state_dict().items()}
+    assert float(proximal_term(start, reference).detach()) == 0.0
+    plain, mu_zero, mu_big = copy.deepcopy(start), copy.deepcopy(start), copy.deepcopy(start)
+    _train(plain, data)
+    _train(mu_zero, data, proximal_reference=reference, proximal_mu=0.0)
+    _train(mu_big, data, proximal_reference=reference, proximal_mu=10.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), mu_zero.state_dict().values()))
+    assert _distance(mu_big, reference) < 0.5 * _distance(plain, reference)
+
+
+def _call(federation, tmp_path, algorithm, model=None, server_round=1, partition=0, **overrides):
+    data_dir, model_dir = federation
+    config = sim_config(data_dir, model_dir, algorithm=algorithm, **overrides)
+    return ClientCall(config=config, partition_id=partition, data=client_data(data_dir, partition), tokenizer=tokenizer(),
+                      model=model or tiny_student(), server_round=server_round,
+                      state=ClientStateStore(tmp_path, f"{partition:06d}"))
+
+
+def test_ditto_personal_model_differs_from_the_global_one(federation, tmp_path):
+    call = _call(federation, tmp_path, "ditto", local={"lr": 5e-2})
+    ditto = ALGORITHMS.get("ditto")
+    ditto.train(call)
+    personal = call.state.load(before_round=2)
+    assert personal is not None
+    global_state = call.model.state_dict()
+    assert any(not torch.equal(personal[k], global_state[k]) for k in global_state)
+    personalized = ditto.personalized_model(_call(federation, tmp_path, "ditto", server_round=2))
+    assert any(not torch.equal(personalized.state_dict()[k], global_state[k]) for k in global_state)
+
+
+def test_fedrep_shares_the_body_and_keeps_heads_on_the_device(federation, tmp_path):
+    fedrep = ALGORITHMS.get("fedrep")
+    model = tiny_student()
+    shared = fedrep.shared_keys(model)
+    assert shared == body_keys(model) and not set(shared) & set(head_keys(model))
+    initial_head = {k: v.clone() for k, v in model.state_dict().items() if k in head_keys(model)}
+    call = _call(federation, tmp_path, "fedrep", model=model, local={"lr": 5e-2})
+    fedrep.train(call)
+    saved_head = call.state.load(before_round=2)
+    assert set(saved_head) == set(head_keys(model))
+    assert any(not torch.equal(saved_head[k], initial_head[k]) for k in saved_head)
+    # another device's head is its own: a fresh call for partition 1 starts from the initial head
+    other = _call(federation, tmp_path, "fedrep", model=tiny_student(), server_round=2, partition=1)
+    other_model = fedrep.global_model(other)
+    assert all(torch.equal(other_model.state_dict()[k], initial_head[k]) for k in initial_head)
+
+
+def test_client_state_reads_only_rounds_before_the_current_one(tmp_path):
+    store = ClientStateStore(tmp_path, "c")
+    store.save(1, {"w": torch.ones(2)})
+    store.save(2, {"w": torch.full((2,), 2.0)})
+    assert store.load(before_round=1) is None
+    assert float(store.load(before_round=2)["w"][0]) == 1.0
+    assert float(store.load(before_round=3)["w"][0]) == 2.0
+
+
+def test_head_only_training_changes_only_the_head(federation):
+    data = client_data(federation[0])
+    model = tiny_student()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    _train(model, data, parameters=trainable_parameters(model, "head"))
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and changed <= set(head_keys(model))
+
+
+def test_adapters_start_as_the_identity(federation):
+    model = tiny_student().eval()  # no dropout: the two passes must be comparable
+    batch = tokenizer()(client_data(federation[0]).test_texts)
+    before = model(batch["input_ids"], batch["attention_mask"])
+    params = add_adapters(model, bottleneck=4)
+    assert torch.allclose(before, model(batch["input_ids"], batch["attention_mask"]))
+    assert len(params) == 6  # adapter down/up weight+bias, head weight+bias
+
+
+def test_fedavg_does_not_personalize_and_fedavg_ft_does(federation, tmp_path):
+    assert ALGORITHMS.get("fedavg").personalized_model(_call(federation, tmp_path, "fedavg")) is None
+    call = _call(federation, tmp_path, "fedavg_ft", personalize={"lr": 5e-2})
+    tuned = ALGORITHMS.get("fedavg_ft").personalized_model(call)
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), call.model.state_dict().values()))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"algorithm": "fedsgd"}, "unknown federated algorithm 'fedsgd'"),
+        ({"rounds": -1}, "rounds must be >= 0"),
+        ({"fraction_train": 0.0}, "fraction_train"),
+        ({"personalize": {"params": "some"}}, "personalize.params must be one of all, head, adapters"),
+        ({"local": {"epohcs": 2}}, "unknown config key local.epohcs"),
+        ({"evaluate": {"attack": "nope"}}, "unknown attack 'nope'"),
+        ({"simulation": {"inject_failure_fraction": 1.5}}, "inject_failure_fraction"),
+    ],
+)
+def test_config_errors_name_the_key(change, message):
+    mapping = {"data": "d", "model": "m", **change}
+    with pytest.raises(ConfigError, match=message):
+        config_from_mapping(mapping)
+
+
+def test_integer_buffers_are_never_averaged():
+    """FedAvg over a pruned vocabulary's int id map would round it wrongly; only floats travel."""
+    from flwr.app import MetricRecord, RecordDict
+    from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
+
+    from fedrobust.federated.transport import load_arrays, to_arrays
+
+    model = tiny_student()
+    model.register_buffer("id_map", torch.arange(30522, dtype=torch.int32) % 7)
+    arrays = to_arrays(model)
+    assert "id_map" not in arrays and set(arrays) == {k for k, v in model.state_dict().items() if v.is_floating_point()}
+    replies = [RecordDict({"arrays": to_arrays(model), "metrics": MetricRecord({"num-examples": n})}) for n in (3, 7)]
+    restored = tiny_student(seed=5)
+    restored.register_buffer("id_map", torch.arange(30522, dtype=torch.int32) % 7)
+    load_arrays(restored, aggregate_arrayrecords(replies, "num-examples"))
+    for key, value in model.state_dict().items():
+        assert torch.allclose(restored.state_dict()[key].float(), value.float()), key
+
+
+def test_fresh_baseline_model_keeps_the_students_vocabulary_but_not_its_weights(tmp_path):
+    """From-scratch baselines use the student's architecture and tokenization with new weights."""
+    from fedrobust.federated.worker_cache import initial_model
+    from fedrobust.models.io import save_model
+
+    import fedrobust.models.students  # noqa: F401
+    from fedrobust.models.registry import build_student
+
+    student = build_student("bigru_attention", num_labels=3, vocab_size=tokenizer().vocab_size, hidden=8,
+                            embedding={"kind": "pruned", "dim": 8, "num_embeddings": 64})
+    student.embedding.set_vocabulary(list(range(1000, 1040)), pad_id=tokenizer().pad_token_id)
+    save_model(student, tokenizer(), tmp_path / "student")
+    fresh = initial_model(str(tmp_path / "student"), "fresh", seed=0)
+    distilled = initial_model(str(tmp_path / "student"), "student", seed=0)
+    id_map = student.state_dict()["embedding.id_map"]
+    assert id_map.unique().numel() > 2  # a real vocabulary, not everything -> [UNK]
+    assert torch.equal(fresh.state_dict()["embedding.id_map"], id_map)
+    floats = [k for k, v in student.state_dict().items() if v.is_floating_point()]
+    assert any(not torch.equal(fresh.state_dict()[k], student.state_dict()[k]) for k in floats)
+    assert all(torch.equal(distilled.state_dict()[k], student.state_dict()[k]) for k in floats)
