@@ -170,3 +170,13 @@ def test_fresh_baseline_model_keeps_the_students_vocabulary_but_not_its_weights(
     floats = [k for k, v in student.state_dict().items() if v.is_floating_point()]
     assert any(not torch.equal(fresh.state_dict()[k], student.state_dict()[k]) for k in floats)
     assert all(torch.equal(distilled.state_dict()[k], student.state_dict()[k]) for k in floats)
+
+
+@pytest.mark.parametrize("name", ["simulate_flwr.yaml", "federated_benchmark.yaml"])
+def test_shipped_simulation_configs_are_valid(name):
+    from pathlib import Path
+
+    from fedrobust.config_schema import read_yaml_mapping
+
+    config = config_from_mapping(read_yaml_mapping(Path(__file__).parent.parent / "configs" / name))
+    assert config.rounds >= 1

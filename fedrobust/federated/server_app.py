@@ -108,7 +108,8 @@ class Federation:
                 reason = "no reply before the timeout"
             if reason is not None:
                 client = self.dataset.client_ids[partition_of[node]]
-                self.failed_clients[client] = f"{where}: {reason.strip().splitlines()[-1][:200]}"
+                last_line = reason.strip().splitlines()[-1].rstrip("'\">")  # Flower wraps the reason in a repr
+                self.failed_clients[client] = f"{where}: {last_line[:200]}"
         return sum(1 for m in sent) - sum(1 for r in replies if not r.has_error())
 
     def run_rounds(self, grid: Grid, strategy, partition_of: dict[int, int], checkpoints: Checkpointer) -> ArrayRecord:
