@@ -90,7 +90,7 @@ class Federation:
 
     def _public_accuracy(self, arrays: ArrayRecord) -> float:
         """Central check on the server's public test split (not for algorithms with local heads)."""
-        if self.algorithm.shared_keys(self.model) is not None or not self.dataset.meta:
+        if self.algorithm.shared_keys(self.model) is not None:
             return float("nan")
         try:
             public = self.dataset.public()
@@ -110,7 +110,7 @@ class Federation:
                 client = self.dataset.client_ids[partition_of[node]]
                 last_line = reason.strip().splitlines()[-1].rstrip("'\">")  # Flower wraps the reason in a repr
                 self.failed_clients[client] = f"{where}: {last_line[:200]}"
-        return sum(1 for m in sent) - sum(1 for r in replies if not r.has_error())
+        return len(sent) - sum(1 for r in replies if not r.has_error())
 
     def run_rounds(self, grid: Grid, strategy, partition_of: dict[int, int], checkpoints: Checkpointer) -> ArrayRecord:
         config = self.config
