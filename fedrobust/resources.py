@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fedrobust.errors import ResourceUnavailableError
+from fedrobust.files import write_text_atomically
 
 log = logging.getLogger(__name__)
 
@@ -143,19 +144,12 @@ def has_wordnet() -> bool:
     return (nltk_data_dir() / "corpora" / "wordnet" / "lexnames").is_file()
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def ensure_nltk_data(wordnet_source: Path = DEBIAN_WORDNET_DIR) -> Path:
     """Create the project's NLTK data dir: stopwords always, WordNet when Debian's files exist."""
     root = nltk_data_dir()
     stopwords = root / "corpora" / "stopwords" / "english"
     if not stopwords.is_file():
-        _write_atomically(stopwords, "\n".join(ENGLISH_STOPWORDS) + "\n")
+        write_text_atomically(stopwords, "\n".join(ENGLISH_STOPWORDS) + "\n")
     wordnet = root / "corpora" / "wordnet"
     if not has_wordnet() and (wordnet_source / "data.noun").is_file():
         staging = Path(tempfile.mkdtemp(dir=root / "corpora", prefix=".wordnet-"))

@@ -89,24 +89,13 @@ def train_baseline(texts: list[str], labels: list[int], num_labels: int, epochs:
     return model.eval(), tokenizer
 
 
-def evaluation_pool(dataset: FederatedDataset) -> tuple[list[str], list[int]]:
-    """The public test split followed by every client's test split."""
-    public = dataset.public()
-    texts, labels = list(public.test_texts), list(public.test_labels)
-    for client_id in dataset.client_ids:
-        client = dataset.client(client_id)
-        texts += client.test_texts
-        labels += client.test_labels
-    return texts, labels
-
-
-def training_pool(dataset: FederatedDataset) -> tuple[list[str], list[int]]:
-    public = dataset.public()
-    texts, labels = list(public.train_texts), list(public.train_labels)
-    for client_id in dataset.client_ids:
-        client = dataset.client(client_id)
-        texts += client.train_texts
-        labels += client.train_labels
+def pooled(dataset: FederatedDataset, split: str) -> tuple[list[str], list[int]]:
+    """The public split's ``split`` ("train" or "test") followed by every client's."""
+    texts: list[str] = []
+    labels: list[int] = []
+    for data in [dataset.public()] + [dataset.client(c) for c in dataset.client_ids]:
+        texts += getattr(data, f"{split}_texts")
+        labels += getattr(data, f"{split}_labels")
     return texts, labels
 
 
@@ -192,8 +181,8 @@ def main() -> None:
 
     specs = [parse_attack_spec(spec, args.max_examples) for spec in args.attacks]
     dataset = FederatedDataset.load(args.data)
-    texts, labels = evaluation_pool(dataset)
-    train_texts, train_labels = training_pool(dataset)
+    texts, labels = pooled(dataset, "test")
+    train_texts, train_labels = pooled(dataset, "train")
     warmup = list(zip(train_texts[:4], train_labels[:4]))
     models: dict[str, tuple[TextClassifier, Any]] = {}
     if args.model:

@@ -10,7 +10,8 @@ from flwr.app import ArrayRecord
 from safetensors.torch import load_file, save_file
 
 from fedrobust.errors import ConfigError
-from fedrobust.federated.results import ROUND_COLUMNS, write_atomically, write_csv
+from fedrobust.federated.results import ROUND_COLUMNS, write_csv
+from fedrobust.files import write_text_atomically
 
 PROGRESS = "progress.json"
 
@@ -50,4 +51,4 @@ class Checkpointer:
         self.rows = [r for r in self.rows if r["round"] < server_round] + [row]
         write_csv(self.run_dir / "rounds.csv", ROUND_COLUMNS, self.rows)
         progress = {"fingerprint": self.fingerprint, "completed_round": server_round, "rounds": self.rows}
-        write_atomically(self.run_dir / PROGRESS, json.dumps(progress, indent=2))  # last: the commit point
+        write_text_atomically(self.run_dir / PROGRESS, json.dumps(progress, indent=2))  # last: the commit point

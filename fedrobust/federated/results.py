@@ -11,17 +11,13 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from fedrobust.files import write_text_atomically
+
 CLIENT_COLUMNS = ["client_id", "partition_id", "algorithm", "phase", "n_train", "n_test",
                   "natural_acc", "adversarial_acc", "n_adv", "loss"]
 ROUND_COLUMNS = ["round", "algorithm", "sampled", "succeeded", "failed", "train_loss", "train_examples",
                  "public_natural_acc", "wall_s"]
 METRICS = ("natural_acc", "adversarial_acc")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Path:
@@ -82,4 +78,4 @@ def client_rows(algorithm: str, partition_id: int, client_id: str, metrics: Mapp
 
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> None:
-    write_atomically(path, json.dumps(summary, indent=2, default=str) + "\n")
+    write_text_atomically(path, json.dumps(summary, indent=2, default=str) + "\n")

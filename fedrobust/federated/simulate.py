@@ -15,6 +15,7 @@ from fedrobust.federated import worker_cache
 from fedrobust.federated.checkpoint import Checkpointer
 from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.server_app import SUMMARY, make_server_app
+from fedrobust.files import write_text_atomically
 
 
 class SimulationFailed(FedrobustError):
@@ -71,5 +72,5 @@ def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -
                                f"(completed rounds are kept and the same command resumes)")
     summary = json.loads(summary_path.read_text())
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomically(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary
