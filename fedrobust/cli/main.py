@@ -18,6 +18,8 @@ SUBCOMMAND_MODULES = [
     "fedrobust.cli.distill_cmd",
     "fedrobust.cli.evaluate_cmd",
     "fedrobust.cli.simulate_cmd",
+    "fedrobust.cli.run_cmd",
+    "fedrobust.cli.report_cmd",
 ]
 
 

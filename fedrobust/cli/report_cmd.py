@@ -1,0 +1,27 @@
+"""`fedrobust report RUN_DIR [RUN_DIR ...]`: Markdown and HTML with plots, comparing runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "report", help="Markdown + HTML report with plots for finished runs (fedrobust run or simulate folders)",
+        description="With one run folder the report goes to RUN_DIR/report/; with several, to --out "
+        "(default: the first run's report-compare/).",
+    )
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.add_argument("--out", type=Path, default=None, help="report folder")
+    p.add_argument("--title", default=None)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fedrobust.report import build_report
+
+    out = args.out or args.runs[0] / ("report" if len(args.runs) == 1 else "report-compare")
+    paths = build_report(args.runs, out, title=args.title)
+    print(f"wrote {paths['markdown']}, {paths['html']} and {len(paths['plots'])} plots")
+    return 0

@@ -1,0 +1,35 @@
+"""The run's summary.json: the headline numbers of every stage in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fedrobust.pipeline.config import RunConfig
+from fedrobust.pipeline.stages import STAGE_PREFIX
+
+STUDENT_KEYS = ("name", "params", "bytes_fp32", "bytes_int8", "natural_acc", "natural_acc_int8", "latency_ms")
+
+
+def headline_summary(config: RunConfig, run_dir: Path, records: dict[str, dict[str, Any]],
+                     status: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {"name": config.name, "run_dir": str(run_dir), "seed": config.seed}
+    if "data" in records:
+        summary["data"] = {k: records["data"][k] for k in ("output", "clients", "public_train", "public_test")}
+    if records.get("teacher", {}).get("teacher"):
+        teacher = records["teacher"]["teacher"]
+        summary["teacher"] = {k: teacher.get(k) for k in ("params", "natural_acc", "latency_ms", "bytes_fp32")}
+    if "distill" in records:
+        student = records["distill"].get("student", {})
+        summary["student"] = {k: student[k] for k in STUDENT_KEYS if k in student}
+        summary["student"]["param_ratio"] = records["distill"].get("param_ratio")
+        summary["student"]["output"] = records["distill"]["output"]
+    if "evaluate" in records:
+        summary["attack"] = {k: v for k, v in records["evaluate"].items() if k != "output"}
+    federated = {name[len(STAGE_PREFIX):]: result for name, result in records.items() if name.startswith(STAGE_PREFIX)}
+    if federated:
+        summary["federated"] = {algorithm: {k: v for k, v in result.items() if k not in ("algorithm",)}
+                                for algorithm, result in federated.items()}
+    summary["stages"] = status
+    summary["report"] = str(run_dir / "report" / "report.md")
+    return summary

@@ -1,0 +1,20 @@
+"""The stages of `fedrobust run`, in order."""
+
+from __future__ import annotations
+
+from fedrobust.pipeline.config import RunConfig
+from fedrobust.pipeline.stages.base import Stage, StageContext
+from fedrobust.pipeline.stages.data import DataStage
+from fedrobust.pipeline.stages.distill import DistillStage
+from fedrobust.pipeline.stages.evaluate import EvaluateStage
+from fedrobust.pipeline.stages.federated import STAGE_PREFIX, FederatedStage
+from fedrobust.pipeline.stages.teacher import TeacherStage
+
+
+def study_stages(config: RunConfig) -> list[Stage]:
+    stages: list[Stage] = [DataStage(), TeacherStage(), DistillStage(), EvaluateStage()]
+    stages += [FederatedStage(algorithm) for algorithm in config.algorithms]
+    return [s for s in stages if s.needed(config)]
+
+
+__all__ = ["STAGE_PREFIX", "Stage", "StageContext", "study_stages"]

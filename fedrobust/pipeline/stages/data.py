@@ -1,0 +1,41 @@
+"""Stage `data`: the federated LEAF folder (`fedrobust data prepare`), or the user's own."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fedrobust.pipeline.config import RunConfig, prepare_options
+from fedrobust.pipeline.stages.base import Stage, StageContext
+from fedrobust.pipeline.stages.provided import provided_folder, provided_inputs
+
+DATA_DIR = "data"
+
+
+class DataStage(Stage):
+    name = "data"
+
+    def inputs(self, config: RunConfig) -> Any:
+        if config.data.path:
+            return provided_inputs("data", config.data.path)
+        return dataclasses.asdict(prepare_options(config))
+
+    def describe(self, config: RunConfig) -> str:
+        d = config.data
+        return f"your data {d.path}" if d.path else f"{d.source}, {d.partition} partition"
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from fedrobust.data import FederatedDataset
+        from fedrobust.data.prepare import prepare
+
+        if ctx.config.data.path:
+            folder = provided_folder("data", ctx.config.data.path)
+        else:
+            folder = ctx.dir / DATA_DIR
+            prepare(prepare_options(ctx.config), folder, overwrite=True)
+        dataset = FederatedDataset.load(folder)  # a malformed folder fails here with the file named
+        public = dataset.public()
+        print(f"  {len(dataset)} device clients, public split {len(public.train_texts)} train + "
+              f"{len(public.test_texts)} test, labels {', '.join(dataset.label_names)}", flush=True)
+        return {"output": str(folder), "clients": len(dataset), "public_train": len(public.train_texts),
+                "public_test": len(public.test_texts), "label_names": list(dataset.label_names)}

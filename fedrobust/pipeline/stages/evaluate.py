@@ -1,0 +1,77 @@
+"""Stage `evaluate`: natural accuracy and accuracy under attack on the public test split, per model,
+and how well the student's token attributions agree with the teacher's."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fedrobust.pipeline.config import RunConfig
+from fedrobust.pipeline.stages.base import Stage, StageContext
+
+SUMMARY_KEYS = ("num_examples", "clean_acc", "clean_acc_ci95", "adv_acc", "adv_acc_ci95", "attack_success_rate",
+                "mean_queries", "examples_per_s")
+
+
+class EvaluateStage(Stage):
+    name = "evaluate"
+    depends = ("data", "teacher", "distill")
+
+    def inputs(self, config: RunConfig) -> Any:
+        return {**dataclasses.asdict(config.evaluate), "seed": config.seed}
+
+    def describe(self, config: RunConfig) -> str:
+        e = config.evaluate
+        return f"{e.attack} on {e.max_examples or 'all'} public test texts: {', '.join(e.models)}"
+
+    def run(self, ctx: StageContext) -> dict[str, Any]:
+        from fedrobust.attacks import build_attack
+        from fedrobust.data import FederatedDataset
+        from fedrobust.evaluation import evaluate_attack, write_records_csv, write_summary_json
+        from fedrobust.models.io import load_model
+
+        section, seed = ctx.config.evaluate, ctx.config.seed
+        public = FederatedDataset.load(ctx.output_of("data")).public()
+        folders = {"student": ctx.output_of("distill")}
+        if "teacher" in ctx.upstream:
+            folders["teacher"] = ctx.upstream["teacher"]["model"]
+        result: dict[str, Any] = {"output": str(ctx.dir), "attack": section.attack}
+        student_records = None
+        for name in section.models:
+            model, tokenizer = load_model(folders[name])
+            attack = build_attack(section.attack, model, tokenizer, max_queries=section.max_queries, seed=seed)
+            records, summary = evaluate_attack(model, tokenizer, public.test_texts, public.test_labels, attack,
+                                               max_examples=section.max_examples, max_queries=section.max_queries, seed=seed)
+            write_records_csv((r.to_dict() for r in records), ctx.dir / f"{name}_examples.csv")
+            write_summary_json(summary, ctx.dir / f"{name}_summary.json")
+            result[name] = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
+            print(f"  {name}: natural {summary['clean_acc']:.3f}, under {section.attack} {summary['adv_acc']:.3f} "
+                  f"({summary['num_examples']} texts, {summary.get('examples_per_s', float('nan')):.1f} texts/s)", flush=True)
+            if name == "student":
+                student_records = (model, tokenizer, records)
+        if section.explanation_agreement and "teacher" in folders:
+            result["explanation_agreement"] = self._agreement(ctx, folders, student_records)
+        return result
+
+    def _agreement(self, ctx: StageContext, folders: dict[str, str], student_records) -> dict[str, Any]:
+        from fedrobust.data import FederatedDataset
+        from fedrobust.evaluation import explanation_agreement, write_records_csv
+        from fedrobust.evaluation.attack_eval import sample_indices
+        from fedrobust.models.io import load_model
+
+        section, seed = ctx.config.evaluate, ctx.config.seed
+        if student_records is not None:
+            student, tokenizer, records = student_records
+            texts, labels = [r.text for r in records], [r.label for r in records]
+        else:
+            student, tokenizer = load_model(folders["student"])
+            public = FederatedDataset.load(ctx.output_of("data")).public()
+            rows = sample_indices(len(public.test_texts), section.max_examples, seed)
+            texts, labels = [public.test_texts[i] for i in rows], [public.test_labels[i] for i in rows]
+        teacher, teacher_tokenizer = load_model(folders["teacher"])
+        rows, agreement = explanation_agreement(student, teacher, tokenizer, texts, k=section.top_k, targets=labels,
+                                                tokenizer_b=teacher_tokenizer, seed=seed)
+        write_records_csv(rows, ctx.dir / "explanation_agreement.csv")
+        print("  explanation agreement with the teacher: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in agreement.items() if isinstance(v, float)), flush=True)
+        return agreement

@@ -1,0 +1,106 @@
+"""Stage caching of `fedrobust run`: hashes of inputs, reuse, partial re-runs, locking."""
+
+import json
+
+import pytest
+
+from fedrobust.errors import ConfigError
+from fedrobust.pipeline.config import config_from_mapping
+from fedrobust.pipeline.lock import run_folder_lock
+from fedrobust.pipeline.runner import run_study, stage_fingerprints
+from fedrobust.pipeline.stages import study_stages
+from tests.pipeline_helpers import tiny_run_mapping
+
+
+def _fingerprints(mapping):
+    config = config_from_mapping(mapping)
+    return stage_fingerprints(config, study_stages(config))
+
+
+def _changed(base, edit):
+    changed = tiny_run_mapping_copy(base)
+    edit(changed)
+    before, after = _fingerprints(base), _fingerprints(changed)
+    return {name for name in before if before[name] != after.get(name)}
+
+
+def tiny_run_mapping_copy(mapping):
+    return json.loads(json.dumps(mapping))
+
+
+@pytest.fixture(scope="module")
+def base_mapping(tmp_path_factory):
+    return tiny_run_mapping(tmp_path_factory.mktemp("study"), algorithms=["fedavg_ft", "robust_student"])
+
+
+def test_a_changed_key_invalidates_only_its_stage_and_those_downstream(base_mapping):
+    federated = {"federated-fedavg_ft", "federated-robust_student"}
+    assert _changed(base_mapping, lambda m: m["federated"].update(rounds=2)) == federated
+    assert _changed(base_mapping, lambda m: m["evaluate"].update(max_examples=3)) == {"evaluate"}
+    assert _changed(base_mapping, lambda m: m["distill"]["train"].update(epochs=2)) == {"distill", "evaluate"} | federated
+    assert _changed(base_mapping, lambda m: m["teacher"].update(epochs=2)) == {"teacher", "distill", "evaluate"} | federated
+    assert _changed(base_mapping, lambda m: m["data"].update(min_samples=6)) == set(_fingerprints(base_mapping))
+    assert _changed(base_mapping, lambda m: m.update(seed=1)) == set(_fingerprints(base_mapping))
+    # where and how the simulation runs does not change its results
+    assert _changed(base_mapping, lambda m: m["federated"].update(simulation={"ray_address": "auto", "timeout_s": 5.0})) == set()
+    assert _changed(base_mapping, lambda m: m.update(out="/elsewhere", name="renamed")) == set()
+
+
+def _statuses(run_dir):
+    return {name: s["reused"] for name, s in json.loads((run_dir / "run.json").read_text())["stages"].items()}
+
+
+def test_rerun_reuses_finished_stages_and_redoes_only_changed_ones(tmp_path):
+    mapping = tiny_run_mapping(tmp_path)
+    run_dir = tmp_path / "run"
+    summary = run_study(config_from_mapping(mapping))
+    assert _statuses(run_dir) == {"data": False, "teacher": False, "distill": False, "evaluate": False}
+    assert summary["student"]["params"] > 0 and 0 <= summary["attack"]["student"]["adv_acc"] <= 1
+    assert (run_dir / "summary.json").is_file() and (run_dir / "report" / "report.md").is_file()
+    student_weights = next((run_dir / "stages" / "distill").glob("*/student/model.safetensors"))
+    mtime = student_weights.stat().st_mtime_ns
+
+    run_study(config_from_mapping(mapping))
+    assert set(_statuses(run_dir).values()) == {True}
+    assert student_weights.stat().st_mtime_ns == mtime
+
+    mapping["evaluate"]["max_examples"] = 4
+    summary = run_study(config_from_mapping(mapping))
+    assert _statuses(run_dir) == {"data": True, "teacher": True, "distill": True, "evaluate": False}
+    assert summary["attack"]["student"]["num_examples"] == 4
+
+    mapping["evaluate"]["max_examples"] = 6  # back to the first value: its outputs are still there
+    run_study(config_from_mapping(mapping))
+    assert set(_statuses(run_dir).values()) == {True}
+
+
+def test_an_interrupted_stage_starts_afresh_and_a_busy_run_folder_is_refused(tmp_path):
+    mapping = tiny_run_mapping(tmp_path)
+    mapping["distill"] = {"path": str(tmp_path / "nowhere")}
+    with pytest.raises(ConfigError, match="distill.path: .*nowhere is not a folder"):
+        run_study(config_from_mapping(mapping))  # before any stage runs
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "not_a_model").mkdir()
+    mapping["distill"] = {"path": str(tmp_path / "not_a_model")}
+    with pytest.raises(ConfigError, match="holds no model.json"):
+        run_study(config_from_mapping(mapping))  # fails in its own stage, after data and teacher finished
+    run_dir = tmp_path / "run"
+    assert _statuses(run_dir)["teacher"] is False and "distill" in _statuses(run_dir)
+    teacher_dirs = [d for d in (run_dir / "stages" / "teacher").iterdir() if d.is_dir()]
+    assert len(teacher_dirs) == 1 and (teacher_dirs[0] / "stage.json").is_file()
+
+    with run_folder_lock(run_dir):
+        with pytest.raises(ConfigError, match="in use"):
+            run_study(config_from_mapping(tiny_run_mapping(tmp_path)))
+
+
+def test_a_provided_data_folder_stands_in_for_the_data_stage(tmp_path):
+    first = tiny_run_mapping(tmp_path)
+    first["federated"]["algorithms"] = []
+    run_study(config_from_mapping(first))
+    data_dir = next((tmp_path / "run" / "stages" / "data").glob("*/data"))
+    second = tiny_run_mapping(tmp_path)
+    second.update(out=str(tmp_path / "run2"), data={"path": str(data_dir)})
+    summary = run_study(config_from_mapping(second))
+    assert summary["data"]["output"] == str(data_dir.resolve())
+    assert summary["data"]["clients"] == json.loads((tmp_path / "run" / "summary.json").read_text())["data"]["clients"]

@@ -1,0 +1,58 @@
+"""SIGKILL a real `fedrobust run` in its federated stage and start it again: finished stages are
+reused, the federation continues from its last round, and the results match an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from tests.pipeline_helpers import tiny_run_mapping
+
+pytestmark = pytest.mark.slow
+
+
+def _command(config, out):
+    return [sys.executable, "-m", "fedrobust.cli.main", "run", str(config), "--out", str(out)]
+
+
+def _completed_round(out):
+    for progress in (out / "stages").glob("federated-ditto/*/progress.json"):
+        try:
+            return json.loads(progress.read_text())["completed_round"]
+        except (json.JSONDecodeError, KeyError):
+            return 0
+    return 0
+
+
+def test_sigkill_mid_federation_then_resume(tmp_path):
+    mapping = tiny_run_mapping(tmp_path, algorithms=["ditto"])
+    mapping["federated"].update(rounds=3, fraction_train=1.0, local={"epochs": 60, "batch_size": 8})
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(mapping))
+    full = tmp_path / "full"
+    subprocess.run(_command(config, full), check=True, capture_output=True)
+
+    cut = tmp_path / "cut"
+    process = subprocess.Popen(_command(config, cut), start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    while _completed_round(cut) < 1 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_after = _completed_round(cut)
+    assert 1 <= killed_after < 3 and not (cut / "summary.json").exists(), "the kill should land mid-federation"
+
+    resumed = subprocess.run(_command(config, cut), check=True, capture_output=True, text=True)
+    for stage in ("data", "teacher", "distill", "evaluate"):
+        assert f"] {stage}: reused" in resumed.stdout
+    assert "federated-ditto: " in resumed.stdout and "(resuming)" in resumed.stdout
+    assert f"resuming after round {killed_after}/3" in resumed.stdout
+    clients = lambda run: next((run / "stages").glob("federated-ditto/*/clients.csv")).read_text()  # noqa: E731
+    assert clients(cut) == clients(full)
+    assert json.loads((cut / "summary.json").read_text())["federated"]["ditto"]["clients_evaluated"] == 5
