@@ -16,14 +16,11 @@ from flwr.clientapp import ClientApp
 from fedrobust.federated import worker_cache
 from fedrobust.federated.algorithms import ALGORITHMS, Algorithm, ClientCall
 from fedrobust.federated.client_state import ClientStateStore
-from fedrobust.federated.local_eval import evaluate_model
+from fedrobust.federated.device_eval import personalize_and_measure
 from fedrobust.federated.transport import derive_seed, load_arrays, to_arrays
 
 app = ClientApp()
 torch.set_num_threads(1)  # many simulated devices share few cores; one thread each is fastest
-
-PHASES = ("global", "personalized")
-
 
 class InjectedClientFailure(RuntimeError):
     """Raised on purpose by a fraction of clients to exercise fault tolerance."""
@@ -80,16 +77,4 @@ def train(message: Message, context: Context) -> Message:
 @app.evaluate()
 def evaluate(message: Message, context: Context) -> Message:
     algorithm, call = _call(message, context)
-    data, settings = call.data, call.config.evaluate
-    seed = derive_seed(call.config.seed, "attack", call.partition_id)  # same examples in both phases
-    results = {"global": evaluate_model(algorithm.global_model(call), call.tokenizer, data.test_texts, data.test_labels, settings, seed)}
-    personalized = algorithm.personalized_model(call)
-    results["personalized"] = (
-        results["global"] if personalized is None
-        else evaluate_model(personalized, call.tokenizer, data.test_texts, data.test_labels, settings, seed)
-    )
-    metrics = {"num-examples": data.n_test, "partition-id": call.partition_id, "n-train": data.n_train}
-    for phase in PHASES:
-        for key, value in results[phase].items():
-            metrics[f"{phase}/{key}"] = value
-    return Message(RecordDict({"metrics": MetricRecord(metrics)}), reply_to=message)
+    return Message(RecordDict({"metrics": MetricRecord(personalize_and_measure(algorithm, call))}), reply_to=message)
