@@ -2,7 +2,8 @@
 
 Unknown keys and values of the wrong type raise ConfigError naming the dotted key, e.g.
 ``objectives.kd.temprature``. Objective and student parameters are checked against the
-constructor of the named implementation.
+constructor of the named implementation. Every objective also takes ``weight`` and
+``start_epoch`` (1-based; the objective joins the loss from that training epoch on).
 """
 
 from __future__ import annotations
@@ -84,6 +85,13 @@ def validate(config: DistillConfig) -> DistillConfig:
         params = dict(params or {})
         weight = params.pop("weight", 1.0)
         check_type(weight, float, f"objectives.{obj_name}.weight")
+        start_epoch = params.pop("start_epoch", 1)
+        check_type(start_epoch, int, f"objectives.{obj_name}.start_epoch")
+        if not 1 <= start_epoch <= config.train.epochs:
+            raise ConfigError(
+                f"config key objectives.{obj_name}.start_epoch must be in [1, train.epochs={config.train.epochs}],"
+                f" got {start_epoch}"
+            )
         check_parameters(OBJECTIVES.get(obj_name), params, f"objectives.{obj_name}", skip=("context",))
     if not 0.0 <= config.compression.prune_sparsity < 1.0:
         raise ConfigError("config key compression.prune_sparsity must be in [0, 1)")

@@ -140,7 +140,8 @@ def build_objectives(config: DistillConfig, inputs: DistillInputs, student: Text
     for name, params in config.objectives.items():
         params = dict(params or {})
         weight = float(params.pop("weight", 1.0))
-        objectives.append(WeightedObjective(name, weight, OBJECTIVES.get(name)(context, **params)))
+        start_epoch = int(params.pop("start_epoch", 1))
+        objectives.append(WeightedObjective(name, weight, OBJECTIVES.get(name)(context, **params), start_epoch))
     return objectives
 
 
@@ -162,7 +163,7 @@ def train_and_compress(
     if (low_rank or masks) and compression.finetune_epochs > 0:
         history += train_student(
             student, epochs=compression.finetune_epochs, lr=train.lr / 2, seed=config.seed + 1,
-            masks=masks, phase="compressed_finetune", **common,
+            masks=masks, phase="compressed_finetune", epoch_offset=train.epochs, **common,
         )
     return history, low_rank
 

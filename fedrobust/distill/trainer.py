@@ -31,6 +31,10 @@ class WeightedObjective:
     name: str
     weight: float
     objective: Objective
+    start_epoch: int = 1  # 1-based; later starts let the student fit the teacher before robust training
+
+    def active(self, epoch: int) -> bool:
+        return epoch >= self.start_epoch
 
 
 def make_batch(cache: dict[str, torch.Tensor], labels: torch.Tensor, idx: torch.Tensor) -> DistillBatch:
@@ -101,9 +105,11 @@ def train_student(
     special_ids: list[int] | None = None,
     decay_lr: bool = True,
     keep_best_epoch: bool = True,
+    epoch_offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Train in place and keep the best validation epoch's weights (or the last epoch's);
-    returns one history row per epoch."""
+    returns one history row per epoch. An objective joins from its ``start_epoch``, counted
+    from ``epoch_offset`` + 1 (a fine-tuning phase continues the count of the main phase)."""
     generator = torch.Generator().manual_seed(seed)
     random.seed(seed)
     params = [p for p in student.parameters() if p.requires_grad]
@@ -119,7 +125,8 @@ def train_student(
     for epoch in range(epochs):
         student.train()
         started = time.perf_counter()
-        for o in objectives:
+        active = [o for o in objectives if o.active(epoch_offset + epoch + 1)]
+        for o in active:
             o.objective.on_epoch_start(student, epoch)
         sums = {o.name: 0.0 for o in objectives}
         steps = 0
@@ -129,7 +136,7 @@ def train_student(
             batch = drop_tokens(batch, token_dropout, unk_id, special_ids or [], generator)
             clean = student_pass(student, batch)
             total = clean.output.logits.new_zeros(())
-            for o in objectives:
+            for o in active:
                 value = o.objective(student, batch, clean)
                 sums[o.name] += float(value.detach())
                 total = total + o.weight * value
