@@ -11,11 +11,13 @@ import inspect
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
 
 from fedrobust.errors import ConfigError
+
+T = TypeVar("T")
 
 
 def check_type(value: Any, annotation: Any, where: str) -> Any:
@@ -104,6 +106,17 @@ def set_dotted(mapping: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(mapping, dict):
             raise ConfigError(f"cannot set {dotted}: {key} is not a section")
     mapping[leaf] = value
+
+
+def build_with_overrides(path: str | Path, mapping: dict[str, Any], overrides: dict[str, Any] | None,
+                         build: Callable[[dict[str, Any]], T]) -> T:
+    """Apply dotted ``--set`` overrides to a file's mapping and validate it, naming the file in errors."""
+    for dotted, value in (overrides or {}).items():
+        set_dotted(mapping, dotted, value)
+    try:
+        return build(mapping)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:

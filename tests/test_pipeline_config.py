@@ -10,7 +10,7 @@ from fedrobust.errors import ConfigError
 from fedrobust.pipeline.config import config_from_mapping, load_run_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RUN_CONFIGS = ["quickstart.yaml", "paper.yaml", "fedavg_benchmark.yaml", "scale.yaml"]
+RUN_CONFIGS = ["quickstart.yaml", "paper.yaml", "fedavg_benchmark.yaml", "scale.yaml", "privacy_sweep.yaml"]
 
 
 @pytest.mark.parametrize("name", RUN_CONFIGS)
@@ -61,3 +61,28 @@ def test_cli_flags_and_set_map_to_config_keys(tmp_path, capsys):
     assert "teacher.epochs must be int" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_sections_offer_every_option_of_the_single_stage_commands():
+    import dataclasses
+
+    from fedrobust.data.prepare import PrepareOptions
+    from fedrobust.data.sources import SourceOptions
+    from fedrobust.distill.teacher_pipeline import TeacherOptions
+    from fedrobust.pipeline.config import DataSection, TeacherSection
+
+    names = lambda cls: {f.name for f in dataclasses.fields(cls)}  # noqa: E731
+    # dedupe is the section's keep_duplicates (the CLI's --keep-duplicates); seed is the run's seed
+    assert names(PrepareOptions) - {"seed", "source_options", "dedupe"} <= names(DataSection)
+    assert names(SourceOptions) <= names(DataSection) and "keep_duplicates" in names(DataSection)
+    assert names(TeacherOptions) - {"seed"} <= names(TeacherSection)
+
+
+def test_a_run_takes_its_distill_section_from_a_distill_file(tmp_path):
+    full = yaml.safe_load((CONFIGS / "distill_full.yaml").read_text())
+    paper = load_run_config(CONFIGS / "paper.yaml")
+    assert paper.distill == {k: v for k, v in full.items() if k not in ("data", "teacher", "seed")}
+    run = tmp_path / "run.yaml"
+    run.write_text(yaml.safe_dump({"distill": {"extends": str(CONFIGS / "distill_full.yaml"), "train": {"epochs": 10}}}))
+    config = load_run_config(run)
+    assert config.distill["train"]["epochs"] == 10 and config.distill["student"] == full["student"]

@@ -1,24 +1,35 @@
-"""The Flower ClientApp: one simulated device per call, with its partition loaded by id.
+"""The Flower ClientApp: each call runs the devices its message names (one, or a cohort; see
+fedrobust.federated.cohorts), with their data loaded by device id.
 
 Handlers:
-- query: reports the node's partition id (the server's sampling is seeded over partition ids);
-- train: one federated round of the configured algorithm; replies with the shared weights;
-- evaluate: the final phase: natural and adversarial metrics of the global model, then
-  personalization, then the same metrics of the personalized model.
+- query: reports the node's index (the server maps nodes to devices with it);
+- train: one federated round of the configured algorithm per device; replies with each device's
+  shared weights;
+- evaluate: the final phase per device: natural and adversarial metrics of the global model,
+  then personalization, then the same metrics of the personalized model.
+A device that raises is reported as failed in the reply; the other devices go on.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
+from dataclasses import dataclass
+
 import torch
-from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedrobust.federated import worker_cache
 from fedrobust.federated.algorithms import ALGORITHMS, Algorithm, ClientCall
 from fedrobust.federated.client_state import ClientStateStore
+from fedrobust.federated.cohorts import DEVICES_KEY, pack_reply
+from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.device_eval import personalize_and_measure
 from fedrobust.federated.transport import derive_seed, load_arrays, to_arrays
+from fedrobust.models.base import TextClassifier
 
+log = logging.getLogger(__name__)
 app = ClientApp()
 torch.set_num_threads(1)  # many simulated devices share few cores; one thread each is fastest
 
@@ -26,55 +37,83 @@ class InjectedClientFailure(RuntimeError):
     """Raised on purpose by a fraction of clients to exercise fault tolerance."""
 
 
-def _partition_id(context: Context) -> int:
+def _node_index(context: Context) -> int:
     return int(context.node_config["partition-id"])
 
 
-def _call(message: Message, context: Context) -> tuple[Algorithm, ClientCall]:
+@dataclass
+class NodeCall:
+    """What every device of one message shares: config, algorithm, data, and the received weights."""
+
+    algorithm: Algorithm
+    config: SimulationConfig
+    settings: ConfigRecord
+    base_model: TextClassifier
+    devices: list[int]
+
+    def device_call(self, device: int) -> ClientCall:
+        config, settings = self.config, self.settings
+        injected = config.simulation.inject_failure_fraction
+        if injected and derive_seed(config.seed, "inject-failure", device) / 2**31 < injected:
+            raise InjectedClientFailure(f"client {device}: injected failure (simulation.inject_failure_fraction)")
+        return ClientCall(
+            config=config,
+            partition_id=device,
+            data=worker_cache.federated_dataset(config.data).client(device),
+            tokenizer=worker_cache.tokenizer_for(config.model),
+            model=copy.deepcopy(self.base_model),
+            server_round=int(settings["server-round"]),
+            state=ClientStateStore(str(settings["run-dir"]), f"{device:06d}"),
+            proximal_mu=float(settings.get("proximal-mu", 0.0)),
+        )
+
+
+def _node_call(message: Message) -> NodeCall:
     settings = message.content["config"]
     config = worker_cache.parse_config(str(settings["fedrobust-config"]))
-    partition_id = _partition_id(context)
-    injected = config.simulation.inject_failure_fraction
-    if injected and derive_seed(config.seed, "inject-failure", partition_id) / 2**31 < injected:
-        raise InjectedClientFailure(f"client {partition_id}: injected failure (simulation.inject_failure_fraction)")
     algorithm = ALGORITHMS.get(config.algorithm)
     model = worker_cache.initial_model(config.model, algorithm.starts_from, config.seed)
     if "arrays" in message.content:
         load_arrays(model, message.content["arrays"])
-    call = ClientCall(
-        config=config,
-        partition_id=partition_id,
-        data=worker_cache.federated_dataset(config.data).client(partition_id),
-        tokenizer=worker_cache.tokenizer_for(config.model),
-        model=model,
-        server_round=int(settings["server-round"]),
-        state=ClientStateStore(str(settings["run-dir"]), f"{partition_id:06d}"),
-        proximal_mu=float(settings.get("proximal-mu", 0.0)),
-    )
-    return algorithm, call
+    return NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]])
+
+
+def _failure(device: int, exc: Exception) -> str:
+    log.debug("device %d failed", device, exc_info=True)
+    return f"{type(exc).__name__}: {exc}"
 
 
 @app.query()
 def query(message: Message, context: Context) -> Message:
-    return Message(RecordDict({"metrics": MetricRecord({"partition-id": _partition_id(context)})}), reply_to=message)
+    return Message(RecordDict({"metrics": MetricRecord({"partition-id": _node_index(context)})}), reply_to=message)
 
 
 @app.train()
 def train(message: Message, context: Context) -> Message:
-    algorithm, call = _call(message, context)
-    metrics = algorithm.train(call)
-    reply = RecordDict({
-        "arrays": to_arrays(call.model, algorithm.shared_keys(call.model)),
-        "metrics": MetricRecord({
-            "num-examples": call.data.n_train,
-            "train-loss": metrics["train_loss"],
-            "partition-id": call.partition_id,
-        }),
-    })
-    return Message(reply, reply_to=message)
+    """One federated round for each device named in the message, each from the received weights."""
+    node = _node_call(message)
+    arrays, metrics, failed = {}, {}, {}
+    for device in node.devices:
+        try:
+            call = node.device_call(device)
+            result = node.algorithm.train(call)
+        except Exception as exc:  # one device's crash must not take its cohort down with it
+            failed[device] = _failure(device, exc)
+            continue
+        arrays[device] = to_arrays(call.model, node.algorithm.shared_keys(call.model))
+        metrics[device] = MetricRecord({"num-examples": call.data.n_train, "train-loss": result["train_loss"],
+                                        "partition-id": device})
+    return Message(pack_reply(arrays, metrics, failed), reply_to=message)
 
 
 @app.evaluate()
 def evaluate(message: Message, context: Context) -> Message:
-    algorithm, call = _call(message, context)
-    return Message(RecordDict({"metrics": MetricRecord(personalize_and_measure(algorithm, call))}), reply_to=message)
+    """The final phase for each device named in the message: measure, personalize, measure again."""
+    node = _node_call(message)
+    metrics, failed = {}, {}
+    for device in node.devices:
+        try:
+            metrics[device] = MetricRecord(personalize_and_measure(node.algorithm, node.device_call(device)))
+        except Exception as exc:
+            failed[device] = _failure(device, exc)
+    return Message(pack_reply({}, metrics, failed), reply_to=message)

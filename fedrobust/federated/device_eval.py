@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from fedrobust.federated.algorithms import Algorithm, ClientCall
 from fedrobust.federated.local_eval import evaluate_model
 from fedrobust.federated.transport import derive_seed
@@ -11,9 +13,15 @@ PHASES = ("global", "personalized")
 
 def personalize_and_measure(algorithm: Algorithm, call: ClientCall) -> dict[str, float | int]:
     """Flat metrics as the server expects them: ``<phase>/<metric>`` plus sizes and the partition id."""
+    from fedrobust.privacy.device_privacy import privacy_metrics
+
     data, settings = call.data, call.config.evaluate
     seed = derive_seed(call.config.seed, "attack", call.partition_id)  # same examples in both phases
-    results = {"global": evaluate_model(algorithm.global_model(call), call.tokenizer, data.test_texts, data.test_labels, settings, seed)}
+    # the received weights, kept before global_model() may load device state into them, for the
+    # reference models of membership inference (a copy per device costs more than a small device's work)
+    received = copy.deepcopy(call.model) if call.config.privacy.membership.attacks else call.model
+    global_model = algorithm.global_model(call)
+    results = {"global": evaluate_model(global_model, call.tokenizer, data.test_texts, data.test_labels, settings, seed)}
     personalized = algorithm.personalized_model(call)
     results["personalized"] = (
         results["global"] if personalized is None
@@ -23,4 +31,5 @@ def personalize_and_measure(algorithm: Algorithm, call: ClientCall) -> dict[str,
     for phase in PHASES:
         for key, value in results[phase].items():
             metrics[f"{phase}/{key}"] = value
+    metrics.update(privacy_metrics(call, received, global_model, personalized, algorithm.federated))
     return metrics

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fedrobust.federated.config import DPConfig
 from fedrobust.models.base import TextClassifier
 
 
@@ -25,6 +26,7 @@ class TrainSettings:
     adversarial: bool = False
     adversarial_epsilon: float = 0.05
     adversarial_steps: int = 1
+    dp: DPConfig | None = None  # DP-SGD (fedrobust.privacy) when enabled
 
 
 def proximal_term(model: nn.Module, reference: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -60,6 +62,11 @@ def train_locally(
     proximal_mu: float = 0.0,
 ) -> dict[str, float]:
     """Train in place; returns the mean training loss and the number of steps."""
+    if settings.dp is not None and settings.dp.enabled:
+        from fedrobust.privacy.dp_personalization import train_privately
+
+        return train_privately(model, tokenizer, texts, labels, settings, settings.dp, seed, parameters,
+                               proximal_reference, proximal_mu)
     if settings.epochs == 0 or not texts:
         return {"train_loss": float("nan"), "steps": 0}
     torch.manual_seed(seed)

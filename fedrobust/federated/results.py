@@ -13,8 +13,11 @@ import numpy as np
 
 from fedrobust.files import write_text_atomically
 
+MIA_ATTACKS = ("loss_threshold", "reference_calibrated")  # fedrobust.privacy.membership's registry names
+MIA_COLUMNS = [f"mia_{a}_{m}" for a in MIA_ATTACKS for m in ("auc", "tpr_at_1pct_fpr")]
+PRIVACY_COLUMNS = ["dp_epsilon", "rounds_epsilon", *MIA_COLUMNS]
 CLIENT_COLUMNS = ["client_id", "partition_id", "algorithm", "phase", "n_train", "n_test",
-                  "natural_acc", "adversarial_acc", "n_adv", "loss"]
+                  "natural_acc", "adversarial_acc", "n_adv", "loss", *PRIVACY_COLUMNS]
 ROUND_COLUMNS = ["round", "algorithm", "sampled", "succeeded", "failed", "train_loss", "train_examples",
                  "public_natural_acc", "wall_s"]
 METRICS = ("natural_acc", "adversarial_acc")
@@ -30,12 +33,12 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]])
     return path
 
 
-def _distribution(rows: list[Mapping[str, Any]], key: str) -> dict[str, Any]:
-    pairs = [(float(r[key]), r["client_id"]) for r in rows if r.get(key) is not None and not math.isnan(float(r[key]))]
+def _distribution(rows: list[Mapping[str, Any]], key: str, worst=min) -> dict[str, Any]:
+    pairs = [(float(r[key]), r["client_id"]) for r in rows if r.get(key) is not None and math.isfinite(float(r[key]))]
     if not pairs:
         return {"clients": 0}
     values = np.array([v for v, _ in pairs])
-    worst_value, worst_client = min(pairs)
+    worst_value, worst_client = worst(pairs)
     return {
         "clients": len(values),
         "mean": round(float(values.mean()), 4),
@@ -62,6 +65,27 @@ def summarize_clients(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
     summary["personalization_gain"] = {m: _distribution(gains, m) for m in METRICS}
     if gains:
         summary["personalization_gain"]["clients_hurt_natural"] = sum(g["natural_acc"] < 0 for g in gains)
+    privacy = summarize_privacy(by_phase)
+    if privacy:
+        summary["privacy"] = privacy
+    return summary
+
+
+def summarize_privacy(by_phase: Mapping[str, list[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Per phase, the distribution of each membership-inference metric and of the epsilons
+    (``inf`` epsilons, no DP, are counted apart from the distribution of the finite ones)."""
+    summary: dict[str, Any] = {}
+    for phase, rows in by_phase.items():
+        section = {}
+        for column in PRIVACY_COLUMNS:
+            values = [float(r[column]) for r in rows if r.get(column) is not None and not math.isnan(float(r[column]))]
+            if not values:
+                continue
+            section[column] = _distribution(rows, column, worst=max)  # more epsilon, more leakage: worse
+            if any(math.isinf(v) for v in values):
+                section[column]["clients_without_guarantee"] = sum(math.isinf(v) for v in values)
+        if section:
+            summary[phase] = section
     return summary
 
 
@@ -73,6 +97,7 @@ def client_rows(algorithm: str, partition_id: int, client_id: str, metrics: Mapp
             "n_train": int(metrics["n-train"]), "n_test": int(metrics["num-examples"]),
             "natural_acc": metrics[f"{phase}/natural_acc"], "adversarial_acc": metrics[f"{phase}/adversarial_acc"],
             "n_adv": int(metrics[f"{phase}/n_adv"]), "loss": metrics[f"{phase}/loss"],
+            **{column: metrics.get(f"{phase}/{column}", math.nan) for column in PRIVACY_COLUMNS},
         })
     return rows
 

@@ -22,6 +22,7 @@ from fedrobust.errors import FedrobustError
 from fedrobust.federated import worker_cache
 from fedrobust.federated.algorithms import ALGORITHMS, Algorithm
 from fedrobust.federated.checkpoint import Checkpointer
+from fedrobust.federated.cohorts import DEVICES_KEY, devices_of_node, num_nodes, unpack_reply
 from fedrobust.federated.config import SimulationConfig, load_config
 from fedrobust.federated.local_eval import natural_metrics
 from fedrobust.federated.results import CLIENT_COLUMNS, client_rows, summarize_clients, write_csv, write_summary
@@ -60,21 +61,21 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float, settle_s: float = 
         time.sleep(0.2)
 
 
-def map_partitions(grid: Grid, num_clients: int, timeout: float) -> dict[int, int]:
-    """Ask every node for its partition id; keep nodes whose partition is a device client."""
-    node_ids = wait_for_nodes(grid, num_clients, timeout)
+def map_devices(grid: Grid, num_clients: int, devices_per_node: int, timeout: float) -> dict[int, list[int]]:
+    """Ask every node for its index; node k simulates devices k*C .. k*C+C-1 (C = devices per node)."""
+    node_ids = wait_for_nodes(grid, num_nodes(num_clients, devices_per_node), timeout)
     messages = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=n) for n in node_ids]
     mapping, errors = {}, []
     for reply in grid.send_and_receive(messages, timeout=timeout):
         if reply.has_error():
             errors.append(reply.error.reason)
             continue
-        partition = int(reply.content["metrics"]["partition-id"])
-        if partition < num_clients:
-            mapping[reply.metadata.src_node_id] = partition
+        devices = devices_of_node(int(reply.content["metrics"]["partition-id"]), devices_per_node, num_clients)
+        if devices:
+            mapping[reply.metadata.src_node_id] = devices
     if not mapping:
         reason = errors[0].strip().splitlines()[-1] if errors else "no reply before the timeout"
-        raise FederationError(f"none of the {len(node_ids)} simulated devices answered: {reason}")
+        raise FederationError(f"none of the {len(node_ids)} simulation nodes answered: {reason}")
     return mapping
 
 
@@ -99,20 +100,31 @@ class Federation:
         load_arrays(self.model, arrays)
         return natural_metrics(self.model, self.tokenizer, public.test_texts, public.test_labels)["natural_acc"]
 
-    def _note_failures(self, replies: list[Message], sent: list[Message], partition_of: dict[int, int], where: str) -> int:
-        answered = {r.metadata.src_node_id for r in replies}
-        for message in sent:
-            node = message.metadata.dst_node_id
-            reason = next((r.error.reason for r in replies if r.metadata.src_node_id == node and r.has_error()), None)
-            if node not in answered:
-                reason = "no reply before the timeout"
-            if reason is not None:
-                client = self.dataset.client_ids[partition_of[node]]
-                last_line = reason.strip().splitlines()[-1].rstrip("'\">")  # Flower wraps the reason in a repr
-                self.failed_clients[client] = f"{where}: {last_line[:200]}"
-        return len(sent) - sum(1 for r in replies if not r.has_error())
+    def _collect(self, replies: list[Message], sent: list[Message], where: str) -> dict[int, RecordDict]:
+        """Per-device records of the replies; devices that failed or never answered are noted."""
+        asked = {m.metadata.dst_node_id: [int(d) for d in m.content["config"][DEVICES_KEY]] for m in sent}
+        answered: dict[int, RecordDict] = {}
+        for reply in replies:
+            node = reply.metadata.src_node_id
+            if reply.has_error():
+                last_line = reply.error.reason.strip().splitlines()[-1].rstrip("'\">")  # Flower wraps it in a repr
+                self._note(asked.get(node, []), f"{where}: {last_line[:200]}")
+                continue
+            devices, failed = unpack_reply(reply.content)
+            answered.update(devices)
+            for device, reason in failed.items():
+                self._note([device], f"{where}: {reason[:200]}")
+        replied = {r.metadata.src_node_id for r in replies}
+        for node, devices in asked.items():
+            if node not in replied:
+                self._note(devices, f"{where}: no reply before the timeout")
+        return answered
 
-    def run_rounds(self, grid: Grid, strategy, partition_of: dict[int, int], checkpoints: Checkpointer) -> ArrayRecord:
+    def _note(self, devices: list[int], reason: str) -> None:
+        for device in devices:
+            self.failed_clients[self.dataset.client_ids[device]] = reason
+
+    def run_rounds(self, grid: Grid, strategy, checkpoints: Checkpointer) -> ArrayRecord:
         config = self.config
         completed, arrays = checkpoints.resume()
         shared = self.algorithm.shared_keys(self.model)
@@ -125,59 +137,61 @@ class Federation:
             t0 = time.perf_counter()
             messages = list(strategy.configure_train(server_round, arrays, _base_config(config, self.run_dir, server_round), grid))
             replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
-            failed = self._note_failures(replies, messages, partition_of, f"round {server_round}")
-            ok = [r for r in replies if not r.has_error()]
+            ok = self._collect(replies, messages, f"round {server_round}")
+            sampled = sum(len(m.content["config"][DEVICES_KEY]) for m in messages)
             if not ok:
-                raise FederationError(f"round {server_round}: all {len(messages)} sampled clients failed, e.g. {next(iter(self.failed_clients.values()), '?')}")
-            new_arrays, metrics = strategy.aggregate_train(server_round, ok)
-            arrays = new_arrays
+                raise FederationError(f"round {server_round}: all {sampled} sampled clients failed, e.g. {next(iter(self.failed_clients.values()), '?')}")
+            ok_replies = [r for r in replies if not r.has_error()]
+            arrays, metrics = strategy.aggregate_train(server_round, ok_replies)
             row = {
-                "round": server_round, "algorithm": config.algorithm, "sampled": len(messages), "succeeded": len(ok),
-                "failed": failed, "train_loss": round(float(metrics["train-loss"]), 5) if metrics else None,
-                "train_examples": sum(int(r.content["metrics"]["num-examples"]) for r in ok),
+                "round": server_round, "algorithm": config.algorithm, "sampled": sampled, "succeeded": len(ok),
+                "failed": sampled - len(ok), "train_loss": round(float(metrics["train-loss"]), 5) if metrics else None,
+                "train_examples": sum(int(r["metrics"]["num-examples"]) for r in ok.values()),
                 "public_natural_acc": round(self._public_accuracy(arrays), 4),
                 "wall_s": round(time.perf_counter() - t0, 2),
             }
             checkpoints.save(server_round, arrays, row)
             done = server_round - completed
             eta = (time.perf_counter() - started) / done * (rounds - server_round)
-            print(f"[round {server_round}/{rounds}] {len(ok)}/{len(messages)} clients ok, train loss {row['train_loss']}, "
+            print(f"[round {server_round}/{rounds}] {len(ok)}/{sampled} clients ok, train loss {row['train_loss']}, "
                   f"public acc {row['public_natural_acc']}, {row['wall_s']} s (eta {eta:.0f} s)", flush=True)
         return arrays
 
-    def personalize_and_evaluate(self, grid: Grid, arrays: ArrayRecord, partition_of: dict[int, int]) -> list[dict[str, Any]]:
+    def personalize_and_evaluate(self, grid: Grid, arrays: ArrayRecord, devices_of: dict[int, list[int]]) -> list[dict[str, Any]]:
         config = self.config
         final_round = (config.rounds if self.algorithm.federated else 0) + 1
-        record = RecordDict({"arrays": arrays, "config": _base_config(config, self.run_dir, final_round)})
-        messages = [Message(record, message_type=MessageType.EVALUATE, dst_node_id=node)
-                    for node in sorted(partition_of, key=partition_of.__getitem__)]
-        print(f"[personalize + evaluate] {len(messages)} clients ({config.evaluate.attack} on "
+        base = _base_config(config, self.run_dir, final_round)
+        messages = [Message(RecordDict({"arrays": arrays, "config": ConfigRecord({**base, DEVICES_KEY: devices})}),
+                            message_type=MessageType.EVALUATE, dst_node_id=node)
+                    for node, devices in sorted(devices_of.items(), key=lambda item: item[1][0])]
+        total = sum(len(d) for d in devices_of.values())
+        print(f"[personalize + evaluate] {total} clients on {len(messages)} nodes ({config.evaluate.attack} on "
               f"{config.evaluate.adversarial_examples} examples each) ...", flush=True)
         t0 = time.perf_counter()
         replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
-        self._note_failures(replies, messages, partition_of, "personalize+evaluate")
+        per_device = self._collect(replies, messages, "personalize+evaluate")
         rows = []
-        for reply in sorted((r for r in replies if not r.has_error()), key=lambda r: partition_of[r.metadata.src_node_id]):
-            metrics = dict(reply.content["metrics"])
-            partition = int(metrics["partition-id"])
-            rows += client_rows(config.algorithm, partition, self.dataset.client_ids[partition], metrics)
-        print(f"[personalize + evaluate] {len(rows) // 2}/{len(messages)} clients ok in {time.perf_counter() - t0:.1f} s", flush=True)
+        for device in sorted(per_device):
+            metrics = dict(per_device[device]["metrics"])
+            rows += client_rows(config.algorithm, device, self.dataset.client_ids[device], metrics)
+        print(f"[personalize + evaluate] {len(per_device)}/{total} clients ok in {time.perf_counter() - t0:.1f} s", flush=True)
         return rows
 
     def run(self, grid: Grid) -> dict[str, Any]:
         t0 = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-        partition_of = map_partitions(grid, self.num_clients, self.config.simulation.timeout_s)
+        engine = self.config.simulation
+        devices_of = map_devices(grid, self.num_clients, engine.devices_per_node, engine.timeout_s)
         strategy = self.algorithm.make_strategy(self.config)
-        strategy.partition_of = partition_of
+        strategy.devices_of = devices_of
         checkpoints = Checkpointer(self.run_dir, self.config.fingerprint())
-        arrays = self.run_rounds(grid, strategy, partition_of, checkpoints)
-        rows = self.personalize_and_evaluate(grid, arrays, partition_of)
+        arrays = self.run_rounds(grid, strategy, checkpoints)
+        rows = self.personalize_and_evaluate(grid, arrays, devices_of)
         write_csv(self.run_dir / "clients.csv", CLIENT_COLUMNS, rows)
         summary = {
             "algorithm": self.config.algorithm,
-            "clients": len(partition_of),
+            "clients": sum(len(d) for d in devices_of.values()),
             "clients_evaluated": len(rows) // 2,
             **summarize_clients(rows),
             "failures": {"count": len(self.failed_clients), "clients": self.failed_clients,
@@ -185,6 +199,7 @@ class Federation:
             "rounds_completed": len(checkpoints.rows),
             "wall_s_this_session": round(time.perf_counter() - t0, 2),
             "fingerprint": self.config.fingerprint(),
+            "devices_per_node": engine.devices_per_node,
         }
         write_summary(self.run_dir / SUMMARY, summary)
         return summary

@@ -13,6 +13,7 @@ from typing import Any
 from fedrobust.errors import ConfigError, FedrobustError
 from fedrobust.federated import worker_cache
 from fedrobust.federated.checkpoint import Checkpointer
+from fedrobust.federated.cohorts import num_nodes
 from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.server_app import SUMMARY, make_server_app
 from fedrobust.files import write_text_atomically
@@ -50,7 +51,9 @@ def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -
     out = Path(out)
     num_clients = check_inputs(config)
     Checkpointer(out, config.fingerprint()).resume()  # refuses a run directory of another config, before Ray starts
-    print(f"simulating {config.algorithm} on {num_clients} devices, {config.rounds} rounds -> {out}", flush=True)
+    per_node = config.simulation.devices_per_node
+    nodes = f" ({num_nodes(num_clients, per_node)} Flower nodes of {per_node})" if per_node > 1 else ""
+    print(f"simulating {config.algorithm} on {num_clients} devices{nodes}, {config.rounds} rounds -> {out}", flush=True)
     (out / SUMMARY).unlink(missing_ok=True)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
@@ -62,7 +65,7 @@ def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -
         run_simulation(
             server_app=make_server_app(config, out),
             client_app=client_app,
-            num_supernodes=num_clients,
+            num_supernodes=num_nodes(num_clients, config.simulation.devices_per_node),
             backend_config=backend_config(config),
             verbose_logging=verbose,
         )

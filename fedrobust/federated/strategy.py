@@ -1,9 +1,10 @@
-"""Flower strategies with reproducible client sampling and aggregation order.
+"""Flower strategies with reproducible device sampling and aggregation order.
 
 Flower samples nodes with ``random.sample`` over node ids that are random per run, and
 averages replies in arrival order. For the same seed to give the same per-client results (also
-when a killed run resumes) we sample over partition ids with a per-round seed and aggregate
-replies sorted by partition id. Everything else is Flower's FedAvg / FedProx.
+when a killed run resumes, and whatever the number of devices per node) we sample over device
+ids with a per-round seed, send each node the sampled devices it hosts, and aggregate the
+per-device records sorted by device id with Flower's own FedAvg arithmetic.
 """
 
 from __future__ import annotations
@@ -11,42 +12,66 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, FedProx
+from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
+from fedrobust.federated.cohorts import DEVICES_KEY, unpack_reply
 from fedrobust.federated.transport import derive_seed
 
 
 class SeededSampling:
-    """Mixin for Flower's FedAvg family; set ``partition_of`` (node id -> partition id) first."""
+    """Mixin for Flower's FedAvg family; set ``devices_of`` (node id -> its device ids) first."""
 
     seed: int = 0
-    partition_of: dict[int, int]
+    devices_of: dict[int, list[int]]
+    uniform_weights: bool = False  # every device's update counts once (DP rounds, fedrobust.privacy.round_dp)
+
+    def sample_devices(self, server_round: int) -> list[int]:
+        devices = sorted(d for ds in self.devices_of.values() for d in ds)
+        count = min(len(devices), max(int(len(devices) * self.fraction_train), self.min_train_nodes))
+        rng = np.random.default_rng(derive_seed(self.seed, "sample", server_round))
+        return [devices[i] for i in sorted(rng.choice(len(devices), size=count, replace=False).tolist())]
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
-        nodes = sorted(self.partition_of, key=self.partition_of.__getitem__)
-        count = min(len(nodes), max(int(len(nodes) * self.fraction_train), self.min_train_nodes))
-        rng = np.random.default_rng(derive_seed(self.seed, "sample", server_round))
-        chosen = sorted(rng.choice(len(nodes), size=count, replace=False).tolist())
+        chosen = set(self.sample_devices(server_round))
         config["server-round"] = server_round
         if hasattr(self, "proximal_mu"):
             config["proximal-mu"] = self.proximal_mu
-        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
-        return self._construct_messages(record, [nodes[i] for i in chosen], MessageType.TRAIN)
+        messages = []
+        for node, devices in sorted(self.devices_of.items(), key=lambda item: item[1][0]):
+            sampled = [d for d in devices if d in chosen]
+            if sampled:
+                node_config = ConfigRecord({**config, DEVICES_KEY: sampled})
+                record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: node_config})
+                messages.append(Message(record, message_type=MessageType.TRAIN, dst_node_id=node))
+        return messages
 
     def aggregate_train(self, server_round: int, replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        ordered = sorted(replies, key=lambda m: self.partition_of.get(m.metadata.src_node_id, -1))
-        return super().aggregate_train(server_round, ordered)
+        per_device = {}
+        for reply in replies:
+            per_device.update(unpack_reply(reply.content)[0])
+        contents = [per_device[d] for d in sorted(per_device)]
+        if not contents:
+            return None, None
+        arrays = mean_arrayrecords(contents) if self.uniform_weights else aggregate_arrayrecords(contents, self.weighted_by_key)
+        return arrays, self.train_metrics_aggr_fn(contents, self.weighted_by_key)
+
+
+def mean_arrayrecords(contents: list[RecordDict]) -> ArrayRecord:
+    """The unweighted mean of each reply's (single) ArrayRecord."""
+    records = [next(iter(c.array_records.values())) for c in contents]
+    return ArrayRecord({key: Array(np.mean([r[key].numpy() for r in records], axis=0)) for key in records[0].keys()})
 
 
 class SeededFedAvg(SeededSampling, FedAvg):
     def __init__(self, *, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.seed, self.partition_of = seed, {}
+        self.seed, self.devices_of = seed, {}
 
 
 class SeededFedProx(SeededSampling, FedProx):
     def __init__(self, *, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.seed, self.partition_of = seed, {}
+        self.seed, self.devices_of = seed, {}

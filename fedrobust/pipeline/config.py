@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from fedrobust.config_schema import dataclass_from_mapping, read_yaml_mapping, set_dotted
+from fedrobust.config_schema import build_with_overrides, dataclass_from_mapping, read_yaml_mapping
 from fedrobust.errors import ConfigError
 
 PLACEHOLDER = "<from an earlier stage>"
@@ -203,12 +203,22 @@ def read_with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]
     return deep_merge(read_with_extends(path.parent / parent, (*seen, path)), mapping)
 
 
+DISTILL_RUN_KEYS = ("data", "teacher", "seed")  # a distill file's keys that the run sets itself
+
+
+def resolve_distill_file(mapping: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """``distill: {extends: distill_full.yaml, ...}`` reads a `fedrobust distill` config file
+    (relative to the run config) and lets the run's keys change parts of it."""
+    distill = mapping.get("distill")
+    if not isinstance(distill, dict) or "extends" not in distill:
+        return mapping
+    source = base_dir / str(distill["extends"])
+    base = {k: v for k, v in read_yaml_mapping(source).items() if k not in DISTILL_RUN_KEYS}
+    rest = {k: v for k, v in distill.items() if k != "extends"}
+    return {**mapping, "distill": deep_merge(base, rest)}
+
+
 def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a run YAML (and the file it extends), apply ``--set key=value`` overrides, validate every section."""
-    mapping = read_with_extends(Path(path))
-    for dotted, value in (overrides or {}).items():
-        set_dotted(mapping, dotted, value)
-    try:
-        return config_from_mapping(mapping)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    """Read a run YAML (and the files it extends), apply ``--set key=value`` overrides, validate every section."""
+    mapping = resolve_distill_file(read_with_extends(Path(path)), Path(path).resolve().parent)
+    return build_with_overrides(path, mapping, overrides, config_from_mapping)

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -30,7 +31,7 @@ def client_accuracy(arms: list[Arm], path: Path) -> Path:
     """Natural vs adversarial accuracy of every client, before and after personalization."""
     columns = min(len(arms), 3)
     rows = math.ceil(len(arms) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 4.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(max(6.4, 4.6 * columns), 4.4 * rows), squeeze=False)
     rng = np.random.default_rng(0)
     for ax, arm in zip(axes.flat, arms):
         means = {}
@@ -51,7 +52,7 @@ def client_accuracy(arms: list[Arm], path: Path) -> Path:
         ax.legend(loc="upper left", fontsize=8)
     for ax in list(axes.flat)[len(arms):]:
         ax.axis("off")
-    fig.suptitle("Per-client accuracy before (global model) and after on-device personalization; X = mean")
+    fig.suptitle("Per-client accuracy, global model vs personalized (X: means)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -121,6 +122,7 @@ def rounds_curve(arms: list[Arm], path: Path) -> Path | None:
         values = finite(r["public_natural_acc"] for r in arm.rounds)
         ax.plot([r["round"] for r in arm.rounds][: len(values)], values, marker="o", label=arm.label)
     ax.set(xlabel="round", ylabel="accuracy on the server's public test split", title="Global model over the rounds")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -52,7 +52,7 @@ def local_settings(config: SimulationConfig, adversarial: bool | None = None) ->
 
 def personalize_settings(config: SimulationConfig) -> TrainSettings:
     p = config.personalize
-    return TrainSettings(p.epochs, p.lr, p.batch_size, p.adversarial, p.adversarial_epsilon, p.adversarial_steps)
+    return TrainSettings(p.epochs, p.lr, p.batch_size, p.adversarial, p.adversarial_epsilon, p.adversarial_steps, p.dp)
 
 
 def fine_tune(call: ClientCall, model: TextClassifier, settings: TrainSettings, **kwargs) -> TextClassifier:
@@ -75,6 +75,12 @@ class Algorithm:
         return None
 
     def make_strategy(self, config: SimulationConfig):
+        """The aggregation strategy, wrapped with Flower's DP wrapper when ``privacy.rounds`` asks."""
+        from fedrobust.privacy.round_dp import with_round_privacy
+
+        return with_round_privacy(self.aggregation_strategy(config), config.privacy.rounds)
+
+    def aggregation_strategy(self, config: SimulationConfig):
         return SeededFedAvg(fraction_train=config.fraction_train, min_train_nodes=config.min_train_clients,
                             fraction_evaluate=0.0, seed=config.seed)
 

@@ -13,6 +13,6 @@ class FedProx(Algorithm):
     starts_from = "fresh"
     personalizes = False
 
-    def make_strategy(self, config: SimulationConfig):
+    def aggregation_strategy(self, config: SimulationConfig):
         return SeededFedProx(fraction_train=config.fraction_train, min_train_nodes=config.min_train_clients,
                              fraction_evaluate=0.0, proximal_mu=config.local.proximal_mu, seed=config.seed)

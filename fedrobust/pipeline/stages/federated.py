@@ -9,7 +9,7 @@ from fedrobust.pipeline.config import PLACEHOLDER, RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 
 STAGE_PREFIX = "federated-"
-ENGINE_ONLY = ("backend", "num_cpus_per_client", "num_gpus_per_client", "ray_address", "timeout_s")
+ENGINE_ONLY = ("backend", "num_cpus_per_client", "num_gpus_per_client", "ray_address", "timeout_s", "devices_per_node")
 
 
 class FederatedStage(Stage):

@@ -1,0 +1,144 @@
+"""DP-SGD for one device's local training (Opacus): Poisson-sampled batches, per-sample
+gradient clipping to ``max_grad_norm``, Gaussian noise of ``noise_multiplier * max_grad_norm``
+(or the multiplier that reaches ``target_epsilon`` after the configured epochs), and the
+accountant's epsilon at ``delta``, recorded on the trained model.
+
+Same contract as ``train_locally``: trains ``model`` in place; a subset of parameters may be
+trained; a proximal pull toward reference weights (Ditto) is data independent, so it is added
+to the gradient after the noise and costs no privacy.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from fedrobust.federated.config import DPConfig
+from fedrobust.models.base import TextClassifier
+from fedrobust.privacy.accounting import DPReport, epsilon_for, noise_for_target, record_dp_report
+from fedrobust.privacy.opacus_compat import check_trainable_by_opacus, from_opacus, incompatible, to_opacus
+
+
+def _noise_multiplier(dp: DPConfig, sample_rate: float, epochs: int) -> float:
+    """The configured sigma, or the one Opacus's ``make_private_with_epsilon`` would pick (cached)."""
+    if dp.target_epsilon is None:
+        return float(dp.noise_multiplier)
+    steps = round(epochs / sample_rate)
+    return noise_for_target(dp.target_epsilon, dp.delta, sample_rate, steps, dp.accountant)
+
+
+@contextmanager
+def _quiet_opacus() -> Iterator[None]:
+    """Opacus warns on every device about things that are expected here (its non-cryptographic RNG:
+    simulations want seeded noise; backward hooks on integer token inputs)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Secure RNG turned off")
+        warnings.filterwarnings("ignore", message="Full backward hook is firing")
+        warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+        yield
+
+
+def _noise_only_step(optimizer, params: list[nn.Parameter]) -> None:
+    """An empty Poisson batch still takes a step: noise only, and the accountant counts it."""
+    for p in params:
+        p.grad_sample = torch.zeros((0, *p.shape), dtype=p.dtype)
+    optimizer.step()
+
+
+def train_privately(
+    model: TextClassifier,
+    tokenizer,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    settings,
+    dp: DPConfig,
+    seed: int,
+    parameters: list[nn.Parameter] | None = None,
+    proximal_reference: dict[str, torch.Tensor] | None = None,
+    proximal_mu: float = 0.0,
+) -> dict[str, float]:
+    """Train in place with DP-SGD; returns the mean loss, the steps and the spent epsilon."""
+    with _quiet_opacus():
+        return _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, proximal_reference, proximal_mu)
+
+
+def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, proximal_reference, proximal_mu):
+    from opacus import PrivacyEngine
+
+    if settings.epochs == 0 or not texts:  # the data is not touched
+        record_dp_report(model, DPReport(0.0, dp.delta, 0.0, 0.0, 0, dp.accountant))
+        return {"train_loss": float("nan"), "steps": 0, "epsilon": 0.0}
+    torch.manual_seed(seed)
+    trainable_ids = {id(p) for p in (parameters if parameters is not None else model.parameters())}
+    trainable_names = {name for name, p in model.named_parameters() if id(p) in trainable_ids}
+    for name, p in model.named_parameters():
+        p.requires_grad_(name in trainable_names)
+    to_opacus(model, trainable_only=True)  # names stay the same, parameter objects are new
+    params = [p for name, p in model.named_parameters() if name in trainable_names]
+    model.train()
+    check_trainable_by_opacus(model)
+    reference = {k: v.detach().clone() for k, v in proximal_reference.items()} if proximal_reference else None
+
+    encoded = tokenizer(list(texts))
+    targets = torch.as_tensor(list(labels), dtype=torch.long)
+    n = len(targets)
+    loader = DataLoader(TensorDataset(torch.arange(n)), batch_size=min(settings.batch_size, n),
+                        generator=torch.Generator().manual_seed(seed))
+    engine = PrivacyEngine(accountant=dp.accountant)
+    try:
+        private_model, optimizer, private_loader = engine.make_private(
+            module=model, optimizer=torch.optim.Adam(params, lr=settings.lr), data_loader=loader,
+            noise_multiplier=_noise_multiplier(dp, 1 / len(loader), settings.epochs), max_grad_norm=dp.max_grad_norm,
+            poisson_sampling=True, noise_generator=torch.Generator().manual_seed(seed + 1))
+    except NotImplementedError as exc:  # e.g. parameters held directly by a module that also has buffers
+        from_opacus(model)
+        raise incompatible(model, str(exc)) from None
+    if reference is not None and proximal_mu > 0:
+        named = [(name, p) for name, p in model.named_parameters() if p.requires_grad and name in reference]
+        accountant_hook = optimizer.step_hook
+
+        def add_proximal_gradient(opt) -> None:  # runs after clipping and noise, before the update
+            accountant_hook(opt)
+            for name, p in named:
+                p.grad.add_(proximal_mu * (p.detach() - reference[name]))
+
+        optimizer.attach_step_hook(add_proximal_gradient)
+
+    private_model.train()
+    losses = []
+    for _ in range(settings.epochs):
+        for batch in private_loader.batch_sampler:
+            index = torch.as_tensor(list(batch), dtype=torch.long)
+            optimizer.zero_grad()
+            if len(index) == 0:
+                _noise_only_step(optimizer, params)
+                continue
+            logits = private_model(encoded["input_ids"][index], encoded["attention_mask"][index])
+            loss = F.cross_entropy(logits, targets[index])
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+    # The engine's accountant holds one (sigma, rate, steps) entry: evaluate that entry with the
+    # same accountant class through a cache, since many devices share it.
+    history = engine.accountant.history
+    sigma, rate, _ = history[0]
+    steps = sum(entry[2] for entry in history)
+    epsilon = (epsilon_for(sigma, rate, steps, dp.delta, dp.accountant) if len(history) == 1
+               else float(engine.get_epsilon(dp.delta)))
+    report = DPReport(epsilon=epsilon, delta=dp.delta, noise_multiplier=float(sigma), sample_rate=float(rate),
+                      steps=int(steps), accountant=dp.accountant)
+
+    private_model.to_standard_module()  # removes the hooks and the per-sample gradients
+    from_opacus(model)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    record_dp_report(model, report)
+    return {"train_loss": sum(losses) / len(losses) if losses else float("nan"), "steps": report.steps,
+            "epsilon": report.epsilon}

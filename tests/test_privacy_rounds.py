@@ -1,0 +1,93 @@
+"""DP federated rounds: Flower's server-side DP wrappers around the seeded strategy, and their
+user-level accounting."""
+
+import math
+
+import numpy as np
+import pytest
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
+from flwr.supercore.task_identity import TaskIdentity
+
+from fedrobust.federated.algorithms import ALGORITHMS
+from fedrobust.federated.cohorts import DEVICES_KEY, pack_reply
+from fedrobust.federated.config import config_from_mapping
+from fedrobust.privacy.accounting import federation_epsilon, rounds_epsilon, sampled_per_round
+from fedrobust.privacy.round_dp import RoundPrivacy
+
+SIZE = 4000
+
+
+@pytest.fixture(autouse=True)
+def flower_run_identity(monkeypatch):
+    """Messages are stamped with the process's run; outside a Flower run, pose as one."""
+    for attribute, value in (("_run_id", 1), ("_node_id", 0), ("_task_id", 0)):
+        monkeypatch.setattr(TaskIdentity, attribute, value)
+
+
+def _config(algorithm="fedavg", **rounds):
+    return config_from_mapping({"data": "unused", "model": "unused", "algorithm": algorithm, "fraction_train": 1.0,
+                                "privacy": {"rounds": rounds}})
+
+
+def _round(strategy, updates: dict[int, np.ndarray], examples: dict[int, int]):
+    """One round: the devices reply with global (zeros) + their update."""
+    strategy.devices_of = {100 + d: [d] for d in updates}
+    start = ArrayRecord({"w": Array(np.zeros(SIZE, dtype=np.float32))})
+    replies = []
+    for message in strategy.configure_train(1, start, ConfigRecord({}), None):
+        (device,) = message.content["config"][DEVICES_KEY]
+        content = pack_reply({device: ArrayRecord({"w": Array(updates[device].astype(np.float32))})},
+                             {device: MetricRecord({"num-examples": examples[device], "train-loss": 0.5})}, {})
+        replies.append(Message(content, reply_to=message))
+    arrays, _ = strategy.aggregate_train(1, replies)
+    return arrays["w"].numpy()
+
+
+def test_fixed_clipping_clips_each_device_and_averages_them_equally():
+    strategy = ALGORITHMS.get("fedavg").make_strategy(_config(mode="server_fixed", noise_multiplier=0.0, clipping_norm=1.0))
+    assert isinstance(strategy, RoundPrivacy)
+    big = np.full(SIZE, 1.0)  # norm sqrt(SIZE) >> 1: clipped to norm 1
+    small = np.full(SIZE, 0.2 / math.sqrt(SIZE))  # norm 0.2: kept
+    result = _round(strategy, {0: big, 1: small, 2: small, 3: small}, {0: 1000, 1: 10, 2: 10, 3: 10})
+    expected = (big / np.linalg.norm(big) + 3 * small) / 4  # equal weights despite 1000 vs 10 examples
+    assert np.allclose(result, expected, atol=1e-6)
+
+
+def test_noise_has_the_gaussian_mechanism_scale():
+    sigma, clip, devices = 2.0, 0.5, 4
+    strategy = ALGORITHMS.get("fedavg_ft").make_strategy(_config(mode="server_fixed", noise_multiplier=sigma, clipping_norm=clip))
+    tiny = np.full(SIZE, 1e-4)  # (Flower's clipping divides by the update norm: not exactly 0)
+    result = _round(strategy, {d: tiny for d in range(devices)}, {d: 5 for d in range(devices)})
+    assert np.std(result) == pytest.approx(sigma * clip / devices, rel=0.08)
+    again = ALGORITHMS.get("fedavg_ft").make_strategy(_config(mode="server_fixed", noise_multiplier=sigma, clipping_norm=clip))
+    assert np.array_equal(_round(again, {d: tiny for d in range(devices)}, {d: 5 for d in range(devices)}), result)  # seeded
+
+
+def test_adaptive_clipping_moves_the_clipping_norm_toward_the_update_norms():
+    strategy = ALGORITHMS.get("fedprox").make_strategy(_config(mode="server_adaptive", noise_multiplier=0.0, clipping_norm=0.1,
+                                                               clipped_count_stddev=0.0))
+    big = np.full(SIZE, 1.0)
+    _round(strategy, {d: big for d in range(4)}, {d: 5 for d in range(4)})
+    assert strategy.dp_strategy.clipping_norm > 0.1  # every update was clipped: the bound grows
+
+
+def test_no_round_dp_leaves_the_strategy_alone():
+    strategy = ALGORITHMS.get("fedavg").make_strategy(_config())
+    assert not isinstance(strategy, RoundPrivacy) and not strategy.uniform_weights
+
+
+def test_rounds_epsilon_is_opacus_rdp_for_the_sampled_fraction():
+    from opacus.accountants import RDPAccountant
+
+    num_clients, rounds, sigma = 200, 7, 1.1
+    sampled = sampled_per_round(num_clients, 0.1, 2)
+    accountant = RDPAccountant()
+    for _ in range(rounds):
+        accountant.step(noise_multiplier=sigma, sample_rate=sampled / num_clients)
+    assert rounds_epsilon(sigma, num_clients, sampled, rounds, 1e-5) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+    config = config_from_mapping({"data": "unused", "model": "unused", "rounds": rounds, "fraction_train": 0.1,
+                                  "privacy": {"rounds": {"mode": "server_fixed", "noise_multiplier": sigma}}})
+    assert federation_epsilon(config, num_clients, federated=True) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+    assert federation_epsilon(config, num_clients, federated=False) == 0.0
+    no_dp = config_from_mapping({"data": "unused", "model": "unused", "rounds": rounds})
+    assert federation_epsilon(no_dp, num_clients, federated=True) == math.inf
