@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = [
     "fedrobust.cli.simulate_cmd",
     "fedrobust.cli.run_cmd",
     "fedrobust.cli.report_cmd",
+    "fedrobust.cli.search_cmd",
 ]
 
 

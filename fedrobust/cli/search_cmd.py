@@ -1,0 +1,51 @@
+"""`fedrobust search --config FILE --out DIR`: robust student architecture search (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "search", help="search student architectures for accuracy, robustness and size (Pareto front)"
+    )
+    p.add_argument("--config", required=True, type=Path, help="search YAML (see configs/search.yaml)")
+    p.add_argument("--out", required=True, type=Path,
+                   help="search folder; rerun with the same --out to resume without re-evaluating candidates")
+    p.add_argument("--strategy", default=None, help="overrides config key strategy.name (evolution, random)")
+    p.add_argument("--candidates", type=int, default=None, help="overrides config key candidates (the budget)")
+    p.add_argument("--seed", type=int, default=None, help="overrides config key seed (the strategy's)")
+    p.add_argument("--data", default=None, help="overrides config key data")
+    p.add_argument("--teacher", default=None, help="overrides config key teacher")
+    p.add_argument("--threads", type=int, default=None, help="overrides config key threads (torch CPU threads)")
+    p.add_argument("--export", default=None, metavar="DIR", help="overrides config key export.to")
+    p.add_argument("--export-candidate", default=None, metavar="KEY", help="overrides config key export.candidate")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from fedrobust.search import load_search_config, run_search
+
+    config = load_search_config(args.config, {
+        "strategy.name": args.strategy, "candidates": args.candidates, "seed": args.seed, "data": args.data,
+        "teacher": args.teacher, "threads": args.threads, "export.to": args.export,
+        "export.candidate": args.export_candidate,
+    })
+    torch.set_num_threads(config.threads)
+    result = run_search(config, args.out)
+    print(f"{len(result.entries)} candidates ({result.evaluated_now} evaluated now, the rest from {args.out}); "
+          f"Pareto front of {len(result.front)}: {args.out / 'pareto.json'}, {args.out / 'pareto.png'}")
+    metrics = [o["metric"] for o in config.objectives]
+    print("key           student  " + "  ".join(metrics))
+    for entry in result.front:
+        values = "  ".join(f"{entry['metrics'][m]:.4g}" for m in metrics)
+        print(f"{entry['key']}  {entry['student']['name']}  {values}")
+    if result.reference is not None:
+        values = "  ".join(f"{result.reference['metrics'][m]:.4g}" for m in metrics)
+        print(f"hand-designed {result.reference['key']}: {values}")
+    if result.exported:
+        print(f"exported student: {result.exported} (config key model of `fedrobust simulate`, or distill.path of `fedrobust run`)")
+    return 0
