@@ -2,17 +2,15 @@
 ends with the same per-client metrics as an uninterrupted run."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.federated_helpers import make_federation
+from tests.process_helpers import sigkill_when
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +38,7 @@ def test_sigkill_after_a_round_then_resume(tmp_path):
     subprocess.run(_command(config, full), check=True, capture_output=True)
 
     cut = tmp_path / "cut"
-    process = subprocess.Popen(_command(config, cut), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while _completed_round(cut) < 1 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    sigkill_when(_command(config, cut), lambda: _completed_round(cut) >= 1, timeout_s=300)
     killed_after = _completed_round(cut)
     assert 1 <= killed_after < 3 and not (cut / "summary.json").exists(), "the kill should land mid-run"
 

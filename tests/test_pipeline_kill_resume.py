@@ -2,16 +2,14 @@
 reused, the federation continues from its last round, and the results match an uninterrupted run."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
 from tests.pipeline_helpers import tiny_run_mapping
+from tests.process_helpers import sigkill_when
 
 pytestmark = pytest.mark.slow
 
@@ -38,13 +36,7 @@ def test_sigkill_mid_federation_then_resume(tmp_path):
     subprocess.run(_command(config, full), check=True, capture_output=True)
 
     cut = tmp_path / "cut"
-    process = subprocess.Popen(_command(config, cut), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
-    while _completed_round(cut) < 1 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    sigkill_when(_command(config, cut), lambda: _completed_round(cut) >= 1, timeout_s=600)
     killed_after = _completed_round(cut)
     assert 1 <= killed_after < 3 and not (cut / "summary.json").exists(), "the kill should land mid-federation"
 
