@@ -169,9 +169,11 @@ def main() -> None:
     parser.add_argument("--max-examples", type=int, default=1000, help="seeded sample of the test pool (default for every attack)")
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--baseline-epochs", type=int, default=4, help="epochs of the baseline trained without --model")
-    # One intra-op thread: when other processes share the 2 cores, two OpenMP threads spin-wait at
-    # every small op (a GRU step) and run the same model 10-25x slower than one thread does.
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    # Every attack gets the same thread count: TextAttack as torch intra-op threads, the fast
+    # word-swap attacks as that many shards with one torch thread each (fedrobust.attacks.sharding).
+    # On a machine shared with other jobs, prefer 1: two OpenMP threads spin-wait at every small op
+    # (a GRU step) and can run 10-25x slower there.
+    parser.add_argument("--threads", type=int, default=2, help="threads for every attack (default 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/attack_benchmark"))
     args = parser.parse_args()
@@ -203,7 +205,11 @@ def main() -> None:
                    for name, n in specs}
         all_results[model_name] = results
         all_pairs[model_name] = comparisons(results)
-    table = markdown_table(all_results, all_pairs)
+    table = (
+        f"Threads: {args.threads} for every attack (TextAttack: torch intra-op threads; fast word-swap attacks: "
+        f"{args.threads} shards of one torch thread each); {os.cpu_count()} CPUs visible.\n\n"
+    )
+    table += markdown_table(all_results, all_pairs)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "table.md").write_text(table)
     (args.out / "table.json").write_text(json.dumps({"results": all_results, "pairs": all_pairs,

@@ -8,33 +8,33 @@ from __future__ import annotations
 
 import string
 
-import numpy as np
+from fedrobust.attacks.randomness import IntegerSource
 
 LETTERS = string.ascii_letters
 
 
-def neighbour_swap(word: str, rng: np.random.Generator) -> str | None:
+def neighbour_swap(word: str, rng: IntegerSource) -> str | None:
     if len(word) <= 1:
         return None
     i = int(rng.integers(0, len(word) - 1))
     return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
 
 
-def substitution(word: str, rng: np.random.Generator) -> str | None:
+def substitution(word: str, rng: IntegerSource) -> str | None:
     if len(word) <= 1:
         return None
     i = int(rng.integers(0, len(word)))
     return word[:i] + LETTERS[int(rng.integers(0, len(LETTERS)))] + word[i + 1 :]
 
 
-def deletion(word: str, rng: np.random.Generator) -> str | None:
+def deletion(word: str, rng: IntegerSource) -> str | None:
     if len(word) <= 1:
         return None
     i = int(rng.integers(0, len(word)))
     return word[:i] + word[i + 1 :]
 
 
-def insertion(word: str, rng: np.random.Generator) -> str | None:
+def insertion(word: str, rng: IntegerSource) -> str | None:
     if len(word) <= 1:
         return None
     i = int(rng.integers(0, len(word)))
@@ -44,7 +44,7 @@ def insertion(word: str, rng: np.random.Generator) -> str | None:
 EDITS = (neighbour_swap, substitution, deletion, insertion)
 
 
-def deepwordbug_candidates(word: str, rng: np.random.Generator) -> list[str]:
+def deepwordbug_candidates(word: str, rng: IntegerSource) -> list[str]:
     """One random misspelling per edit kind, without duplicates or the word itself."""
     out: list[str] = []
     for edit in EDITS:

@@ -7,20 +7,38 @@ alone, Levenshtein distance to the original text at most 30.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import editdistance
 
 from fedrobust.attacks.catalog import ATTACKS
 from fedrobust.attacks.char_edits import deepwordbug_candidates
 from fedrobust.attacks.greedy_word_swap import GreedyWordSwapAttack, TextConstraint, WordCandidates
+from fedrobust.attacks.words import SplitText
 
 MAX_EDIT_DISTANCE = 30
 
 
 def within_edit_distance(limit: int) -> TextConstraint:
-    def allowed(original: str, candidate: str) -> bool:
-        return editdistance.eval(original, candidate) <= limit
+    """Levenshtein distance between the original and the swapped text, as TextAttack measures it.
+
+    The sum of the changed words' own distances bounds it from above (the text between words is
+    unchanged), so the whole texts are compared only when that sum exceeds the limit.
+    """
+
+    def allowed(split: SplitText, words: Sequence[str], index: int, new_words: list[str]) -> list[str]:
+        original = split.words
+        others = sum(editdistance.eval(old, new) for k, (old, new) in enumerate(zip(original, words)) if old != new and k != index)
+        kept = []
+        for word in new_words:
+            if others + editdistance.eval(original[index], word) <= limit:
+                kept.append(word)
+                continue
+            swapped = list(words)
+            swapped[index] = word
+            if editdistance.eval(split.text, split.render(swapped)) <= limit:
+                kept.append(word)
+        return kept
 
     return allowed
 

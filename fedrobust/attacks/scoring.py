@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from fedrobust.attacks.piecewise_tokens import Candidate, PiecewiseEncoder
+from fedrobust.attacks.bigru_reuse import BiGRUSwapLogits
+from fedrobust.attacks.piecewise_tokens import Candidate, PiecewiseEncoder, Splices, SwapGroup
 from fedrobust.models.base import TextClassifier
+
+# below this many swaps of one text, one full pass of the text costs more than reuse saves
+_MIN_SWAPS_TO_REUSE = 3
+# reuse runs two GRU passes with a fixed cost per time step: a few swaps go faster in one pass
+_MIN_SWAPS_PER_REUSE_CALL = 48
 
 Encode = Callable[[list[int]], dict[str, torch.Tensor]]  # positions in one request -> model inputs
 
@@ -16,14 +23,27 @@ Encode = Callable[[list[int]], dict[str, torch.Tensor]]  # positions in one requ
 class BatchScorer:
     """Scores texts in length-sorted batches (less padding) under inference mode.
 
-    ``calls`` counts forward passes and ``texts_scored`` counts texts, for benchmarks.
+    Candidates with identical token ids are run once. On the BiGRU-attention student, swaps of
+    a text reuse its GRU states (``bigru_reuse``; ``reuse_states=False`` turns that off) in
+    batches of ``reuse_batch_size`` swaps; other models run whole in batches of ``batch_size``
+    (small ones suit a transformer on a CPU). ``calls`` counts forward passes and
+    ``texts_scored`` the texts scored, for benchmarks.
     """
 
-    def __init__(self, model: TextClassifier, tokenizer: Any, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: TextClassifier,
+        tokenizer: Any,
+        batch_size: int = 64,
+        reuse_states: bool = True,
+        reuse_batch_size: int = 256,
+    ) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        self.reuse_batch_size = reuse_batch_size
         self.encoder = PiecewiseEncoder(tokenizer)
+        self.reuse = BiGRUSwapLogits.for_model(model) if reuse_states else None
         self.calls = 0
         self.texts_scored = 0
 
@@ -31,32 +51,115 @@ class BatchScorer:
         out = np.empty((count, self.model.num_labels), dtype=np.float32)
         if count == 0:
             return out
-        order = sorted(range(count), key=lambda i: lengths[i])
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                for start in range(0, count, self.batch_size):
-                    chunk = order[start : start + self.batch_size]
-                    batch = encode(chunk)
-                    out[chunk] = self.model(batch["input_ids"], batch["attention_mask"]).float().cpu().numpy()
-                    self.calls += 1
-        finally:
-            self.model.train(was_training)
+        order = sorted(range(count), key=lengths.__getitem__)
+        with self._eval_mode(), torch.inference_mode():
+            for start in range(0, count, self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                batch = encode(chunk)
+                out[chunk] = self.model(batch["input_ids"], batch["attention_mask"]).float().cpu().numpy()
+                self.calls += 1
         self.texts_scored += count
         return out
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        return self._run(len(texts), [len(t) for t in texts], lambda chunk: self.tokenizer([texts[i] for i in chunk]))
+    def forget(self) -> None:
+        """Drop what was learned about the texts of this attack batch (piece ids stay cached)."""
+        self.encoder.forget()
+        if self.reuse is not None:
+            self.reuse.forget()
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        return softmax(self.logits(texts))
+    def logits(self, texts: Sequence[str], remember: bool = False) -> np.ndarray:
+        """Logits of whole texts. ``remember``: their ids and (on the BiGRU student) GRU states are
+        kept until ``forget`` for scoring their swaps; the word-swap search asks for this."""
+        ids = self.encoder.text_ids(texts) if remember else self.encoder.tokenize(texts)
+        reused = self._reused_text_logits(ids) if remember else None
+        if reused is not None:
+            return reused
+        return self._run(len(ids), [len(x) for x in ids], lambda chunk: self.encoder.pad([ids[i] for i in chunk]))
+
+    def probabilities(self, texts: Sequence[str], remember: bool = False) -> np.ndarray:
+        return softmax(self.logits(texts, remember))
+
+    def _reused_text_logits(self, ids: list[list[int]]) -> np.ndarray | None:
+        if self.reuse is None or not self.reuse.enabled:
+            return None
+        out = np.empty((len(ids), self.model.num_labels), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        with self._eval_mode():
+            for start in range(0, len(order), self.reuse_batch_size):
+                chunk = order[start : start + self.reuse_batch_size]
+                logits = self.reuse.text_logits([ids[i] for i in chunk])
+                if logits is None:
+                    return None
+                out[chunk] = logits
+                self.calls += 1
+                self.texts_scored += len(chunk)
+        return out
+
+    def ids_probabilities(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Probabilities for unpadded token id sequences; duplicates are scored once."""
+        first: dict[tuple[int, ...], int] = {}
+        where = np.fromiter((first.setdefault(tuple(x), len(first)) for x in ids), dtype=np.int64, count=len(ids))
+        unique = list(first)
+        logits = self._run(len(unique), [len(x) for x in unique], lambda chunk: self.encoder.pad([unique[i] for i in chunk]))
+        return softmax(logits)[where]
 
     def candidate_probabilities(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """Probabilities of word-swapped versions of texts, tokenized piecewise where that is exact."""
-        ids = self.encoder.encode(candidates)
-        logits = self._run(len(ids), [len(x) for x in ids], lambda chunk: self.encoder.pad([ids[i] for i in chunk]))
-        return softmax(logits)
+        return self.ids_probabilities(self.encoder.encode(candidates))
+
+    def swap_probabilities(self, groups: Sequence[SwapGroup]) -> list[np.ndarray]:
+        """Probabilities (n_swaps, C) for each group of one-word swaps of one text."""
+        splices = self.encoder.splice_swaps(groups)
+        if self.reuse is not None:
+            self.reuse.next_round()
+        reuse = [g for g, s in enumerate(splices) if s is not None and len(s.swaps) >= _MIN_SWAPS_TO_REUSE]
+        out: list[np.ndarray | None] = [None] * len(groups)
+        if self.reuse is not None and sum(len(splices[g].swaps) for g in reuse) >= _MIN_SWAPS_PER_REUSE_CALL:  # type: ignore[union-attr]
+            for chunk, logits in self._reused_logits([splices[g] for g in reuse]):  # type: ignore[misc]
+                probs = softmax(logits)
+                bounds = np.cumsum([0] + [len(splices[reuse[k]].swaps) for k in chunk])  # type: ignore[union-attr]
+                for k, a, b in zip(chunk, bounds[:-1], bounds[1:]):
+                    out[reuse[k]] = probs[a:b]
+        rest = [g for g in range(len(groups)) if out[g] is None]
+        if rest:
+            probs = self.ids_probabilities(self.encoder.encode_swaps([groups[g] for g in rest], [splices[g] for g in rest]))
+            bounds = np.cumsum([0] + [len(groups[g][2]) for g in rest])
+            for g, a, b in zip(rest, bounds[:-1], bounds[1:]):
+                out[g] = probs[a:b]
+        return out  # type: ignore[return-value]
+
+    def _reused_logits(self, splices: list[Splices]) -> Iterator[tuple[list[int], np.ndarray]]:
+        """(positions in ``splices``, logits of their swaps) per batch of about ``reuse_batch_size`` swaps,
+        texts of similar length together; yields nothing once the reuse path has switched off."""
+        order = sorted(range(len(splices)), key=lambda k: len(splices[k].base))
+        with self._eval_mode():
+            start = 0
+            while start < len(order):
+                chunk, size = [], 0
+                while start < len(order) and (not chunk or size + len(splices[order[start]].swaps) <= self.reuse_batch_size):
+                    chunk.append(order[start])
+                    size += len(splices[order[start]].swaps)
+                    start += 1
+                logits = self.reuse([splices[k] for k in chunk])  # type: ignore[misc]
+                if logits is None:
+                    return
+                self.calls += 1
+                self.texts_scored += size
+                yield chunk, logits
+
+    def _eval_mode(self) -> contextlib.AbstractContextManager[None]:
+        return eval_mode(self.model)
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """The model in eval mode inside, as it was after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Mapping
 
 from fedrobust.resources import ensure_nltk_data
 
 _EDGE_CHARS = "'-_*@"
 _WORD_RUN = re.compile(r"[\w'\-_*@]+")
-_CHUNK = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -29,20 +28,19 @@ class SplitText:
     @classmethod
     def from_text(cls, text: str) -> "SplitText":
         spans: list[tuple[int, int]] = []
-        for chunk in _CHUNK.finditer(text):
-            for run in _WORD_RUN.finditer(chunk.group()):
-                word = run.group()
-                stripped = word.strip(_EDGE_CHARS)
-                if not stripped:
-                    continue
-                start = chunk.start() + run.start() + (len(word) - len(word.lstrip(_EDGE_CHARS)))
-                spans.append((start, start + len(stripped)))
+        for run in _WORD_RUN.finditer(text):  # a run never holds whitespace: no need to split on it first
+            word = run.group()
+            stripped = word.strip(_EDGE_CHARS)
+            if not stripped:
+                continue
+            start = run.start() + (len(word) - len(word.lstrip(_EDGE_CHARS)))
+            spans.append((start, start + len(stripped)))
         words = tuple(text[a:b] for a, b in spans)
         bounds = [0] + [x for span in spans for x in span] + [len(text)]
         seps = tuple(text[bounds[i] : bounds[i + 1]] for i in range(0, len(bounds), 2))
         return cls(words=words, seps=seps)
 
-    @property
+    @cached_property
     def text(self) -> str:
         return self.render(self.words)
 
