@@ -70,6 +70,8 @@ class BiGRUSwapLogits:
         pool = getattr(model, "pool", None)
         if not isinstance(getattr(pool, "project", None), nn.Linear) or not isinstance(getattr(pool, "score", None), nn.Linear):
             return None
+        if not isinstance(getattr(model, "classifier", None), nn.Module) or not isinstance(getattr(model, "dropout", None), nn.Module):
+            return None
         return cls(model)
 
     # -- remembered texts ----------------------------------------------------------------------
