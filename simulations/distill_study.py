@@ -16,8 +16,9 @@ of examples whose prediction is correct and stays correct.
     fedrobust data prepare --source rotten_tomatoes --partition natural --min-samples 10 --out /tmp/rt
     python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_study
 
-The teacher folder is made first when missing (3 epochs of fine-tuning, then its outputs on the
-public texts and 4 augmented copies of each are cached: `fedrobust teacher --augment-copies 4`).
+The teacher folder is made first when missing: 3 epochs of fine-tuning, then its outputs (and
+its contextual token table) are cached on the public texts and 4 augmented copies of each
+(`fedrobust teacher --augment-copies 4`; `--transfer` adds unlabelled corpora).
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def row_config(base: dict[str, Any], student: str, objectives: list[str], args: 
     config.update(data=str(args.data), teacher=str(args.teacher), seed=args.seed)
     config["student"] = copy.deepcopy(base["student"] if student == "bigru" else STUDENTS[student])
     config["objectives"] = {name: base["objectives"][name] for name in objectives}
-    if "kd" not in objectives:  # CE only: no teacher-labelled copies, nothing from the teacher but the init
+    if "kd" not in objectives:  # CE only: gold labels only, nothing from the teacher but the init
         config["train"]["use_augmented"] = False
+        config["train"]["use_transfer"] = False
     if args.epochs is not None:
         config["train"]["epochs"] = args.epochs
     config["compression"] = {"prune_sparsity": 0.0, "low_rank_ratio": 0.0, "int8": True}
@@ -160,6 +162,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: the base config's train.epochs")
     parser.add_argument("--teacher-epochs", type=int, default=3)
     parser.add_argument("--augment-copies", type=int, default=4, help="teacher-labelled copies per public text")
+    parser.add_argument("--transfer", nargs="*", default=[],
+                        help="unlabelled corpora the teacher labels for distillation (see `fedrobust teacher --help`)")
+    parser.add_argument("--transfer-max-texts", type=int, default=None, help="per transfer corpus")
     parser.add_argument("--attack", default="fast_deepwordbug",
                         help="a fedrobust.attacks name (fast_deepwordbug = TextAttack's DeepWordBugGao2018, batched)")
     parser.add_argument("--attack-examples", type=int, default=200, help="seeded sample of the public test split")
@@ -176,7 +181,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     if not (args.teacher / "metrics.json").exists():
-        options = TeacherOptions(epochs=args.teacher_epochs, augment_copies=args.augment_copies, seed=args.seed)
+        options = TeacherOptions(epochs=args.teacher_epochs, augment_copies=args.augment_copies, transfer=args.transfer,
+                                 transfer_max_texts=args.transfer_max_texts, seed=args.seed)
         run_teacher(args.data, args.teacher, options)
     teacher_metrics = json.loads((args.teacher / "metrics.json").read_text())["teacher"]
 

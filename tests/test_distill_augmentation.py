@@ -35,3 +35,20 @@ def test_training_rows_can_limit_the_copies_per_text():
     cache = {"logits": torch.randn(len(sources), 2), "source_index": sources}
     _, rows = _training_rows(cache, [0] * n, torch.tensor([0, 1, 2, 3]), use_augmented=True, max_copies=1)
     assert rows.tolist() == [0, 1, 2, 3, 4, 7, 10]
+
+
+def test_transfer_rows_train_with_the_teachers_label_and_can_be_switched_off():
+    n = 4
+    sources = torch.tensor([0, 1, 2, 3] + [0, 0, 1, 1, 2, 2, 3, 3] + [-1, -1, -1])  # copies, then 3 transfer texts
+    logits = torch.randn(len(sources), 2)
+    cache = {"logits": logits, "source_index": sources}
+    train_orig = torch.tensor([0, 2, 3])  # text 1 is a validation text
+    labels, rows = _training_rows(cache, [0] * n, train_orig, use_augmented=True, max_copies=1)
+    assert rows.tolist() == [0, 2, 3, 4, 8, 10, 12, 13, 14]
+    assert torch.equal(labels[12:], logits[12:].argmax(1))
+    _, no_copies = _training_rows(cache, [0] * n, train_orig, use_augmented=False)
+    assert no_copies.tolist() == [0, 2, 3, 12, 13, 14]
+    _, no_transfer = _training_rows(cache, [0] * n, train_orig, use_augmented=True, use_transfer=False)
+    assert no_transfer.tolist() == [0, 2, 3, 4, 5, 8, 9, 10, 11]
+    _, gold_only = _training_rows(cache, [0] * n, train_orig, use_augmented=False, use_transfer=False)
+    assert torch.equal(gold_only, train_orig)

@@ -4,6 +4,8 @@ import json
 import random
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from fedrobust.cli.main import main as cli_main
 from fedrobust.data.prepare import PrepareOptions, prepare
@@ -54,6 +56,8 @@ def test_teacher_run_writes_model_metrics_and_cache(teacher_dir):
     model, tok = load_model(teacher_dir / "model")
     assert tok.max_length == 16 and model.num_labels == 2
     assert (teacher_dir / "cache.safetensors").exists()
+    table = load_file(str(teacher_dir / "cache.safetensors"))["token_table"]
+    assert table.shape == model.input_embedding_weight().shape and torch.isfinite(table).all()
 
 
 def full_method(data_dir, teacher_dir, **changes):
@@ -97,6 +101,20 @@ def test_distill_full_method_writes_a_loadable_compressed_student(data_dir, teac
     assert student["natural_acc"] >= 0.8
 
 
+def test_student_table_starts_from_the_chosen_teacher_table(data_dir, teacher_dir):
+    from fedrobust.distill.pipeline import build_fitted_student, load_inputs
+    from fedrobust.distill.vocabulary import pca_init
+
+    student = {"name": "bigru_attention", "hidden": 8, "embedding": {"kind": "factorized", "dim": 16, "rank": 4}}
+    teacher, _ = load_model(teacher_dir / "model")
+    references = {"contextual": load_file(str(teacher_dir / "cache.safetensors"))["token_table"],
+                  "input": teacher.input_embedding_weight().detach()}
+    for kind, reference in references.items():
+        config = full_method(data_dir, teacher_dir, student=student, vocabulary={"teacher_table": kind})
+        built, _ = build_fitted_student(config, load_inputs(config))
+        assert torch.allclose(built.embedding.table.weight, pca_init(reference.float(), 4), atol=1e-5), kind
+
+
 def test_distill_cli(data_dir, teacher_dir, tmp_path):
     config = tmp_path / "distill.yaml"
     config.write_text(
@@ -123,3 +141,28 @@ def test_cache_from_other_texts_is_refused(data_dir, teacher_dir, tmp_path):
 
     with pytest.raises(DataError, match="rerun `fedrobust teacher`"):
         read_cache(teacher_dir, ["some", "other", "texts"])
+
+
+def test_transfer_texts_are_teacher_labelled_and_trained_on(data_dir, teacher_dir, tmp_path):
+    import shutil
+
+    from fedrobust.data import FederatedDataset
+
+    teacher_copy = tmp_path / "teacher"
+    shutil.copytree(teacher_dir, teacher_copy)
+    in_dataset = FederatedDataset.load(data_dir).client(0).test_texts[0]
+    corpus = tmp_path / "unlabelled.txt"
+    corpus.write_text("\n".join([f"a {w} story" for w in GOOD + BAD] + [in_dataset, ""]) + "\n")
+    code = cli_main(["teacher", "--data", str(data_dir), "--out", str(teacher_copy), "--recache",
+                     "--augment-copies", "1", "--transfer", f"txt:{corpus}", "--transfer-max-texts", "10"])
+    assert code == 0
+    assert json.loads((teacher_copy / "cache.json").read_text())["transfer_texts"] == 10  # a device text is dropped
+
+    quick = {"train": {"epochs": 1, "batch_size": 16, "lr": 0.01}, "compression": {"int8": False}}
+    with_transfer = run_distill(full_method(data_dir, teacher_copy, **quick), tmp_path / "a")
+    assert with_transfer["train_transfer_rows"] == 10
+    assert with_transfer["train_rows_with_augmented"] == 2 * with_transfer["train_examples"] + 10
+    without = run_distill(full_method(data_dir, teacher_copy, train={**quick["train"], "use_transfer": False},
+                                      compression={"int8": False}), tmp_path / "b")
+    assert without["train_transfer_rows"] == 0
+    assert without["train_rows_with_augmented"] == 2 * without["train_examples"]

@@ -22,6 +22,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-top-k", type=int, default=2, help="tokens masked for the cached GradMASK targets")
     p.add_argument("--augment-copies", type=int, default=0,
                    help="teacher-labelled augmented copies of each public text to cache for distillation")
+    p.add_argument("--transfer", nargs="+", default=[], metavar="CORPUS",
+                   help="unlabelled texts for the teacher to label for distillation: rotten_tomatoes_plots, "
+                        "txt:PATH (one text per line) or a data source (airline_tweets, hf:NAME, csv:PATH)")
+    p.add_argument("--transfer-max-texts", type=int, default=None, metavar="N",
+                   help="a seeded sample of at most N texts from each transfer corpus")
     p.add_argument("--recache", action="store_true",
                    help="reuse the fine-tuned teacher already in --out and only recompute its cache")
     p.add_argument("--seed", type=int, default=0)
@@ -34,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     options = TeacherOptions(
         model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_length=args.max_length,
         max_train_examples=args.max_train_examples, mask_top_k=args.mask_top_k,
-        augment_copies=args.augment_copies, seed=args.seed,
+        augment_copies=args.augment_copies, transfer=args.transfer, transfer_max_texts=args.transfer_max_texts,
+        seed=args.seed,
     )
     if args.recache:
         recache_teacher(args.data, args.out, options)

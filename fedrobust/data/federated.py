@@ -96,6 +96,11 @@ class FederatedDataset:
         train, test = self._train.get(client_id, empty), self._test.get(client_id, empty)
         return ClientData(client_id, train.texts, [int(y) for y in train.labels], test.texts, [int(y) for y in test.labels])
 
+    def all_texts(self) -> set[str]:
+        """Every text of the dataset: devices and public split, train and test."""
+        splits = (self._train, self._test, self._public_train, self._public_test)
+        return {text for users in splits for record in users.values() for text in record.texts}
+
     def public(self) -> ClientData:
         """The server-side split used to train the teacher and distil the student."""
         if not self._public_train:

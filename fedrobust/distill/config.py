@@ -29,13 +29,20 @@ class TrainConfig:
     keep_best_epoch: bool = True  # False: keep the last epoch (adversarial training, decayed lr)
     use_augmented: bool = True  # train on the teacher-labelled copies in the cache, if any
     max_augmented_copies: int | None = None  # use at most this many copies per text (None: all)
+    use_transfer: bool = True  # train on the teacher-labelled transfer texts in the cache, if any
     token_dropout: float = 0.0  # share of the student's input tokens replaced by [UNK] each step
+
+
+TEACHER_TABLES = ("contextual", "input")
 
 
 @dataclass
 class VocabularyConfig:
     min_count: int = 1
-    init_from_teacher: bool = True  # PCA of the teacher's token embeddings, for pruned tables
+    init_from_teacher: bool = True  # PCA of a teacher token table (below)
+    # contextual: each token's mean last-layer state in the teacher (distill/token_table.py);
+    # input: the teacher's input embeddings
+    teacher_table: str = "contextual"
 
 
 @dataclass
@@ -93,6 +100,9 @@ def validate(config: DistillConfig) -> DistillConfig:
                 f" got {start_epoch}"
             )
         check_parameters(OBJECTIVES.get(obj_name), params, f"objectives.{obj_name}", skip=("context",))
+    if config.vocabulary.teacher_table not in TEACHER_TABLES:
+        raise ConfigError(f"config key vocabulary.teacher_table must be one of {', '.join(TEACHER_TABLES)}, "
+                          f"got {config.vocabulary.teacher_table!r}")
     if not 0.0 <= config.compression.prune_sparsity < 1.0:
         raise ConfigError("config key compression.prune_sparsity must be in [0, 1)")
     if not 0.0 <= config.compression.low_rank_ratio < 1.0:

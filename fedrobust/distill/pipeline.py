@@ -19,6 +19,7 @@ from fedrobust.distill.config import DistillConfig
 from fedrobust.distill.losses import OBJECTIVES, ObjectiveContext
 from fedrobust.distill.measure import latency_ms, predict, size_bytes
 from fedrobust.distill.teacher_artifacts import MODEL_DIR, read_cache, read_metrics
+from fedrobust.distill.teacher_training import TOKEN_TABLE_KEY
 from fedrobust.distill.trainer import WeightedObjective, train_student
 from fedrobust.distill.vocabulary import fit_vocabulary, kept_token_ids
 from fedrobust.errors import DataError
@@ -42,22 +43,24 @@ def _training_rows(
     train_orig: torch.Tensor,
     use_augmented: bool,
     max_copies: int | None = None,
+    use_transfer: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Labels for every cache row (gold, or the teacher's argmax for augmented copies) and the
-    training rows: the training texts plus the copies made from them (never from validation texts)."""
+    """Labels for every cache row (gold, or the teacher's argmax for the other rows) and the
+    training rows: the training texts, the copies made from them (never from validation texts)
+    and the transfer texts."""
     total, n = len(cache["logits"]), len(gold)
     if total < n:
         raise DataError(f"teacher cache has {total} rows for {n} public training texts; rerun `fedrobust teacher`")
     labels = torch.cat([torch.tensor(gold, dtype=torch.long), cache["logits"][n:].argmax(dim=1)])
-    if not use_augmented or total == n:
-        return labels, train_orig
     in_train = torch.zeros(n, dtype=torch.bool)
     in_train[train_orig] = True
-    sources = cache["source_index"][n:]  # ascending: the copies of one text are contiguous
-    keep = in_train[sources]
+    sources = cache["source_index"][n:] if total > n else torch.zeros(0, dtype=torch.long)
+    is_copy = sources >= 0  # copies: ascending, contiguous per text; transfer texts: -1
+    keep = torch.where(is_copy, in_train[sources.clamp(min=0)] & use_augmented, torch.tensor(use_transfer))
     if max_copies is not None:
-        copy_rank = torch.arange(len(sources)) - torch.searchsorted(sources, sources)
-        keep &= copy_rank < max_copies
+        copies = sources[is_copy]
+        copy_rank = torch.arange(len(copies)) - torch.searchsorted(copies, copies)
+        keep[is_copy] &= copy_rank < max_copies
     return labels, torch.cat([train_orig, torch.arange(n, total)[keep]])
 
 
@@ -74,6 +77,15 @@ def _size_pruned_table(
         tokenizer.pad_token_id, capacity=tokenizer.vocab_size, min_count=min_count,
     )
     return {**student, "embedding": {**embedding, "num_embeddings": len(kept) + 2}}
+
+
+def teacher_token_table(teacher: Any, cache: dict[str, torch.Tensor], teacher_dir: Path, kind: str) -> torch.Tensor | None:
+    if kind == "input":
+        return teacher.input_embedding_weight()
+    if TOKEN_TABLE_KEY not in cache:
+        raise DataError(f"{teacher_dir} has no contextual token table (older caches lack it); rerun "
+                        f"`fedrobust teacher --recache` there, or set vocabulary.teacher_table: input")
+    return cache[TOKEN_TABLE_KEY]
 
 
 @dataclass
@@ -99,10 +111,12 @@ def load_inputs(config: DistillConfig) -> DistillInputs:
     teacher_metrics = read_metrics(teacher_dir)
     cache = read_cache(teacher_dir, list(public.train_texts))
     teacher, tokenizer = load_model(teacher_dir / MODEL_DIR)
-    table = teacher.input_embedding_weight() if config.vocabulary.init_from_teacher else None
+    table = teacher_token_table(teacher, cache, teacher_dir, config.vocabulary.teacher_table) \
+        if config.vocabulary.init_from_teacher else None
     train_orig, val_idx = _split(len(public.train_texts), config.train.validation_fraction, config.seed)
     labels, train_idx = _training_rows(
-        cache, list(public.train_labels), train_orig, config.train.use_augmented, config.train.max_augmented_copies
+        cache, list(public.train_labels), train_orig, config.train.use_augmented, config.train.max_augmented_copies,
+        config.train.use_transfer,
     )
     return DistillInputs(
         public, tokenizer, teacher_metrics, None if table is None else table.detach(), cache, labels,
@@ -223,6 +237,8 @@ def run_distill(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
         "test_examples": measured["test_examples"],
         "train_examples": len(inputs.train_orig),
         "train_rows_with_augmented": len(inputs.train_idx),
+        "train_transfer_rows": int((inputs.cache["source_index"][inputs.train_idx] < 0).sum())
+        if "source_index" in inputs.cache else 0,
         "validation_examples": len(inputs.val_idx),
         "objectives": {o.name: o.weight for o in objectives},
         "history": history,

@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import save as safetensors_bytes
 
+from fedrobust.data import FederatedDataset
 from fedrobust.distill.augmentation import augment_texts
 from fedrobust.distill.measure import accuracy, latency_ms, size_bytes
 from fedrobust.distill.teacher_artifacts import METRICS, MODEL_DIR, write_cache
 from fedrobust.distill.teacher_training import finetune_teacher, teacher_outputs
-from fedrobust.errors import DataError
+from fedrobust.distill.transfer import check_transfer_spec, transfer_texts
+from fedrobust.errors import ConfigError, DataError
 from fedrobust.models import HFTeacher, WordPieceTokenizer, save_model
 from fedrobust.models.int8 import quantize_state_dict
 from fedrobust.models.offline import DEFAULT_TEACHER
@@ -34,37 +36,49 @@ class TeacherOptions:
     max_train_examples: int | None = None
     mask_top_k: int = 2
     augment_copies: int = 0  # teacher-labelled augmented copies of each public text (Tang et al. 2019)
+    transfer: list[str] = field(default_factory=list)  # unlabelled corpora the teacher labels (distill/transfer.py)
+    transfer_max_texts: int | None = None  # a seeded sample of at most this many texts per transfer corpus
     latency_examples: int = 100
     seed: int = 0
 
+    def check_transfer(self) -> None:
+        """Fail on a bad transfer setting before the teacher is fine-tuned."""
+        for spec in self.transfer:
+            check_transfer_spec(spec)
+        if self.transfer_max_texts is not None and self.transfer_max_texts < 1:
+            raise ConfigError(f"transfer_max_texts must be >= 1, got {self.transfer_max_texts}")
+
 
 def cache_teacher_outputs(
-    teacher: HFTeacher, tokenizer: WordPieceTokenizer, out_dir: Path, data_dir: str | Path, texts: list[str],
+    teacher: HFTeacher, tokenizer: WordPieceTokenizer, out_dir: Path, data_dir: str | Path, dataset: FederatedDataset,
     options: TeacherOptions,
 ) -> None:
-    """Teacher outputs on the public training texts, then on their augmented copies (if asked)."""
+    """Teacher outputs on the public training texts, then on their augmented copies and on the
+    transfer texts (if asked). ``source_index`` maps a copy to its text; transfer rows get -1."""
+    texts = list(dataset.public().train_texts)
     extra, sources = augment_texts(texts, options.augment_copies, options.seed, tokenizer.hf.mask_token)
-    log.info("caching teacher outputs on %d texts + %d augmented copies", len(texts), len(extra))
-    cache = teacher_outputs(teacher, tokenizer, texts + extra, mask_top_k=options.mask_top_k)
-    cache["source_index"] = torch.tensor(list(range(len(texts))) + sources, dtype=torch.long)
+    transfer = transfer_texts(options.transfer, options.transfer_max_texts, options.seed, dataset.all_texts())
+    log.info("caching teacher outputs on %d texts + %d augmented copies + %d transfer texts",
+             len(texts), len(extra), len(transfer))
+    cache = teacher_outputs(teacher, tokenizer, texts + extra + transfer, mask_top_k=options.mask_top_k)
+    cache["source_index"] = torch.tensor(list(range(len(texts))) + sources + [-1] * len(transfer), dtype=torch.long)
     write_cache(out_dir, cache, texts, {"data": str(data_dir), "max_length": tokenizer.max_length,
-                                         "mask_top_k": options.mask_top_k, "augment_copies": options.augment_copies})
+                                         "mask_top_k": options.mask_top_k, "augment_copies": options.augment_copies,
+                                         "transfer": options.transfer, "transfer_texts": len(transfer)})
 
 
 def recache_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherOptions) -> None:
     """Recompute the cache (e.g. with augmentation) from an already fine-tuned teacher folder."""
-    from fedrobust.data import FederatedDataset
     from fedrobust.models import load_model
 
+    options.check_transfer()
     out_dir = Path(out_dir)
     teacher, tokenizer = load_model(out_dir / MODEL_DIR)
-    texts = list(FederatedDataset.load(data_dir).public().train_texts)
-    cache_teacher_outputs(teacher, tokenizer, out_dir, data_dir, texts, options)
+    cache_teacher_outputs(teacher, tokenizer, out_dir, data_dir, FederatedDataset.load(data_dir), options)
 
 
 def run_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherOptions) -> dict[str, Any]:
-    from fedrobust.data import FederatedDataset
-
+    options.check_transfer()
     started = time.perf_counter()
     out_dir = Path(out_dir)
     dataset = FederatedDataset.load(data_dir)
@@ -95,7 +109,7 @@ def run_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherOptio
     }
     log.info("teacher natural accuracy %.4f on %d public test texts", summary["natural_acc"], len(test_texts))
 
-    cache_teacher_outputs(teacher, tokenizer, out_dir, data_dir, texts, options)
+    cache_teacher_outputs(teacher, tokenizer, out_dir, data_dir, dataset, options)
     metrics = {
         "teacher": summary,
         "options": asdict(options),

@@ -2,7 +2,8 @@
 
 The cache holds, for every public training text, the token ids and the teacher's logits,
 pooled features, gradient x input attributions and logits with its top-k attributed tokens
-masked, so distillation never runs the teacher again.
+masked, so distillation never runs the teacher again; plus one contextual token table
+(distill/token_table.py) to initialise students' embeddings from.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from typing import Any
 import torch
 
 from fedrobust.distill.attribution import attributions, top_k_positions
+from fedrobust.distill.token_table import TokenStateSums, contextual_token_table
 from fedrobust.models.teacher import HFTeacher
 
 log = logging.getLogger(__name__)
+
+TOKEN_TABLE_KEY = "token_table"  # (vocab, dim): not one row per text like the other cache entries
 
 
 def finetune_teacher(
@@ -77,11 +81,20 @@ def teacher_outputs(
     encoded = tokenizer(texts)  # one padding length for the whole set
     ids, mask = encoded["input_ids"], encoded["attention_mask"]
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("logits", "features", "attributions", "masked_logits")}
-    for start in range(0, len(texts), batch_size):
+    weight = teacher.input_embedding_weight()
+    token_sums = TokenStateSums(len(weight)) if weight is not None else None
+    started = time.perf_counter()
+    for batch_number, start in enumerate(range(0, len(texts), batch_size), start=1):
+        if batch_number % 25 == 0:  # minutes for thousands of transfer texts: say where it is
+            log.info("teacher outputs: %d/%d texts (%.0f texts/s)", start, len(texts),
+                     start / (time.perf_counter() - started))
         b_ids, b_mask = ids[start : start + batch_size], mask[start : start + batch_size]
         scores, logits = attributions(teacher, b_ids, b_mask)
         with torch.no_grad():
-            features = teacher.classify_embeddings(teacher.embed(b_ids), b_mask).features
+            output = teacher.classify_embeddings(teacher.embed(b_ids), b_mask)
+            features = output.features
+            if token_sums is not None and output.token_states is not None:
+                token_sums.add(b_ids, b_mask, output.token_states)
             candidates = (b_mask == 1) & ~torch.isin(b_ids, special)
             masked_ids = b_ids.masked_fill(top_k_positions(scores, candidates, mask_top_k), tokenizer.mask_token_id)
             masked_logits = teacher(masked_ids, b_mask)
@@ -91,4 +104,6 @@ def teacher_outputs(
         out["masked_logits"].append(masked_logits)
     result = {k: torch.cat(v).contiguous() for k, v in out.items()}
     result["input_ids"], result["attention_mask"] = ids.contiguous(), mask.contiguous()
+    if token_sums is not None and token_sums.counts.any():
+        result[TOKEN_TABLE_KEY] = contextual_token_table(token_sums.sums, token_sums.counts, weight.detach())
     return result

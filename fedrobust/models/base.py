@@ -22,6 +22,7 @@ from torch import nn
 class ClassifierOutput:
     logits: torch.Tensor
     features: torch.Tensor
+    token_states: torch.Tensor | None = None  # (batch, length, dim) last-layer states, where a model has them
 
 
 class TextClassifier(nn.Module):

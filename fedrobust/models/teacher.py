@@ -58,7 +58,7 @@ class HFTeacher(TextClassifier):
         last = out.hidden_states[-1]
         weights = attention_mask.to(last.dtype).unsqueeze(-1)
         features = (last * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        return ClassifierOutput(out.logits, features)
+        return ClassifierOutput(out.logits, features, last)
 
     def input_embedding_weight(self) -> torch.Tensor | None:
         return self.hf.get_input_embeddings().weight

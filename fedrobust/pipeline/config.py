@@ -54,6 +54,8 @@ class TeacherSection:
     max_train_examples: int | None = None
     mask_top_k: int = 2
     augment_copies: int = 0
+    transfer: list[str] = field(default_factory=list)  # unlabelled corpora the teacher labels for distillation
+    transfer_max_texts: int | None = None
     latency_examples: int = 100
 
 
@@ -120,6 +122,7 @@ def _in_section(section: str, check: Callable[[], Any]) -> Any:
 def _check_sections(config: RunConfig) -> None:
     from fedrobust.distill.config import config_from_mapping as distill_config
     from fedrobust.federated.config import config_from_mapping as simulation_config
+    from fedrobust.pipeline.stages.teacher import teacher_options
 
     if config.data.path is None:
         try:
@@ -134,6 +137,13 @@ def _check_sections(config: RunConfig) -> None:
             raise ConfigError(f"config key teacher.{key} must be >= 1, got {getattr(teacher, key)}")
     if teacher.lr <= 0 or teacher.augment_copies < 0 or teacher.mask_top_k < 1:
         raise ConfigError("config keys teacher.lr must be > 0, teacher.augment_copies >= 0, teacher.mask_top_k >= 1")
+    if not isinstance(teacher.transfer, list) or not all(isinstance(t, str) for t in teacher.transfer):
+        raise ConfigError(f"config key teacher.transfer must be a list of corpus names, got {teacher.transfer!r}")
+    try:
+        teacher_options(config).check_transfer()
+    except ConfigError as exc:
+        key = "transfer_max_texts" if "transfer_max_texts" in str(exc) else "transfer"
+        raise ConfigError(f"config key teacher.{key}: {exc}") from None
     if config.distill.get("path") is None:
         _in_section("distill", lambda: distill_config(config.distill_mapping(PLACEHOLDER, PLACEHOLDER)))
     _check_evaluate(config.evaluate)
