@@ -73,6 +73,13 @@ def test_rerun_reuses_finished_stages_and_redoes_only_changed_ones(tmp_path):
     run_study(config_from_mapping(mapping))
     assert set(_statuses(run_dir).values()) == {True}
 
+    # --rerun makes distill again with the same inputs: evaluate read the old student, so it runs again
+    run_study(config_from_mapping(mapping), rerun=["distill"])
+    assert _statuses(run_dir) == {"data": True, "teacher": True, "distill": False, "evaluate": False}
+    assert student_weights.stat().st_mtime_ns != mtime
+    run_study(config_from_mapping(mapping))
+    assert set(_statuses(run_dir).values()) == {True}
+
 
 def test_an_interrupted_stage_starts_afresh_and_a_busy_run_folder_is_refused(tmp_path):
     mapping = tiny_run_mapping(tmp_path)

@@ -59,6 +59,7 @@ class StudyRunner:
         self.fingerprints = stage_fingerprints(config, self.stages)
         self.records: dict[str, dict[str, Any]] = {}
         self.status: dict[str, dict[str, Any]] = {}
+        self.finished_at: dict[str, str] = {}  # when each stage's outputs in use were made
 
     def run(self) -> dict[str, Any]:
         with run_folder_lock(self.run_dir):
@@ -80,11 +81,18 @@ class StudyRunner:
         with slot.lock():  # runs sharing a stage cache compute a stage once
             record = self._reuse_or_run(head, stage, slot)
         self.records[stage.name] = record["result"]
+        self.finished_at[stage.name] = record["finished"]
         self._write_run_record()
 
     def _reuse_or_run(self, head: str, stage: Stage, slot) -> dict[str, Any]:
         fp = slot.fingerprint
+        # Same inputs but an upstream stage made again (--rerun) since: the cached outputs are stale.
+        # Records from before this check was added carry no upstream times and are trusted.
+        upstream_made = {d: self.finished_at[d] for d in stage.depends if d in self.finished_at}
         record = None if stage.name in self.rerun else slot.finished()
+        if record is not None and record.get("upstream_finished", upstream_made) != upstream_made:
+            print(f"{head}: an upstream stage was made again since it ran; running it again", flush=True)
+            record = None
         if record is not None:
             print(f"{head}: reused ({fp}, took {_duration(record['seconds'])} on {record['finished'][:16]})", flush=True)
             self.status[stage.name] = {"fingerprint": fp, "dir": str(slot.dir), "reused": True, "seconds": record["seconds"]}
@@ -100,7 +108,8 @@ class StudyRunner:
             result = stage.run(ctx)
             seconds = round(time.perf_counter() - t0, 2)
             record = {"stage": stage.name, "started": began, "finished": _now(), "seconds": seconds, "result": result,
-                      "upstream": {d: self.fingerprints.get(d, NOT_USED) for d in stage.depends}}
+                      "upstream": {d: self.fingerprints.get(d, NOT_USED) for d in stage.depends},
+                      "upstream_finished": upstream_made}
             slot.finish(record)
             print(f"{head}: done in {_duration(seconds)}", flush=True)
             self.status[stage.name] = {"fingerprint": fp, "dir": str(slot.dir), "reused": False, "seconds": seconds}
