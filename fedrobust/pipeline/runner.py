@@ -27,7 +27,7 @@ NOT_USED = "not used"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")  # ordering of stages made in one second
 
 
 def _duration(seconds: float) -> str:
@@ -86,11 +86,10 @@ class StudyRunner:
 
     def _reuse_or_run(self, head: str, stage: Stage, slot) -> dict[str, Any]:
         fp = slot.fingerprint
-        # Same inputs but an upstream stage made again (--rerun) since: the cached outputs are stale.
-        # Records from before this check was added carry no upstream times and are trusted.
-        upstream_made = {d: self.finished_at[d] for d in stage.depends if d in self.finished_at}
+        # Same inputs, but an upstream stage was made again (--rerun) after this one started: stale.
+        upstream_made = [self.finished_at[d] for d in stage.depends if d in self.finished_at]
         record = None if stage.name in self.rerun else slot.finished()
-        if record is not None and record.get("upstream_finished", upstream_made) != upstream_made:
+        if record is not None and any(made > record["started"] for made in upstream_made):
             print(f"{head}: an upstream stage was made again since it ran; running it again", flush=True)
             record = None
         if record is not None:
@@ -108,8 +107,7 @@ class StudyRunner:
             result = stage.run(ctx)
             seconds = round(time.perf_counter() - t0, 2)
             record = {"stage": stage.name, "started": began, "finished": _now(), "seconds": seconds, "result": result,
-                      "upstream": {d: self.fingerprints.get(d, NOT_USED) for d in stage.depends},
-                      "upstream_finished": upstream_made}
+                      "upstream": {d: self.fingerprints.get(d, NOT_USED) for d in stage.depends}}
             slot.finish(record)
             print(f"{head}: done in {_duration(seconds)}", flush=True)
             self.status[stage.name] = {"fingerprint": fp, "dir": str(slot.dir), "reused": False, "seconds": seconds}
