@@ -88,16 +88,17 @@ class StudyRunner:
         fp = slot.fingerprint
         # Same inputs, but an upstream stage was made again (--rerun) after this one started: stale.
         upstream_made = [self.finished_at[d] for d in stage.depends if d in self.finished_at]
-        record = None if stage.name in self.rerun else slot.finished()
+        fresh = stage.name in self.rerun  # no reuse, and no resuming from partial outputs
+        record = None if fresh else slot.finished()
         if record is not None and any(made > record["started"] for made in upstream_made):
             print(f"{head}: an upstream stage was made again since it ran; running it again", flush=True)
-            record = None
+            record, fresh = None, True
         if record is not None:
             print(f"{head}: reused ({fp}, took {_duration(record['seconds'])} on {record['finished'][:16]})", flush=True)
             self.status[stage.name] = {"fingerprint": fp, "dir": str(slot.dir), "reused": True, "seconds": record["seconds"]}
         else:
             estimate = self.store.previous_seconds(stage.name)
-            resumed = slot.start(keep_partial=stage.resumable and stage.name not in self.rerun)
+            resumed = slot.start(keep_partial=stage.resumable and not fresh)
             note = f", about {_duration(estimate)} going by the last attempt" if estimate else ""
             print(f"{head}: {stage.describe(self.config)}{' (resuming)' if resumed else ''}{note}", flush=True)
             self.status[stage.name] = {"fingerprint": fp, "dir": str(slot.dir), "reused": False, "running": True}
