@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from distill_study import markdown  # simulations/ is on the path when a script here runs
 from fedrobust.search import Objective, SearchConfig, load_search_config, run_search
 from fedrobust.search.pareto import dominates, violation
 from fedrobust.search.plot import plot_fronts
@@ -72,13 +73,6 @@ def table_rows(label: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]
             "latency_ms": round(m["latency_ms"], 3), "train_s": round(m["train_seconds"], 1),
         })
     return rows
-
-
-def markdown(rows: list[dict[str, Any]]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def main() -> None:
