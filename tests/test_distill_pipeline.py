@@ -1,50 +1,26 @@
 """End to end on tiny pieces: a 1-layer BERT teacher, 120 synthetic reviews, a few epochs."""
 
 import json
-import random
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from fedrobust.cli.main import main as cli_main
-from fedrobust.data.prepare import PrepareOptions, prepare
-from fedrobust.data.sources.base import SourceOptions
 from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
 from fedrobust.errors import DataError
 from fedrobust.models import load_model
-from tests.models_helpers import tiny_teacher, tokenizer
-
-GOOD = "great wonderful moving funny warm brilliant".split()
-BAD = "dull boring awful flat cold tedious".split()
-
+from tests.distill_helpers import BAD, GOOD, prepare_tiny_reviews, save_hub_like_teacher
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    rng = random.Random(0)
-    rows = ["text,label,who"]
-    for i in range(160):
-        label = i % 2
-        words = rng.sample(GOOD if label else BAD, 3) + rng.sample("the a film plot cast story".split(), 2)
-        rng.shuffle(words)
-        rows.append(f"{' '.join(words)},{'pos' if label else 'neg'},u{i % 8}")
-    root = tmp_path_factory.mktemp("pipeline")
-    (root / "reviews.csv").write_text("\n".join(rows) + "\n")
-    options = PrepareOptions(
-        source=f"csv:{root / 'reviews.csv'}", partition="natural", min_samples=2, public_fraction=0.5,
-        source_options=SourceOptions(owner_column="who"),
-    )
-    prepare(options, root / "data")
-    return root / "data"
+    return prepare_tiny_reviews(tmp_path_factory.mktemp("pipeline"), reviews=160, users=8, public_fraction=0.5)
 
 
 @pytest.fixture(scope="module")
 def teacher_dir(data_dir, tmp_path_factory):
-    hub_like = tmp_path_factory.mktemp("tiny_bert")
-    teacher = tiny_teacher()
-    teacher.save_pretrained(hub_like)
-    tokenizer().hf.save_pretrained(hub_like)
+    hub_like = save_hub_like_teacher(tmp_path_factory.mktemp("tiny_bert"))
     out = tmp_path_factory.mktemp("teacher")
     run_teacher(data_dir, out, TeacherOptions(model=str(hub_like), epochs=2, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
     return out

@@ -14,15 +14,13 @@ import pytest
 import yaml
 
 from fedrobust.cli.main import main as cli_main
-from fedrobust.data.prepare import PrepareOptions, prepare
-from fedrobust.data.sources.base import SourceOptions
 from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
 from fedrobust.errors import ConfigError
 from fedrobust.models import load_model
 from fedrobust.models.registry import build_student
 from fedrobust.search import config_from_mapping, run_search
 from fedrobust.search.space import student_key
-from tests.models_helpers import tiny_teacher, tokenizer
+from tests.distill_helpers import prepare_tiny_reviews, save_hub_like_teacher
 
 SMALL_SPACE = {
     "bigru_attention": {"embedding.kind": ["hashed", "factorized"], "embedding.dim": [8, 16], "embedding.rank": [4, 8],
@@ -153,26 +151,11 @@ def test_resuming_with_another_evaluation_setting_is_refused(tmp_path):
         run_search(changed, tmp_path / "out", FakeEvaluator())
 
 
-GOOD = "great wonderful moving funny warm brilliant".split()
-BAD = "dull boring awful flat cold tedious".split()
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    rng = random.Random(0)
-    rows = ["text,label,who"]
-    for i in range(120):
-        label = i % 2
-        words = rng.sample(GOOD if label else BAD, 3) + rng.sample("the a film plot cast story".split(), 2)
-        rng.shuffle(words)
-        rows.append(f"{' '.join(words)},{'pos' if label else 'neg'},u{i % 6}")
     root = tmp_path_factory.mktemp("search")
-    (root / "reviews.csv").write_text("\n".join(rows) + "\n")
-    prepare(PrepareOptions(source=f"csv:{root / 'reviews.csv'}", partition="natural", min_samples=2,
-                           public_fraction=0.6, source_options=SourceOptions(owner_column="who")), root / "data")
-    hub_like = root / "tiny_bert"
-    tiny_teacher().save_pretrained(hub_like)
-    tokenizer().hf.save_pretrained(hub_like)
+    prepare_tiny_reviews(root, reviews=120, users=6, public_fraction=0.6)
+    hub_like = save_hub_like_teacher(root / "tiny_bert")
     run_teacher(root / "data", root / "teacher",
                 TeacherOptions(model=str(hub_like), epochs=1, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
     return root
