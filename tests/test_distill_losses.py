@@ -8,6 +8,7 @@ from fedrobust.distill.losses.gradmask import GradMask
 from fedrobust.distill.losses.representation_cka import linear_cka
 from fedrobust.distill.teacher_training import teacher_outputs
 from fedrobust.distill.trainer import make_batch, student_pass
+from fedrobust.errors import ConfigError
 from tests.models_helpers import LABELS, TEXTS, small_student, tiny_teacher, tokenizer
 
 
@@ -147,3 +148,21 @@ def test_discrete_adversarial_builds_a_pool_from_successful_attacks(cached):
         assert loss.requires_grad and loss > 0
     else:
         assert float(loss) == 0.0
+
+
+def test_discrete_adversarial_consistency_target_asks_only_for_invariance(cached):
+    cache, _, batch = cached
+    student = small_student("bigru_attention").eval()  # no dropout: the same text gives the same logits
+    ctx = context(student)
+    ctx.train_teacher_logits = cache["logits"]
+    objective = OBJECTIVES.get("discrete_adversarial")(ctx, target="consistency")
+    objective.pool_sources = list(TEXTS)
+    objective.pool_texts = list(TEXTS)  # "adversarial" texts equal to their sources
+    objective.pool_labels, objective.pool_teacher_logits = list(LABELS), list(cache["logits"])
+    clean = student_pass(student, batch)
+    assert objective(student, batch, clean).abs() < 1e-6
+    objective.pool_texts = [TEXTS[-1 - i] for i in range(len(TEXTS))]  # each paired with another text
+    changed = objective(student, batch, clean)
+    assert changed > 1e-4 and changed.requires_grad
+    with pytest.raises(ConfigError, match="discrete_adversarial.target"):
+        OBJECTIVES.get("discrete_adversarial")(ctx, target="gold")

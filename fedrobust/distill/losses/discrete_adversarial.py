@@ -2,8 +2,12 @@
 
 At the start of each epoch the project's attack (``fedrobust.attacks``) is run against the
 current student on ``pool_size`` random training texts; every successful adversarial text
-joins a pool, and each step the student is trained on a batch from the pool to keep the
-teacher's prediction for the clean text (KD at ``temperature``) and the gold label (CE).
+joins a pool, and each step the student is trained on a batch from the pool. ``target``:
+- ``teacher``: keep the teacher's prediction for the clean text (KD at ``temperature``) and the
+  gold label (CE) on the adversarial text;
+- ``consistency`` (TRADES, Zhang et al. 2019): keep the student's own prediction, KL from its
+  distribution on the clean text to the one on the adversarial text, gradients through both;
+  it asks for invariance only, not for a label the typos may have erased.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch.nn.functional as F
 from fedrobust.distill.batch import DistillBatch, StudentPass
 from fedrobust.distill.losses.base import Objective, ObjectiveContext, kd_loss
 from fedrobust.distill.losses.registry import OBJECTIVES
-from fedrobust.errors import ResourceUnavailableError
+from fedrobust.errors import ConfigError, ResourceUnavailableError
 from fedrobust.models.base import TextClassifier
 
 log = logging.getLogger(__name__)
@@ -33,8 +37,12 @@ class DiscreteAdversarial(Objective):
         max_queries: int = 200,
         temperature: float = 2.0,
         max_pool: int = 2000,
+        target: str = "teacher",
     ) -> None:
         super().__init__()
+        if target not in ("teacher", "consistency"):
+            raise ConfigError(f"objectives.discrete_adversarial.target must be teacher or consistency, got {target!r}")
+        self.target = target
         try:
             from fedrobust.attacks import ATTACKS
         except ImportError as exc:
@@ -49,6 +57,7 @@ class DiscreteAdversarial(Objective):
         self.pool_texts: list[str] = []
         self.pool_labels: list[int] = []
         self.pool_teacher_logits: list[torch.Tensor] = []
+        self.pool_sources: list[str] = []  # the clean text each adversarial text came from
 
     def on_epoch_start(self, student: TextClassifier, epoch: int) -> None:
         from fedrobust.attacks import build_attack
@@ -68,10 +77,12 @@ class DiscreteAdversarial(Objective):
                 self.pool_texts.append(record.perturbed_text)
                 self.pool_labels.append(ctx.train_labels[i])
                 self.pool_teacher_logits.append(ctx.train_teacher_logits[i])
+                self.pool_sources.append(ctx.train_texts[i])
                 added += 1
         overflow = len(self.pool_texts) - self.max_pool
         if overflow > 0:  # keep the newest examples: they attack the current student
             del self.pool_texts[:overflow], self.pool_labels[:overflow], self.pool_teacher_logits[:overflow]
+            del self.pool_sources[:overflow]
         log.info("discrete adversarial: %d/%d attacks succeeded, pool %d", added, len(picks), len(self.pool_texts))
 
     def forward(self, student: TextClassifier, batch: DistillBatch, clean: StudentPass) -> torch.Tensor:
@@ -81,6 +92,10 @@ class DiscreteAdversarial(Objective):
         idx = self.rng.sample(range(len(self.pool_texts)), size)
         encoded = self.context.tokenizer([self.pool_texts[i] for i in idx])
         logits = student(encoded["input_ids"], encoded["attention_mask"])
+        if self.target == "consistency":
+            clean_encoded = self.context.tokenizer([self.pool_sources[i] for i in idx])
+            clean_logits = student(clean_encoded["input_ids"], clean_encoded["attention_mask"])
+            return kd_loss(logits, clean_logits, self.temperature)
         labels = torch.tensor([self.pool_labels[i] for i in idx])
         teacher = torch.stack([self.pool_teacher_logits[i] for i in idx])
         return kd_loss(logits, teacher, self.temperature) + F.cross_entropy(logits, labels)
