@@ -48,3 +48,23 @@ def test_sigkill_mid_federation_then_resume(tmp_path):
     clients = lambda run: next((run / "stages").glob("federated-ditto/*/clients.csv")).read_text()  # noqa: E731
     assert clients(cut) == clients(full)
     assert json.loads((cut / "summary.json").read_text())["federated"]["ditto"]["clients_evaluated"] == 5
+
+
+def test_rerun_of_distill_makes_the_federation_again_from_round_zero(tmp_path):
+    mapping = tiny_run_mapping(tmp_path, algorithms=["ditto"])
+    mapping["federated"].update(rounds=2, fraction_train=1.0, local={"epochs": 2, "batch_size": 8})
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(mapping))
+    out = tmp_path / "run"
+    subprocess.run(_command(config, out), check=True, capture_output=True)
+    clients_csv = next((out / "stages").glob("federated-ditto/*/clients.csv"))
+    first_mtime = clients_csv.stat().st_mtime_ns
+
+    again = subprocess.run(_command(config, out) + ["--rerun", "distill"], check=True, capture_output=True, text=True)
+    for stage in ("data", "teacher"):
+        assert f"] {stage}: reused" in again.stdout
+    for stage in ("distill", "evaluate", "federated-ditto"):
+        assert f"] {stage}: reused" not in again.stdout
+    # its inputs changed under it: a finished federation must not "resume" its old checkpoints
+    assert "(resuming)" not in again.stdout and "resuming after round" not in again.stdout
+    assert clients_csv.stat().st_mtime_ns != first_mtime
