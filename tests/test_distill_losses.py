@@ -166,3 +166,16 @@ def test_discrete_adversarial_consistency_target_asks_only_for_invariance(cached
     assert changed > 1e-4 and changed.requires_grad
     with pytest.raises(ConfigError, match="discrete_adversarial.target"):
         OBJECTIVES.get("discrete_adversarial")(ctx, target="gold")
+
+
+def test_discrete_adversarial_attacks_only_texts_the_teacher_is_sure_of():
+    student = small_student("bigru_attention")
+    ctx = context(student)
+    confident, unsure = torch.tensor([-3.0, 3.0]), torch.tensor([0.2, -0.2])  # for gold label 1
+    ctx.train_teacher_logits = torch.stack([confident if i % 2 else unsure for i in range(len(TEXTS))])
+    ctx.train_labels = [1] * len(TEXTS)
+    objective = OBJECTIVES.get("discrete_adversarial")(ctx, min_teacher_confidence=0.9)
+    assert objective.candidates == [i for i in range(len(TEXTS)) if i % 2]
+    assert len(OBJECTIVES.get("discrete_adversarial")(ctx).candidates) == len(TEXTS)
+    with pytest.raises(ConfigError, match="min_teacher_confidence"):
+        OBJECTIVES.get("discrete_adversarial")(ctx, min_teacher_confidence=1.0)

@@ -38,10 +38,14 @@ class DiscreteAdversarial(Objective):
         temperature: float = 2.0,
         max_pool: int = 2000,
         target: str = "teacher",
+        min_teacher_confidence: float = 0.0,
     ) -> None:
         super().__init__()
         if target not in ("teacher", "consistency"):
             raise ConfigError(f"objectives.discrete_adversarial.target must be teacher or consistency, got {target!r}")
+        if not 0.0 <= min_teacher_confidence < 1.0:
+            raise ConfigError("objectives.discrete_adversarial.min_teacher_confidence must be in [0, 1), "
+                              f"got {min_teacher_confidence}")
         self.target = target
         try:
             from fedrobust.attacks import ATTACKS
@@ -58,12 +62,17 @@ class DiscreteAdversarial(Objective):
         self.pool_labels: list[int] = []
         self.pool_teacher_logits: list[torch.Tensor] = []
         self.pool_sources: list[str] = []  # the clean text each adversarial text came from
+        # Only texts whose gold label the teacher gives at least this probability are attacked:
+        # holding a label under typos is asked only where the label is clear.
+        gold_probability = torch.softmax(context.train_teacher_logits.float(), dim=-1)[
+            torch.arange(len(context.train_labels)), torch.tensor(context.train_labels, dtype=torch.long)]
+        self.candidates = [i for i, p in enumerate(gold_probability.tolist()) if p >= min_teacher_confidence]
 
     def on_epoch_start(self, student: TextClassifier, epoch: int) -> None:
         from fedrobust.attacks import build_attack
 
         ctx = self.context
-        picks = self.rng.sample(range(len(ctx.train_texts)), min(self.pool_size, len(ctx.train_texts)))
+        picks = self.rng.sample(self.candidates, min(self.pool_size, len(self.candidates)))
         was_training = student.training
         student.eval()
         attack = build_attack(
