@@ -18,6 +18,15 @@ def _command(config, out):
     return [sys.executable, "-m", "fedrobust.cli.main", "run", str(config), "--out", str(out)]
 
 
+def _ditto_run_config(tmp_path, rounds, local_epochs):
+    """A tiny study with one Ditto federation over every client each round; returns its YAML path."""
+    mapping = tiny_run_mapping(tmp_path, algorithms=["ditto"])
+    mapping["federated"].update(rounds=rounds, fraction_train=1.0, local={"epochs": local_epochs, "batch_size": 8})
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(mapping))
+    return config
+
+
 def _completed_round(out):
     for progress in (out / "stages").glob("federated-ditto/*/progress.json"):
         try:
@@ -28,10 +37,7 @@ def _completed_round(out):
 
 
 def test_sigkill_mid_federation_then_resume(tmp_path):
-    mapping = tiny_run_mapping(tmp_path, algorithms=["ditto"])
-    mapping["federated"].update(rounds=3, fraction_train=1.0, local={"epochs": 60, "batch_size": 8})
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(mapping))
+    config = _ditto_run_config(tmp_path, rounds=3, local_epochs=60)
     full = tmp_path / "full"
     subprocess.run(_command(config, full), check=True, capture_output=True)
 
@@ -51,10 +57,7 @@ def test_sigkill_mid_federation_then_resume(tmp_path):
 
 
 def test_rerun_of_distill_makes_the_federation_again_from_round_zero(tmp_path):
-    mapping = tiny_run_mapping(tmp_path, algorithms=["ditto"])
-    mapping["federated"].update(rounds=2, fraction_train=1.0, local={"epochs": 2, "batch_size": 8})
-    config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(mapping))
+    config = _ditto_run_config(tmp_path, rounds=2, local_epochs=2)
     out = tmp_path / "run"
     subprocess.run(_command(config, out), check=True, capture_output=True)
     clients_csv = next((out / "stages").glob("federated-ditto/*/clients.csv"))

@@ -149,7 +149,7 @@ def test_proximal_pull_still_works_under_dp(global_model):
         model = copy.deepcopy(global_model)
         train_locally(model, tokenizer(), *train, TrainSettings(epochs=3, lr=2e-2, batch_size=8,
                       dp=DPConfig(noise_multiplier=0.5)), seed=0, proximal_reference=reference, proximal_mu=mu)
-        return sum(float((p - reference[n]).pow(2).sum()) for n, p in model.named_parameters()) ** 0.5
+        return sum(float((p.detach() - reference[n]).pow(2).sum()) for n, p in model.named_parameters()) ** 0.5
 
     assert distance(50.0) < 0.5 * distance(0.0)
 
