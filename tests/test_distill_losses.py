@@ -156,9 +156,8 @@ def test_discrete_adversarial_consistency_target_asks_only_for_invariance(cached
     ctx = context(student)
     ctx.train_teacher_logits = cache["logits"]
     objective = OBJECTIVES.get("discrete_adversarial")(ctx, target="consistency")
-    objective.pool_sources = list(TEXTS)
+    objective.pool_origins = list(range(len(TEXTS)))
     objective.pool_texts = list(TEXTS)  # "adversarial" texts equal to their sources
-    objective.pool_labels, objective.pool_teacher_logits = list(LABELS), list(cache["logits"])
     clean = student_pass(student, batch)
     assert objective(student, batch, clean).abs() < 1e-6
     objective.pool_texts = [TEXTS[-1 - i] for i in range(len(TEXTS))]  # each paired with another text

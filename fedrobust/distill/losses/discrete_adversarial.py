@@ -59,9 +59,7 @@ class DiscreteAdversarial(Objective):
         self.context = context
         self.rng = random.Random(context.seed)
         self.pool_texts: list[str] = []
-        self.pool_labels: list[int] = []
-        self.pool_teacher_logits: list[torch.Tensor] = []
-        self.pool_sources: list[str] = []  # the clean text each adversarial text came from
+        self.pool_origins: list[int] = []  # the training text each adversarial text came from
         # Only texts whose gold label the teacher gives at least this probability are attacked:
         # holding a label under typos is asked only where the label is clear.
         gold_probability = torch.softmax(context.train_teacher_logits.float(), dim=-1)[
@@ -84,14 +82,11 @@ class DiscreteAdversarial(Objective):
         for i, record in zip(picks, records):
             if record.result == "successful":
                 self.pool_texts.append(record.perturbed_text)
-                self.pool_labels.append(ctx.train_labels[i])
-                self.pool_teacher_logits.append(ctx.train_teacher_logits[i])
-                self.pool_sources.append(ctx.train_texts[i])
+                self.pool_origins.append(i)
                 added += 1
         overflow = len(self.pool_texts) - self.max_pool
         if overflow > 0:  # keep the newest examples: they attack the current student
-            del self.pool_texts[:overflow], self.pool_labels[:overflow], self.pool_teacher_logits[:overflow]
-            del self.pool_sources[:overflow]
+            del self.pool_texts[:overflow], self.pool_origins[:overflow]
         log.info("discrete adversarial: %d/%d attacks succeeded, pool %d", added, len(picks), len(self.pool_texts))
 
     def forward(self, student: TextClassifier, batch: DistillBatch, clean: StudentPass) -> torch.Tensor:
@@ -99,12 +94,14 @@ class DiscreteAdversarial(Objective):
             return clean.output.logits.new_zeros(())
         size = min(len(batch.labels), len(self.pool_texts))
         idx = self.rng.sample(range(len(self.pool_texts)), size)
-        encoded = self.context.tokenizer([self.pool_texts[i] for i in idx])
+        origins = [self.pool_origins[i] for i in idx]
+        ctx = self.context
+        encoded = ctx.tokenizer([self.pool_texts[i] for i in idx])
         logits = student(encoded["input_ids"], encoded["attention_mask"])
         if self.target == "consistency":
-            clean_encoded = self.context.tokenizer([self.pool_sources[i] for i in idx])
+            clean_encoded = ctx.tokenizer([ctx.train_texts[o] for o in origins])
             clean_logits = student(clean_encoded["input_ids"], clean_encoded["attention_mask"])
             return kd_loss(logits, clean_logits, self.temperature)
-        labels = torch.tensor([self.pool_labels[i] for i in idx])
-        teacher = torch.stack([self.pool_teacher_logits[i] for i in idx])
+        labels = torch.tensor([ctx.train_labels[o] for o in origins])
+        teacher = ctx.train_teacher_logits[origins]
         return kd_loss(logits, teacher, self.temperature) + F.cross_entropy(logits, labels)
