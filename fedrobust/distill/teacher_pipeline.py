@@ -41,12 +41,19 @@ class TeacherOptions:
     latency_examples: int = 100
     seed: int = 0
 
-    def check_transfer(self) -> None:
-        """Fail on a bad transfer setting before the teacher is fine-tuned."""
+    def check_transfer(self, key_prefix: str | None = None) -> None:
+        """Fail on a bad transfer setting before the teacher is fine-tuned; with ``key_prefix``
+        (run configs: "teacher.") the error names the config key that holds it."""
+        def named(key: str, message: str) -> ConfigError:
+            return ConfigError(message if key_prefix is None else f"config key {key_prefix}{key}: {message}")
+
         for spec in self.transfer:
-            check_transfer_spec(spec)
+            try:
+                check_transfer_spec(spec)
+            except ConfigError as exc:
+                raise named("transfer", str(exc)) from None
         if self.transfer_max_texts is not None and self.transfer_max_texts < 1:
-            raise ConfigError(f"transfer_max_texts must be >= 1, got {self.transfer_max_texts}")
+            raise named("transfer_max_texts", f"transfer_max_texts must be >= 1, got {self.transfer_max_texts}")
 
 
 def cache_teacher_outputs(

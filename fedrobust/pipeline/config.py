@@ -139,11 +139,7 @@ def _check_sections(config: RunConfig) -> None:
         raise ConfigError("config keys teacher.lr must be > 0, teacher.augment_copies >= 0, teacher.mask_top_k >= 1")
     if not isinstance(teacher.transfer, list) or not all(isinstance(t, str) for t in teacher.transfer):
         raise ConfigError(f"config key teacher.transfer must be a list of corpus names, got {teacher.transfer!r}")
-    try:
-        teacher_options(config).check_transfer()
-    except ConfigError as exc:
-        key = "transfer_max_texts" if "transfer_max_texts" in str(exc) else "transfer"
-        raise ConfigError(f"config key teacher.{key}: {exc}") from None
+    teacher_options(config).check_transfer(key_prefix="teacher.")
     if config.distill.get("path") is None:
         _in_section("distill", lambda: distill_config(config.distill_mapping(PLACEHOLDER, PLACEHOLDER)))
     _check_evaluate(config.evaluate)
