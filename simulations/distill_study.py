@@ -17,8 +17,8 @@ of examples whose prediction is correct and stays correct.
     python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_study
 
 The teacher folder is made first when missing: 3 epochs of fine-tuning, then its outputs (and
-its contextual token table) are cached on the public texts and 4 augmented copies of each
-(`fedrobust teacher --augment-copies 4`; `--transfer` adds unlabelled corpora).
+its contextual token table) are cached on the public texts and 12 augmented copies of each
+(`fedrobust teacher --augment-copies 12`; `--transfer` adds unlabelled corpora).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "distill_study")
     parser.add_argument("--epochs", type=int, default=None, help="default: the base config's train.epochs")
     parser.add_argument("--teacher-epochs", type=int, default=3)
-    parser.add_argument("--augment-copies", type=int, default=4, help="teacher-labelled copies per public text")
+    parser.add_argument("--augment-copies", type=int, default=12, help="teacher-labelled copies per public text")
     parser.add_argument("--transfer", nargs="*", default=[],
                         help="unlabelled corpora the teacher labels for distillation (see `fedrobust teacher --help`)")
     parser.add_argument("--transfer-max-texts", type=int, default=None, help="per transfer corpus")
