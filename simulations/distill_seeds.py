@@ -1,0 +1,77 @@
+"""The distillation study's headline figures across seeds (issue 3).
+
+One seed's student moves by one to two points of natural accuracy on rotten_tomatoes, the size
+of the margin the 5-point target leaves, so the target is judged on several seeds. Run the study
+once per seed (the rows the figures need are enough), then summarise the folders:
+
+    for s in 0 1 2 3; do
+      python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt --seed $s \\
+          --rows "student KD" "student full" --out runs/distill_seeds/seed$s
+    done
+    python simulations/distill_seeds.py runs/distill_seeds/seed*
+
+Prints one row per study folder (the full-method student's natural accuracy and gap to the
+teacher on the public test split and on the devices' test texts, accuracy under attack and the
+paired margin over the KD-only student) and their mean, median, minimum and maximum, and writes
+them to ``seeds.md`` / ``seeds.json`` beside the first folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from distill_study import markdown  # simulations/ is on the path when a script here runs
+
+FIGURES = ["natural_acc", "gap_points", "natural_acc_clients", "gap_points_clients", "adv_acc", "margin_vs_kd",
+           "mcnemar_p"]
+
+
+def seed_row(study_dir: Path) -> dict[str, Any]:
+    summary_path, table_path = study_dir / "summary.json", study_dir / "table.csv"
+    if not summary_path.is_file() or not table_path.is_file():
+        raise SystemExit(f"{study_dir}: no summary.json / table.csv; run simulations/distill_study.py --out {study_dir}")
+    summary = json.loads(summary_path.read_text())
+    rows = {row["row"]: row for row in csv.DictReader(table_path.open())}
+    if "student full" not in rows or "teacher" not in rows:
+        raise SystemExit(f"{study_dir}: the study has no 'student full' row; run it with --rows 'student KD' 'student full'")
+    full, teacher = rows["student full"], rows["teacher"]
+    paired = summary.get("full_vs_kd_under_attack", {})
+    return {
+        "study": study_dir.name,
+        "seed": summary["seed"],
+        "natural_acc": float(full["natural_acc"]),
+        "gap_points": round(100 * (float(teacher["natural_acc"]) - float(full["natural_acc"])), 2),
+        "natural_acc_clients": float(full["natural_acc_clients"]),
+        "gap_points_clients": round(100 * (float(teacher["natural_acc_clients"]) - float(full["natural_acc_clients"])), 2),
+        "adv_acc": float(full["adv_acc"]) if full.get("adv_acc") else float("nan"),
+        "margin_vs_kd": paired.get("margin_points", float("nan")),
+        "mcnemar_p": round(paired["mcnemar_exact_p"], 4) if paired else float("nan"),
+    }
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    stats = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
+    summarised = [f for f in FIGURES if f != "mcnemar_p"]  # an average of p-values means nothing
+    return [{"study": name, "seed": "", **{f: round(fn([r[f] for r in rows]), 4) for f in summarised}, "mcnemar_p": ""}
+            for name, fn in stats.items()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("studies", nargs="+", type=Path, help="distill_study.py --out folders, one per seed")
+    args = parser.parse_args()
+    rows = [seed_row(d) for d in args.studies]
+    table = rows + aggregate(rows)
+    out = args.studies[0].parent
+    (out / "seeds.md").write_text(markdown(table) + "\n")
+    (out / "seeds.json").write_text(json.dumps(table, indent=2))
+    print(markdown(table))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""simulations/distill_seeds.py: the per-seed summary of distillation studies."""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+import distill_seeds  # noqa: E402
+
+
+def write_study(folder: Path, seed: int, full_natural: float, full_clients: float, margin: float) -> Path:
+    folder.mkdir(parents=True)
+    rows = [
+        {"row": "teacher", "natural_acc": 0.81, "natural_acc_clients": 0.80, "adv_acc": 0.05},
+        {"row": "student KD", "natural_acc": 0.75, "natural_acc_clients": 0.75, "adv_acc": 0.02},
+        {"row": "student full", "natural_acc": full_natural, "natural_acc_clients": full_clients, "adv_acc": 0.1},
+    ]
+    with open(folder / "table.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    paired = {"margin_points": margin, "mcnemar_exact_p": 0.01}
+    (folder / "summary.json").write_text(json.dumps({"seed": seed, "full_vs_kd_under_attack": paired}))
+    return folder
+
+
+def test_seed_rows_and_their_aggregates(tmp_path, capsys, monkeypatch):
+    studies = [write_study(tmp_path / "s0", 0, 0.78, 0.76, 8.0), write_study(tmp_path / "s1", 1, 0.76, 0.74, 4.0),
+               write_study(tmp_path / "s2", 2, 0.77, 0.77, 6.0)]
+    monkeypatch.setattr(sys, "argv", ["distill_seeds.py", *map(str, studies)])
+    distill_seeds.main()
+    table = json.loads((tmp_path / "seeds.json").read_text())
+    assert [r["seed"] for r in table[:3]] == [0, 1, 2]
+    assert table[1]["gap_points"] == 5.0 and table[1]["gap_points_clients"] == 6.0
+    mean, median = table[3], table[4]
+    assert mean["study"] == "mean" and mean["gap_points_clients"] == pytest.approx(100 * (0.80 - 0.7567), abs=0.01)
+    assert median["margin_vs_kd"] == 6.0 and table[5]["natural_acc"] == 0.76 and table[6]["natural_acc"] == 0.78
+    assert "| mean |" in capsys.readouterr().out
+
+
+def test_a_folder_without_the_full_row_is_refused(tmp_path):
+    study = write_study(tmp_path / "s0", 0, 0.78, 0.76, 8.0)
+    (study / "table.csv").write_text("row,natural_acc,natural_acc_clients\nteacher,0.8,0.8\n")
+    with pytest.raises(SystemExit, match="no 'student full' row"):
+        distill_seeds.seed_row(study)
+    with pytest.raises(SystemExit, match="no summary.json"):
+        distill_seeds.seed_row(tmp_path / "missing")
