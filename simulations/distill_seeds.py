@@ -37,17 +37,17 @@ def seed_row(study_dir: Path) -> dict[str, Any]:
         raise SystemExit(f"{study_dir}: no summary.json / table.csv; run simulations/distill_study.py --out {study_dir}")
     summary = json.loads(summary_path.read_text())
     rows = {row["row"]: row for row in csv.DictReader(table_path.open())}
-    if "student full" not in rows or "teacher" not in rows:
+    if "student full" not in rows:
         raise SystemExit(f"{study_dir}: the study has no 'student full' row; run it with --rows 'student KD' 'student full'")
-    full, teacher = rows["student full"], rows["teacher"]
+    full = rows["student full"]
     paired = summary.get("full_vs_kd_under_attack", {})
     return {
         "study": study_dir.name,
         "seed": summary["seed"],
         "natural_acc": float(full["natural_acc"]),
-        "gap_points": round(100 * (float(teacher["natural_acc"]) - float(full["natural_acc"])), 2),
+        "gap_points": round(summary["full_natural_gap_points"], 2),
         "natural_acc_clients": float(full["natural_acc_clients"]),
-        "gap_points_clients": round(100 * (float(teacher["natural_acc_clients"]) - float(full["natural_acc_clients"])), 2),
+        "gap_points_clients": round(summary["full_natural_gap_points_clients"], 2),
         "adv_acc": float(full["adv_acc"]) if full.get("adv_acc") else float("nan"),
         "margin_vs_kd": paired.get("margin_points", float("nan")),
         "mcnemar_p": round(paired["mcnemar_exact_p"], 4) if paired else float("nan"),
