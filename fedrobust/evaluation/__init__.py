@@ -2,13 +2,23 @@
 confidence intervals, and explanation agreement between two models."""
 
 from fedrobust.evaluation.agreement import explanation_agreement, spearman, top_k_overlap
-from fedrobust.evaluation.attack_eval import ClientAttackRecord, evaluate_attack, evaluate_clients, sample_indices
+from fedrobust.evaluation.attack_eval import ClientAttackRecord, evaluate_attack, evaluate_clients
 from fedrobust.evaluation.attack_summary import summarize_attack
 from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
+from fedrobust.evaluation.config import AttackEvalConfig, DeviceAttackEvalConfig
 from fedrobust.evaluation.confidence import bootstrap_mean_interval, wilson_interval
+from fedrobust.evaluation.measure import accuracy, attack_metrics, measure, natural_metrics, predict_logits
+from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.evaluation.writing import write_records_csv, write_summary_json
 
 __all__ = [
+    "AttackEvalConfig",
+    "DeviceAttackEvalConfig",
+    "accuracy",
+    "attack_metrics",
+    "measure",
+    "natural_metrics",
+    "predict_logits",
     "ClientAttackRecord",
     "TokenAttributions",
     "bootstrap_mean_interval",

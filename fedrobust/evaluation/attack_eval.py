@@ -11,11 +11,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-import numpy as np
 
 from fedrobust.attacks import Attack, AttackRecord, build_attack
 from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation.attack_summary import summarize_attack
+from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.models.base import TextClassifier
 
 if TYPE_CHECKING:  # fedrobust.data imports `datasets`; evaluation should not pay for it
@@ -32,16 +32,6 @@ class ClientAttackRecord:
 
     def to_row(self) -> dict[str, Any]:
         return {"client_id": self.client_id, "example_index": self.example_index, **self.record.to_dict()}
-
-
-def sample_indices(n: int, max_examples: int | None, seed: int) -> list[int]:
-    """All indices, or a seeded random subset of ``max_examples`` kept in original order."""
-    if max_examples is not None and max_examples < 0:
-        raise ConfigError(f"max_examples must be >= 0, got {max_examples}")
-    if max_examples is None or max_examples >= n:
-        return list(range(n))
-    chosen = np.random.default_rng(seed).choice(n, size=max_examples, replace=False)
-    return sorted(int(i) for i in chosen)
 
 
 def _resolve_attack(

@@ -1,0 +1,78 @@
+"""Natural accuracy and accuracy under attack of one model on one pool of texts: the functions
+every stage (distill, evaluate, the federated device phase, search, benchmarks) measures with.
+
+    metrics = measure(model, tokenizer, texts, labels, AttackEvalConfig(examples=10), seed=7)
+    # {"natural_acc": .., "loss": .., "adversarial_acc": .., "attack_success_rate": .., "n_attacked": ..}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from fedrobust.attacks import FAILED, SKIPPED, SUCCESSFUL, build_attack
+from fedrobust.evaluation.config import AttackEvalConfig
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS, N_ATTACKED, NATURAL_ACC
+from fedrobust.evaluation.sampling import sample_indices
+from fedrobust.models.base import TextClassifier
+
+EVAL_BATCH = 64
+
+
+@torch.no_grad()
+def predict_logits(model: TextClassifier, tokenizer: Any, texts: Sequence[str], batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """Logits (n, num_labels) in eval mode; the model's train/eval mode is restored after."""
+    was_training = model.training
+    model.eval()
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        encoded = tokenizer(list(texts[start:start + batch_size]))
+        chunks.append(model(encoded["input_ids"], encoded["attention_mask"]))
+    model.train(was_training)
+    return torch.cat(chunks) if chunks else torch.empty(0, model.num_labels)
+
+
+def natural_metrics(model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]) -> dict[str, float]:
+    """``natural_acc`` and ``loss`` on every text; both NaN when there are no texts."""
+    if not texts:
+        return {NATURAL_ACC: math.nan, LOSS: math.nan}
+    logits = predict_logits(model, tokenizer, texts)
+    y = torch.as_tensor(list(labels), dtype=torch.long)
+    return {NATURAL_ACC: float((logits.argmax(-1) == y).float().mean()),
+            LOSS: float(F.cross_entropy(logits, y))}
+
+
+def accuracy(model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]) -> float:
+    return natural_metrics(model, tokenizer, texts, labels)[NATURAL_ACC]
+
+
+def attack_metrics(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], settings: AttackEvalConfig,
+    seed: int,
+) -> dict[str, float]:
+    """Accuracy under ``settings.attack`` on a seeded sample of ``settings.examples`` texts
+    (TextAttack's conventions: failed attacks over attacked texts; success rate over the texts
+    that were classified correctly before)."""
+    if not settings.attacks_anything or not texts:
+        return {ADVERSARIAL_ACC: math.nan, ATTACK_SUCCESS_RATE: math.nan, N_ATTACKED: 0}
+    chosen = sample_indices(len(texts), settings.examples, seed)
+    attack = build_attack(settings.attack, model, tokenizer, max_queries=settings.max_queries, seed=seed)
+    records = attack.attack([texts[i] for i in chosen], [int(labels[i]) for i in chosen])
+    failed = sum(r.result == FAILED for r in records)
+    successful = sum(r.result == SUCCESSFUL for r in records)
+    attacked = sum(r.result != SKIPPED for r in records)
+    return {ADVERSARIAL_ACC: failed / len(records),
+            ATTACK_SUCCESS_RATE: successful / attacked if attacked else math.nan,
+            N_ATTACKED: len(records)}
+
+
+def measure(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], settings: AttackEvalConfig,
+    seed: int,
+) -> dict[str, float]:
+    """Natural metrics on every text plus accuracy under attack on the seeded sample."""
+    return {**natural_metrics(model, tokenizer, texts, labels),
+            **attack_metrics(model, tokenizer, texts, labels, settings, seed)}
