@@ -33,6 +33,7 @@ from fedrobust.errors import ConfigError
 
 T = TypeVar("T")
 EXTENDS = "extends"
+MergeCheck = Callable[[str, dict[str, Any], dict[str, Any]], None]
 
 
 def dotted(where: str, key: str) -> str:
@@ -158,16 +159,18 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
 
 def resolve_extends(mapping: dict[str, Any], file: Path, *, where: str = "",
                     set_by_parent: Mapping[str, Iterable[str]] | None = None,
-                    chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+                    on_merge: MergeCheck | None = None, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """Resolve every ``extends:`` in ``mapping`` (read from ``file``), at the top and in sections.
 
     ``set_by_parent`` names, per section, keys of an extended file that the enclosing config fills
     itself (a run's ``distill: {extends: distill_full.yaml}`` takes the file's method, not its
-    data, teacher or seed); they are dropped from that file.
+    data, teacher or seed); they are dropped from that file. ``on_merge(where, base, update)`` may
+    refuse an update before it is merged (a search's per-candidate changes may not add objectives).
     """
     file = file.resolve()
     chain = chain or (file,)
-    resolved = {key: resolve_extends(value, file, where=dotted(where, key), set_by_parent=set_by_parent, chain=chain)
+    resolved = {key: resolve_extends(value, file, where=dotted(where, key), set_by_parent=set_by_parent,
+                                   on_merge=on_merge, chain=chain)
                 if isinstance(value, dict) else value for key, value in mapping.items()}
     parent = resolved.pop(EXTENDS, None)
     if parent is None:
@@ -179,9 +182,12 @@ def resolve_extends(mapping: dict[str, Any], file: Path, *, where: str = "",
         raise ConfigError(f"config key {dotted(where, EXTENDS)}: {parent_file} extends itself "
                           f"({' -> '.join(p.name for p in (*chain, parent_file))})")
     base = read_yaml_mapping(parent_file)
-    base = resolve_extends(base, parent_file, where=where, set_by_parent=set_by_parent, chain=(*chain, parent_file))
+    base = resolve_extends(base, parent_file, where=where, set_by_parent=set_by_parent, on_merge=on_merge,
+                           chain=(*chain, parent_file))
     dropped = set((set_by_parent or {}).get(where, ()))
     base = {k: v for k, v in base.items() if k not in dropped}
+    if on_merge is not None:
+        on_merge(where, base, resolved)
     return deep_merge(base, resolved)
 
 
@@ -216,20 +222,24 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
 
 
 def read_config(path: str | Path, overrides: Mapping[str, Any] | None = None,
-                set_by_parent: Mapping[str, Iterable[str]] | None = None) -> dict[str, Any]:
+                set_by_parent: Mapping[str, Iterable[str]] | None = None,
+                on_merge: MergeCheck | None = None) -> dict[str, Any]:
     """A config file as one mapping: overrides applied, then every ``extends:`` resolved."""
     path = Path(path)
     mapping = apply_overrides(read_yaml_mapping(path), overrides)
-    return resolve_extends(mapping, path, set_by_parent=set_by_parent)
+    return resolve_extends(mapping, path, set_by_parent=set_by_parent, on_merge=on_merge)
 
 
 def load_config(build: type[T] | Callable[[dict[str, Any]], T], path: str | Path,
                 overrides: Mapping[str, Any] | None = None,
-                set_by_parent: Mapping[str, Iterable[str]] | None = None) -> T:
+                set_by_parent: Mapping[str, Iterable[str]] | None = None,
+                on_merge: MergeCheck | None = None) -> T:
     """Read ``path`` (extends, overrides) and build it with ``build``: a config dataclass (validated
     with ``validated``) or a function of the mapping. Errors name the file and the dotted key."""
-    mapping = read_config(path, overrides, set_by_parent)
+    raw = read_yaml_mapping(path)  # its errors name the file already
     try:
+        mapping = resolve_extends(apply_overrides(raw, overrides), Path(path), set_by_parent=set_by_parent,
+                                  on_merge=on_merge)
         return validated(build, mapping) if dataclasses.is_dataclass(build) else build(mapping)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
