@@ -277,7 +277,7 @@ def _scalar(annotation: Any) -> tuple[Any, bool]:
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Iterable[str] = (),
                         helps: Mapping[str, str] | None = None) -> None:
     """One ``--kebab-name`` flag per field of ``cls``, typed, with the dataclass's default and the
-    help of the field's ``metadata["help"]`` (or ``helps``)."""
+    help of the field's ``metadata["help"]`` (or ``helps``); ``metadata["metavar"]`` names the value."""
     hints = typing.get_type_hints(cls)
     skipped = set(skip) | set(getattr(cls, "SET_BY_PARENT", {}))
     for f in dataclasses.fields(cls):
@@ -285,16 +285,19 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Ite
             continue
         annotation, _ = _scalar(hints[f.name])
         default = _default(f)
-        help_text = (helps or {}).get(f.name) or f.metadata.get("help")
+        described = (helps or {}).get(f.name) or f.metadata.get("help") or ""
+        help_text = f"{described} (default: {default})".lstrip().replace("%", "%%")  # argparse %-formats help
+        metavar = f.metadata.get("metavar")
         if annotation is bool:
             action = "store_true" if default is False else argparse.BooleanOptionalAction
             parser.add_argument(_flag(f.name), dest=f.name, action=action, default=default, help=help_text)
         elif typing.get_origin(annotation) in (list, tuple):
             (item,) = typing.get_args(annotation)[:1] or (str,)
             parser.add_argument(_flag(f.name), dest=f.name, nargs="+", type=item, default=default,
-                                metavar=f.name.upper(), help=help_text)
+                                metavar=metavar, help=help_text)
         elif annotation in (int, float, str):
-            parser.add_argument(_flag(f.name), dest=f.name, type=annotation, default=default, help=help_text)
+            parser.add_argument(_flag(f.name), dest=f.name, type=annotation, default=default, metavar=metavar,
+                                help=help_text)
         else:
             raise TypeError(f"{cls.__name__}.{f.name}: no command-line flag for {annotation!r}")
 

@@ -27,15 +27,15 @@ from fedrobust.models.offline import DEFAULT_TEACHER
 log = logging.getLogger(__name__)
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+def _help(text: str, metavar: str | None = None) -> dict[str, str]:
+    return {"help": text, **({"metavar": metavar} if metavar else {})}
 
 
 @dataclass
 class TeacherConfig:
     """`fedrobust teacher`'s options and the run config's ``teacher:`` section (plus ``path``)."""
 
-    model: str = field(default=DEFAULT_TEACHER, metadata=_help(f"hub name or local folder (default {DEFAULT_TEACHER})"))
+    model: str = field(default=DEFAULT_TEACHER, metadata=_help("hub name or local folder"))
     epochs: int = 2
     batch_size: int = 32
     lr: float = 5e-5
@@ -47,9 +47,9 @@ class TeacherConfig:
         "teacher-labelled augmented copies of each public text to cache for distillation"))
     transfer: list[str] = field(default_factory=list, metadata=_help(
         "unlabelled texts for the teacher to label for distillation (distill/transfer.py): rotten_tomatoes_plots, "
-        "txt:PATH (one text per line) or a data source (airline_tweets, hf:NAME, csv:PATH)"))
+        "txt:PATH (one text per line) or a data source (airline_tweets, hf:NAME, csv:PATH)", metavar="CORPUS"))
     transfer_max_texts: int | None = field(default=None, metadata=_help(
-        "a seeded sample of at most N texts from each transfer corpus"))
+        "a seeded sample of at most N texts from each transfer corpus", metavar="N"))
     latency_examples: int = field(default=100, metadata=_help("public test texts timed for the teacher's latency"))
     seed: int = 0
 
