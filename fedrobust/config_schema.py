@@ -258,6 +258,11 @@ def build_with_overrides(path: str | Path, mapping: dict[str, Any], overrides: d
 
 # --- command-line flags from a dataclass ------------------------------------------------------
 
+def flag_help(text: str, metavar: str | None = None) -> dict[str, str]:
+    """A field's ``metadata``: the help (and value name) of its command-line flag."""
+    return {"help": text, **({"metavar": metavar} if metavar else {})}
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

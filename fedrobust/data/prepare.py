@@ -25,7 +25,7 @@ from fedrobust import __version__
 from fedrobust.data.federated import META_FILE, PUBLIC_DIR, STATS_FILE, FORMAT
 from fedrobust.data.leaf import LeafUser, write_leaf_split
 from fedrobust.data.partitioners import PARTITIONERS, PartitionOptions
-from fedrobust.config_schema import at_least, dotted
+from fedrobust.config_schema import at_least, dotted, flag_help
 from fedrobust.data.sources import DEFAULT_SOURCE, SourceOptions, load_source
 from fedrobust.data.sources.base import PUBLIC, SPLIT, TEXT
 from fedrobust.data.stats import compute_stats
@@ -34,30 +34,26 @@ from fedrobust.errors import ConfigError, DataError
 PUBLIC_CLIENT = "__public__"
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass
 class DataConfig:
     """`fedrobust data prepare`'s options and the run config's ``data:`` section (plus ``path``)."""
 
-    source: str = field(default=DEFAULT_SOURCE, metadata=_help(
+    source: str = field(default=DEFAULT_SOURCE, metadata=flag_help(
         "rotten_tomatoes | airline_tweets | bbc_news | hf:NAME | csv:FILE | jsonl:FILE | parquet:FILE | leaf:DIR"))
-    partition: str = field(default="natural", metadata=_help(f"one of: {', '.join(PARTITIONERS.names())}"))
-    num_clients: int | None = field(default=None, metadata=_help("device clients (not for natural; default 100)"))
-    alpha: float = field(default=0.5, metadata=_help("Dirichlet concentration / power-law shape"))
-    classes_per_client: int = field(default=2, metadata=_help("pathological partition: classes per client"))
-    min_samples: int = field(default=10, metadata=_help("smallest device client; smaller ones join the public split"))
-    user_fraction: float = field(default=1.0, metadata=_help("fraction of device clients kept"))
-    train_fraction: float = field(default=0.8, metadata=_help("per-client share of samples for training"))
-    public_fraction: float = field(default=0.15, metadata=_help("share of samples held by the server (whole clients)"))
-    keep_duplicates: bool = field(default=False, metadata=_help("keep exact duplicate texts"))
+    partition: str = field(default="natural", metadata=flag_help(f"one of: {', '.join(PARTITIONERS.names())}"))
+    num_clients: int | None = field(default=None, metadata=flag_help("device clients (not for natural; default 100)"))
+    alpha: float = field(default=0.5, metadata=flag_help("Dirichlet concentration / power-law shape"))
+    classes_per_client: int = field(default=2, metadata=flag_help("pathological partition: classes per client"))
+    min_samples: int = field(default=10, metadata=flag_help("smallest device client; smaller ones join the public split"))
+    user_fraction: float = field(default=1.0, metadata=flag_help("fraction of device clients kept"))
+    train_fraction: float = field(default=0.8, metadata=flag_help("per-client share of samples for training"))
+    public_fraction: float = field(default=0.15, metadata=flag_help("share of samples held by the server (whole clients)"))
+    keep_duplicates: bool = field(default=False, metadata=flag_help("keep exact duplicate texts"))
     text_column: str = "text"
     label_column: str = "label"
-    owner_column: str | None = field(default=None, metadata=_help("column naming each sample's owner (natural partition)"))
-    hf_config: str | None = field(default=None, metadata=_help("hub dataset configuration name"))
-    hf_split: str = field(default="train", metadata=_help("hub dataset split"))
+    owner_column: str | None = field(default=None, metadata=flag_help("column naming each sample's owner (natural partition)"))
+    hf_config: str | None = field(default=None, metadata=flag_help("hub dataset configuration name"))
+    hf_split: str = field(default="train", metadata=flag_help("hub dataset split"))
     seed: int = 0
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {"dedupe": "keep_duplicates (the opposite switch: dedupe false is keep_duplicates true)"}

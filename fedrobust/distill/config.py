@@ -82,7 +82,9 @@ class DistillSettings:
         """Names and values of the student and objectives, checked against their implementations;
         errors name ``<where>.<key>``."""
         key = lambda name: dotted(where, name)  # noqa: E731
-        student = dict(self.student or {})
+        if self.student is None:
+            raise ConfigError(f"missing config key {key('student')}")
+        student = dict(self.student)
         if "name" not in student:
             raise ConfigError(f"missing config key {key('student.name')}; one of: " + ", ".join(STUDENTS.names()))
         name = student.pop("name")

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from fedrobust.config_schema import at_least, dotted
+from fedrobust.config_schema import at_least, dotted, flag_help
 from fedrobust.data import FederatedDataset
 from fedrobust.distill.augmentation import augment_texts
 from fedrobust.distill.measure import accuracy, latency_ms, size_bytes
@@ -27,30 +27,26 @@ from fedrobust.models.offline import DEFAULT_TEACHER
 log = logging.getLogger(__name__)
 
 
-def _help(text: str, metavar: str | None = None) -> dict[str, str]:
-    return {"help": text, **({"metavar": metavar} if metavar else {})}
-
-
 @dataclass
 class TeacherConfig:
     """`fedrobust teacher`'s options and the run config's ``teacher:`` section (plus ``path``)."""
 
-    model: str = field(default=DEFAULT_TEACHER, metadata=_help("hub name or local folder"))
+    model: str = field(default=DEFAULT_TEACHER, metadata=flag_help("hub name or local folder"))
     epochs: int = 2
     batch_size: int = 32
     lr: float = 5e-5
-    max_length: int = field(default=48, metadata=_help("WordPiece tokens per text, students too"))
-    max_train_examples: int | None = field(default=None, metadata=_help("fine-tune on the first N public texts"))
-    mask_top_k: int = field(default=2, metadata=_help("tokens masked for the cached GradMASK targets"))
+    max_length: int = field(default=48, metadata=flag_help("WordPiece tokens per text, students too"))
+    max_train_examples: int | None = field(default=None, metadata=flag_help("fine-tune on the first N public texts"))
+    mask_top_k: int = field(default=2, metadata=flag_help("tokens masked for the cached GradMASK targets"))
     # teacher-labelled augmented copies of each public text (Tang et al. 2019)
-    augment_copies: int = field(default=0, metadata=_help(
+    augment_copies: int = field(default=0, metadata=flag_help(
         "teacher-labelled augmented copies of each public text to cache for distillation"))
-    transfer: list[str] = field(default_factory=list, metadata=_help(
+    transfer: list[str] = field(default_factory=list, metadata=flag_help(
         "unlabelled texts for the teacher to label for distillation (distill/transfer.py): rotten_tomatoes_plots, "
         "txt:PATH (one text per line) or a data source (airline_tweets, hf:NAME, csv:PATH)", metavar="CORPUS"))
-    transfer_max_texts: int | None = field(default=None, metadata=_help(
+    transfer_max_texts: int | None = field(default=None, metadata=flag_help(
         "a seeded sample of at most N texts from each transfer corpus", metavar="N"))
-    latency_examples: int = field(default=100, metadata=_help("public test texts timed for the teacher's latency"))
+    latency_examples: int = field(default=100, metadata=flag_help("public test texts timed for the teacher's latency"))
     seed: int = 0
 
     def validate(self, where: str = "") -> None:

@@ -69,8 +69,12 @@ class DistillSection(DistillSettings):
         "data": "the data stage's folder", "teacher": "the teacher stage's folder", "seed": RUN_SEED}
 
     def validate(self, where: str = "distill") -> None:
-        if self.path is None:
-            super().validate(where)
+        if self.path is not None:
+            return
+        if self.student is None:
+            raise ConfigError(f"missing config key {dotted(where, 'student')} (or {dotted(where, 'path')}: "
+                              "a student made earlier)")
+        super().validate(where)
 
     def distill_config(self, data: str, teacher: str, seed: int) -> DistillConfig:
         """The `fedrobust distill` config this section stands for."""
