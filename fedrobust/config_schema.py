@@ -1,24 +1,47 @@
 """Config files: YAML mappings validated into dataclasses, with errors that name the dotted key.
 
-Every stage's config (distill, simulate, ...) is a tree of dataclasses; unknown keys and values
-of the wrong type raise ConfigError naming e.g. ``objectives.kd.temprature``.
+Every config kind (run, distill, simulate, search) is a tree of dataclasses and loads the same way:
+
+- ``extends: other.yaml`` (relative to the file that names it) starts a file or a section from
+  another file, which may itself extend one; the naming file's keys are deep-merged over it;
+- ``--set key.sub=value`` overrides (values read as YAML) are applied to the file's mapping;
+- the mapping is validated into the dataclass: unknown keys, renamed keys and values of the wrong
+  type raise ConfigError naming e.g. ``distill.objectives.kd.temprature``; then the config's own
+  ``validate(where)`` checks values, naming ``<where>.<key>``.
+
+A dataclass may declare two class attributes that the validator reads:
+``RENAMED_KEYS = {"old": "new"}`` (an old key fails with a message that names the new one) and
+``SET_BY_PARENT = {"seed": "the run's top-level seed"}`` (keys an enclosing config fills in,
+which a section may not set itself). The same dataclasses give the single-stage commands their
+flags (``add_dataclass_flags``), so a default is written once.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import dataclasses
 import inspect
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 import yaml
 
 from fedrobust.errors import ConfigError
 
 T = TypeVar("T")
+EXTENDS = "extends"
+MergeCheck = Callable[[str, dict[str, Any], dict[str, Any]], None]
 
+
+def dotted(where: str, key: str) -> str:
+    """``where.key``, or ``key`` at the top level."""
+    return f"{where}.{key}" if where else key
+
+
+# --- validation ------------------------------------------------------------------------------
 
 def check_type(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
@@ -44,33 +67,50 @@ def check_type(value: Any, annotation: Any, where: str) -> Any:
     raise ConfigError(f"config key {where} must be {expected}, got {value!r}")
 
 
-def _dataclass_from(cls: type, mapping: Any, where: str) -> Any:
-    if not isinstance(mapping, dict):
-        raise ConfigError(f"config key {where or '<top level>'} must be a mapping, got {mapping!r}")
-    hints = typing.get_type_hints(cls)
+def _check_keys(cls: type, mapping: dict[str, Any], where: str) -> None:
+    renamed: Mapping[str, str] = getattr(cls, "RENAMED_KEYS", {})
+    set_by_parent: Mapping[str, str] = getattr(cls, "SET_BY_PARENT", {})
     names = {f.name for f in dataclasses.fields(cls)}
+    for key in mapping:
+        if key in set_by_parent:
+            raise ConfigError(f"config key {dotted(where, key)} is not set here: it is {set_by_parent[key]}")
+        if key in renamed and key not in names:
+            raise ConfigError(f"config key {dotted(where, key)} was renamed: use {dotted(where, renamed[key])}")
     unknown = sorted(set(mapping) - names)
     if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; allowed here: {', '.join(sorted(names))}")
+        allowed = sorted(names - set(set_by_parent))
+        raise ConfigError(f"unknown config key {dotted(where, unknown[0])}; allowed here: {', '.join(allowed)}")
+
+
+def dataclass_from_mapping(cls: type[T], mapping: Any, where: str = "") -> T:
+    """Build ``cls`` (and the dataclasses it embeds) from a mapping, checking keys and types only;
+    every error names the dotted key under ``where``."""
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"config key {where or '<top level>'} must be a mapping, got {mapping!r}")
+    _check_keys(cls, mapping, where)
+    hints = typing.get_type_hints(cls)
     values = {}
     for f in dataclasses.fields(cls):
-        key = f"{where}.{f.name}" if where else f.name
+        key = dotted(where, f.name)
         if f.name not in mapping:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"missing config key {key}")
             continue
         value = mapping[f.name]
         if dataclasses.is_dataclass(hints[f.name]):
-            values[f.name] = _dataclass_from(hints[f.name], value, key)
+            values[f.name] = dataclass_from_mapping(hints[f.name], value, key)
         else:
             values[f.name] = check_type(value, hints[f.name], key)
     return cls(**values)
 
 
-def dataclass_from_mapping(cls: type, mapping: Any, where: str = "") -> Any:
-    """Public name of the validator above, for other config schemas (e.g. the federated one)."""
-    return _dataclass_from(cls, mapping, where)
+def validated(cls: type[T], mapping: Any, where: str = "") -> T:
+    """``dataclass_from_mapping`` followed by the config's own ``validate(where)``, if it has one."""
+    config = dataclass_from_mapping(cls, mapping, where)
+    check = getattr(config, "validate", None)
+    if check is not None:
+        check(where)
+    return config
 
 
 def check_parameters(target: Any, params: dict[str, Any], where: str, skip: tuple[str, ...] = ()) -> None:
@@ -83,6 +123,25 @@ def check_parameters(target: Any, params: dict[str, Any], where: str, skip: tupl
             raise ConfigError(f"unknown config key {where}.{key}; allowed here: {', '.join(accepted)}")
         if key in hints:
             check_type(value, hints[key], f"{where}.{key}")
+
+
+def at_least(value: float | None, minimum: float, key: str, allow_none: bool = False) -> None:
+    """The one message for a number below its minimum (``None`` passes when ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    if value is None or value < minimum:
+        raise ConfigError(f"config key {key} must be >= {minimum}, got {value}")
+
+
+# --- composition: extends, deep merge, --set ----------------------------------------------------
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``update`` over ``base``; nested mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in update.items():
+        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = deep_merge(merged[key], value) if both else value
+    return merged
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
@@ -98,25 +157,56 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return mapping
 
 
-def set_dotted(mapping: dict[str, Any], dotted: str, value: Any) -> None:
+def resolve_extends(mapping: dict[str, Any], file: Path, *, where: str = "",
+                    set_by_parent: Mapping[str, Iterable[str]] | None = None,
+                    on_merge: MergeCheck | None = None, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Resolve every ``extends:`` in ``mapping`` (read from ``file``), at the top and in sections.
+
+    ``set_by_parent`` names, per section, keys of an extended file that the enclosing config fills
+    itself (a run's ``distill: {extends: distill_full.yaml}`` takes the file's method, not its
+    data, teacher or seed); they are dropped from that file. ``on_merge(where, base, update)`` may
+    refuse an update before it is merged (a search's per-candidate changes may not add objectives).
+    """
+    file = file.resolve()
+    chain = chain or (file,)
+    resolved = {key: resolve_extends(value, file, where=dotted(where, key), set_by_parent=set_by_parent,
+                                   on_merge=on_merge, chain=chain)
+                if isinstance(value, dict) else value for key, value in mapping.items()}
+    parent = resolved.pop(EXTENDS, None)
+    if parent is None:
+        return resolved
+    if not isinstance(parent, str):
+        raise ConfigError(f"config key {dotted(where, EXTENDS)} must be a file name, got {parent!r}")
+    parent_file = (file.parent / parent).resolve()
+    if parent_file in chain:
+        raise ConfigError(f"config key {dotted(where, EXTENDS)}: {parent_file} extends itself "
+                          f"({' -> '.join(p.name for p in (*chain, parent_file))})")
+    base = read_yaml_mapping(parent_file)
+    base = resolve_extends(base, parent_file, where=where, set_by_parent=set_by_parent, on_merge=on_merge,
+                           chain=(*chain, parent_file))
+    dropped = set((set_by_parent or {}).get(where, ()))
+    base = {k: v for k, v in base.items() if k not in dropped}
+    if on_merge is not None:
+        on_merge(where, base, resolved)
+    return deep_merge(base, resolved)
+
+
+def set_dotted(mapping: dict[str, Any], key: str, value: Any) -> None:
     """Set ``a.b.c`` in a nested mapping, creating sections as needed."""
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        mapping = mapping.setdefault(key, {})
+    *parents, leaf = key.split(".")
+    for part in parents:
+        mapping = mapping.setdefault(part, {})
         if not isinstance(mapping, dict):
-            raise ConfigError(f"cannot set {dotted}: {key} is not a section")
+            raise ConfigError(f"cannot set {key}: {part} is not a section")
     mapping[leaf] = value
 
 
-def build_with_overrides(path: str | Path, mapping: dict[str, Any], overrides: dict[str, Any] | None,
-                         build: Callable[[dict[str, Any]], T]) -> T:
-    """Apply dotted ``--set`` overrides to a file's mapping and validate it, naming the file in errors."""
-    for dotted, value in (overrides or {}).items():
-        set_dotted(mapping, dotted, value)
-    try:
-        return build(mapping)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+def apply_overrides(mapping: dict[str, Any], overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``{"train.epochs": 3}`` set into a copy of the mapping."""
+    result = copy.deepcopy(mapping)
+    for key, value in (overrides or {}).items():
+        set_dotted(result, key, value)
+    return result
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -125,3 +215,100 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: write it as key=value, e.g. rounds=5")
     return key.strip(), yaml.safe_load(raw)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    return dict(parse_override(item) for item in items)
+
+
+def read_config(path: str | Path, overrides: Mapping[str, Any] | None = None,
+                set_by_parent: Mapping[str, Iterable[str]] | None = None,
+                on_merge: MergeCheck | None = None) -> dict[str, Any]:
+    """A config file as one mapping: overrides applied, then every ``extends:`` resolved."""
+    path = Path(path)
+    mapping = apply_overrides(read_yaml_mapping(path), overrides)
+    return resolve_extends(mapping, path, set_by_parent=set_by_parent, on_merge=on_merge)
+
+
+def load_config(build: type[T] | Callable[[dict[str, Any]], T], path: str | Path,
+                overrides: Mapping[str, Any] | None = None,
+                set_by_parent: Mapping[str, Iterable[str]] | None = None,
+                on_merge: MergeCheck | None = None) -> T:
+    """Read ``path`` (extends, overrides) and build it with ``build``: a config dataclass (validated
+    with ``validated``) or a function of the mapping. Errors name the file and the dotted key."""
+    raw = read_yaml_mapping(path)  # its errors name the file already
+    try:
+        mapping = resolve_extends(apply_overrides(raw, overrides), Path(path), set_by_parent=set_by_parent,
+                                  on_merge=on_merge)
+        return validated(build, mapping) if dataclasses.is_dataclass(build) else build(mapping)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def build_with_overrides(path: str | Path, mapping: dict[str, Any], overrides: dict[str, Any] | None,
+                         build: Callable[[dict[str, Any]], T]) -> T:
+    """Apply dotted overrides to a file's mapping and build it, naming the file in errors
+    (for callers that read the file themselves; ``load_config`` does both)."""
+    mapping = resolve_extends(apply_overrides(mapping, overrides), Path(path))
+    try:
+        return build(mapping)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+# --- command-line flags from a dataclass ------------------------------------------------------
+
+def flag_help(text: str, metavar: str | None = None) -> dict[str, str]:
+    """A field's ``metadata``: the help (and value name) of its command-line flag."""
+    return {"help": text, **({"metavar": metavar} if metavar else {})}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _scalar(annotation: Any) -> tuple[Any, bool]:
+    """(type, optional) of ``int``, ``int | None``, ``list[str]`` ..."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    return annotation, False
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Iterable[str] = (),
+                        helps: Mapping[str, str] | None = None) -> None:
+    """One ``--kebab-name`` flag per field of ``cls``, typed, with the dataclass's default and the
+    help of the field's ``metadata["help"]`` (or ``helps``); ``metadata["metavar"]`` names the value."""
+    hints = typing.get_type_hints(cls)
+    skipped = set(skip) | set(getattr(cls, "SET_BY_PARENT", {}))
+    for f in dataclasses.fields(cls):
+        if f.name in skipped:
+            continue
+        annotation, _ = _scalar(hints[f.name])
+        default = _default(f)
+        described = (helps or {}).get(f.name) or f.metadata.get("help") or ""
+        help_text = f"{described} (default: {default})".lstrip().replace("%", "%%")  # argparse %-formats help
+        metavar = f.metadata.get("metavar")
+        if annotation is bool:
+            action = "store_true" if default is False else argparse.BooleanOptionalAction
+            parser.add_argument(_flag(f.name), dest=f.name, action=action, default=default, help=help_text)
+        elif typing.get_origin(annotation) in (list, tuple):
+            (item,) = typing.get_args(annotation)[:1] or (str,)
+            parser.add_argument(_flag(f.name), dest=f.name, nargs="+", type=item, default=default,
+                                metavar=metavar, help=help_text)
+        elif annotation in (int, float, str):
+            parser.add_argument(_flag(f.name), dest=f.name, type=annotation, default=default, metavar=metavar,
+                                help=help_text)
+        else:
+            raise TypeError(f"{cls.__name__}.{f.name}: no command-line flag for {annotation!r}")
+
+
+def dataclass_from_args(cls: type[T], args: argparse.Namespace, **values: Any) -> T:
+    """``cls`` from the flags ``add_dataclass_flags`` added (``values`` fill the rest)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    from_args = {name: getattr(args, name) for name in fields if hasattr(args, name) and name not in values}
+    return cls(**from_args, **values)

@@ -40,7 +40,7 @@ import yaml
 from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.pipeline import STUDENT_DIR, STUDENT_INT8_DIR
 from fedrobust.distill.measure import accuracy
-from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
+from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.evaluation import evaluate_attack, write_records_csv, write_summary_json
 from fedrobust.models import load_model
 
@@ -181,8 +181,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     if not (args.teacher / "metrics.json").exists():
-        options = TeacherOptions(epochs=args.teacher_epochs, augment_copies=args.augment_copies, transfer=args.transfer,
-                                 transfer_max_texts=args.transfer_max_texts, seed=args.seed)
+        options = TeacherConfig(epochs=args.teacher_epochs, augment_copies=args.augment_copies, transfer=args.transfer,
+                                transfer_max_texts=args.transfer_max_texts, seed=args.seed)
         run_teacher(args.data, args.teacher, options)
     teacher_metrics = json.loads((args.teacher / "metrics.json").read_text())["teacher"]
 

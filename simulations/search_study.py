@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from distill_study import markdown  # simulations/ is on the path when a script here runs
+from fedrobust.config_schema import read_yaml_mapping
 from fedrobust.search import Objective, SearchConfig, load_search_config, run_search
 from fedrobust.search.pareto import dominates, violation
 from fedrobust.search.plot import plot_fronts
@@ -91,7 +92,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("fedrobust.distill.trainer").setLevel(logging.WARNING)
     started = time.perf_counter()
-    base = load_search_config(args.config, {"data": args.data, "teacher": args.teacher, "threads": args.threads})
+    shortcuts = {"data": args.data, "teacher": args.teacher, "threads": args.threads}
+    base = load_search_config(args.config, {k: v for k, v in shortcuts.items() if v is not None})
     objectives, bounds = base.objective_list(), base.bounds()
 
     steps = [int(s) for s in args.steps.split(",")]
@@ -117,7 +119,7 @@ def main() -> None:
         rows += table_rows(f"{name} front", front)
     summary = {
         "candidates_per_strategy": reached,
-        "per_candidate_budget": base.distill_overrides,
+        "per_candidate_budget": {k: v for k, v in read_yaml_mapping(args.config)["distill"].items() if k != "extends"},
         "objectives": base.objectives,
         "front_sizes": {name: len(f) for name, f in fronts.items()},
         "coverage_evolution_over_random": coverage(fronts["evolution"], fronts["random"], objectives),

@@ -6,8 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from fedrobust.data.prepare import PrepareOptions, prepare
-from fedrobust.data.sources.base import SourceOptions
+from fedrobust.data.prepare import DataConfig, prepare
 from tests.models_helpers import tiny_teacher, tokenizer
 
 GOOD = "great wonderful moving funny warm brilliant".split()
@@ -24,8 +23,8 @@ def prepare_tiny_reviews(root: Path, reviews: int, users: int, public_fraction: 
         rng.shuffle(words)
         rows.append(f"{' '.join(words)},{'pos' if label else 'neg'},u{i % users}")
     (root / "reviews.csv").write_text("\n".join(rows) + "\n")
-    options = PrepareOptions(source=f"csv:{root / 'reviews.csv'}", partition="natural", min_samples=2,
-                             public_fraction=public_fraction, source_options=SourceOptions(owner_column="who"))
+    options = DataConfig(source=f"csv:{root / 'reviews.csv'}", partition="natural", min_samples=2,
+                         public_fraction=public_fraction, owner_column="who")
     prepare(options, root / "data")
     return root / "data"
 

@@ -47,7 +47,7 @@ def tiny_run_mapping(root: Path, algorithms: list[str] | None = None) -> dict[st
                     "vocabulary": {"init_from_teacher": False},
                     "train": {"epochs": 1, "batch_size": 16}, "compression": {"int8": False},
                     "eval": {"latency_examples": 2}},
-        "evaluate": {"max_examples": 6, "explanation_agreement": True},
+        "evaluate": {"examples": 6, "explanation_agreement": True},
         "federated": {"algorithms": algorithms or [], "rounds": 1, "fraction_train": 0.5,
                       "local": {"epochs": 1, "batch_size": 8}, "personalize": {"epochs": 1, "batch_size": 8},
                       "evaluate": {"adversarial_examples": 2}},

@@ -5,12 +5,11 @@ import pytest
 
 from fedrobust.cli.main import main
 from fedrobust.data import FederatedDataset
-from fedrobust.data.prepare import PrepareOptions, prepare
-from fedrobust.data.sources import SourceOptions
+from fedrobust.data.prepare import DataConfig, prepare
 from fedrobust.errors import ConfigError, DataError
 from tests.data_helpers import synthetic_rows, write_csv
 
-COLUMNS = SourceOptions(text_column="review", label_column="stars", owner_column="who")
+COLUMNS = dict(text_column="review", label_column="stars", owner_column="who")
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +18,7 @@ def csv_source(tmp_path_factory) -> str:
 
 
 def _prepare(csv_source: str, out: Path, **kwargs) -> FederatedDataset:
-    prepare(PrepareOptions(source=csv_source, source_options=COLUMNS, **kwargs), out)
+    prepare(DataConfig(source=csv_source, **COLUMNS, **kwargs), out)
     return FederatedDataset.load(out)
 
 
@@ -38,8 +37,8 @@ def test_prepare_keeps_every_sample_once_and_every_client_can_train_and_test(csv
 
 
 def test_prepare_is_reproducible(csv_source, tmp_path):
-    a = _prepare(csv_source, tmp_path / "a", partition="dirichlet", num_clients=8, seed=5)
-    b = _prepare(csv_source, tmp_path / "b", partition="dirichlet", num_clients=8, seed=5)
+    a = _prepare(csv_source, tmp_path / "a", partition="dirichlet", num_clients=8, min_samples=2, seed=5)
+    b = _prepare(csv_source, tmp_path / "b", partition="dirichlet", num_clients=8, min_samples=2, seed=5)
     for name in ("train", "test", "public/train", "public/test"):
         assert (tmp_path / "a" / name / "data.json").read_bytes() == (tmp_path / "b" / name / "data.json").read_bytes()
     assert a.client_ids == b.client_ids
@@ -47,7 +46,7 @@ def test_prepare_is_reproducible(csv_source, tmp_path):
 
 def test_leaf_round_trip_is_byte_identical(csv_source, tmp_path):
     _prepare(csv_source, tmp_path / "first", partition="natural", min_samples=5)
-    prepare(PrepareOptions(source=f"leaf:{tmp_path / 'first'}", min_samples=5), tmp_path / "second")
+    prepare(DataConfig(source=f"leaf:{tmp_path / 'first'}", min_samples=5), tmp_path / "second")
     for name in ("train", "test", "public/train", "public/test"):
         assert (tmp_path / "first" / name / "data.json").read_bytes() == (tmp_path / "second" / name / "data.json").read_bytes()
 
@@ -69,26 +68,26 @@ def test_sent140_style_leaf_directory_loads(tmp_path):
 
 
 def _prepare_leaf(source: Path, out: Path) -> FederatedDataset:
-    prepare(PrepareOptions(source=f"leaf:{source}", public_fraction=0.0), out)
+    prepare(DataConfig(source=f"leaf:{source}", public_fraction=0.0, min_samples=2), out)
     return FederatedDataset.load(out)
 
 
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(partition="dirichlet", num_clients=5, alpha=0.0), "--alpha must be > 0"),
+        (dict(partition="dirichlet", num_clients=5, alpha=0.0), "config key alpha must be > 0"),
         (dict(partition="iid", num_clients=10_000), "use fewer clients"),
-        (dict(partition="iid", num_clients=0), "--num-clients must be >= 1"),
-        (dict(partition="natural", num_clients=5), "does not apply to --partition natural"),
+        (dict(partition="iid", num_clients=0), "config key num_clients must be >= 1"),
+        (dict(partition="natural", num_clients=5), "num_clients does not apply to partition natural"),
         (dict(partition="quantum"), "unknown partitioner 'quantum'"),
-        (dict(min_samples=1), "--min-samples must be >= 2"),
-        (dict(train_fraction=1.0), "--train-fraction"),
-        (dict(public_fraction=1.0), "--public-fraction"),
+        (dict(min_samples=1), "config key min_samples must be >= 2"),
+        (dict(train_fraction=1.0), "config key train_fraction"),
+        (dict(public_fraction=1.0), "config key public_fraction"),
     ],
 )
 def test_impossible_options_fail_before_writing(csv_source, tmp_path, options, message):
     with pytest.raises(ConfigError, match=message):
-        prepare(PrepareOptions(source=csv_source, source_options=COLUMNS, **options), tmp_path / "out")
+        prepare(DataConfig(source=csv_source, **COLUMNS, **options), tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert list(tmp_path.iterdir()) == []  # no staging directory left behind
 
@@ -98,9 +97,9 @@ def test_existing_output_is_not_clobbered(csv_source, tmp_path):
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
     with pytest.raises(ConfigError, match="pass --overwrite"):
-        prepare(PrepareOptions(source=csv_source, source_options=COLUMNS), out)
+        prepare(DataConfig(source=csv_source, **COLUMNS), out)
     assert (out / "precious.txt").read_text() == "keep me"
-    prepare(PrepareOptions(source=csv_source, source_options=COLUMNS), out, overwrite=True)
+    prepare(DataConfig(source=csv_source, **COLUMNS), out, overwrite=True)
     assert not (out / "precious.txt").exists() and (out / "meta.json").is_file()
 
 
@@ -109,8 +108,8 @@ def test_failing_source_leaves_previous_output_intact(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("review,stars\nonly one class,c0\nagain,c0\n")
     with pytest.raises(DataError, match="at least 2 labels"):
-        prepare(PrepareOptions(source=f"csv:{bad}", partition="iid", num_clients=1,
-                               source_options=SourceOptions("review", "stars")), out)
+        prepare(DataConfig(source=f"csv:{bad}", partition="iid", num_clients=1,
+                           text_column="review", label_column="stars"), out)
     assert not out.exists()
 
 
@@ -119,6 +118,20 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
     assert "unknown data source 'nope'" in err and "rotten_tomatoes" in err
+
+
+def test_validation_names_the_section_key_when_given_one():
+    with pytest.raises(ConfigError, match="config key data.min_samples must be >= 2"):
+        DataConfig(min_samples=1).validate("data")
+
+
+def test_duplicates_are_dropped_unless_kept(tmp_path):
+    rows = synthetic_rows(n=60, num_owners=3)
+    source = "csv:" + str(write_csv(tmp_path / "dup.csv", rows + rows[:10]))
+    for keep, dropped in ((False, 10), (True, 0)):
+        out = tmp_path / f"keep_{keep}"
+        prepare(DataConfig(source=source, keep_duplicates=keep, min_samples=2, **COLUMNS), out)
+        assert json.loads((out / "meta.json").read_text())["provenance"]["duplicates_dropped"] == dropped
 
 
 def test_cli_prepare_and_stats(csv_source, tmp_path, capsys):

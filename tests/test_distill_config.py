@@ -52,8 +52,8 @@ def test_bad_configs_name_the_key(mapping, fragment):
 def test_load_config_names_the_file_and_applies_overrides(tmp_path):
     path = tmp_path / "distill.yaml"
     path.write_text("data: /a\nteacher: /b\nstudent: {name: prado}\ntrain: {epochs: 2, lr: 1}\n")
-    config = load_config(path, {"data": "/c", "seed": None})
-    assert config.data == "/c" and config.train.lr == 1.0 and config.seed == 0
+    config = load_config(path, {"data": "/c", "train.epochs": 3})
+    assert config.data == "/c" and config.train.lr == 1.0 and config.train.epochs == 3 and config.seed == 0
     path.write_text("data: /a\nteacher: /b\nstudent: {name: prado, colour: red}\n")
     with pytest.raises(ConfigError, match=r"distill.yaml: .*student.colour"):
         load_config(path)
@@ -65,3 +65,26 @@ def test_load_config_names_the_file_and_applies_overrides(tmp_path):
 def test_shipped_distill_configs_validate(path):
     config = load_config(path)
     assert config.student["name"] and config.objectives
+
+
+def test_a_distill_file_may_extend_another(tmp_path):
+    (tmp_path / "base.yaml").write_text("data: /a\nteacher: /b\nstudent: {name: prado}\ntrain: {epochs: 2, lr: 1}\n")
+    (tmp_path / "short.yaml").write_text("extends: base.yaml\ntrain: {epochs: 1}\n")
+    config = load_config(tmp_path / "short.yaml")
+    assert (config.train.epochs, config.train.lr, config.student) == (1, 1.0, {"name": "prado"})
+
+
+def test_errors_name_the_key_under_a_section():
+    with pytest.raises(ConfigError, match="config key distill.objectives.kd.start_epoch must be in"):
+        config_from_mapping(with_(objectives={"kd": {"start_epoch": 9}}), where="distill")
+    with pytest.raises(ConfigError, match="unknown config key distill.train.epoch"):
+        config_from_mapping(with_(train={"epoch": 3}), where="distill")
+
+
+def test_the_cli_takes_set_overrides(tmp_path):
+    from fedrobust.cli.distill_cmd import overrides_of
+    from fedrobust.cli.main import build_parser
+
+    args = build_parser().parse_args(["distill", "--config", "c.yaml", "--out", "o", "--seed", "3",
+                                      "--set", "train.epochs=2", "--set", "objectives.kd.temperature=4"])
+    assert overrides_of(args) == {"train.epochs": 2, "objectives.kd.temperature": 4, "seed": 3}

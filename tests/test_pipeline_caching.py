@@ -36,7 +36,7 @@ def base_mapping(tmp_path_factory):
 def test_a_changed_key_invalidates_only_its_stage_and_those_downstream(base_mapping):
     federated = {"federated-fedavg_ft", "federated-robust_student"}
     assert _changed(base_mapping, lambda m: m["federated"].update(rounds=2)) == federated
-    assert _changed(base_mapping, lambda m: m["evaluate"].update(max_examples=3)) == {"evaluate"}
+    assert _changed(base_mapping, lambda m: m["evaluate"].update(examples=3)) == {"evaluate"}
     assert _changed(base_mapping, lambda m: m["distill"]["train"].update(epochs=2)) == {"distill", "evaluate"} | federated
     assert _changed(base_mapping, lambda m: m["teacher"].update(epochs=2)) == {"teacher", "distill", "evaluate"} | federated
     assert _changed(base_mapping, lambda m: m["data"].update(min_samples=6)) == set(_fingerprints(base_mapping))
@@ -64,12 +64,12 @@ def test_rerun_reuses_finished_stages_and_redoes_only_changed_ones(tmp_path):
     assert set(_statuses(run_dir).values()) == {True}
     assert student_weights.stat().st_mtime_ns == mtime
 
-    mapping["evaluate"]["max_examples"] = 4
+    mapping["evaluate"]["examples"] = 4
     summary = run_study(config_from_mapping(mapping))
     assert _statuses(run_dir) == {"data": True, "teacher": True, "distill": True, "evaluate": False}
     assert summary["attack"]["student"]["num_examples"] == 4
 
-    mapping["evaluate"]["max_examples"] = 6  # back to the first value: its outputs are still there
+    mapping["evaluate"]["examples"] = 6  # back to the first value: its outputs are still there
     run_study(config_from_mapping(mapping))
     assert set(_statuses(run_dir).values()) == {True}
 

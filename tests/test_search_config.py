@@ -19,11 +19,13 @@ def base(tmp_path):
 
 def test_overrides_and_paths_resolve(base, tmp_path):
     (tmp_path / "search.yaml").write_text(yaml.safe_dump({
-        "distill": "base.yaml", "distill_overrides": {"train": {"epochs": 2}}, "teacher": "/elsewhere",
+        "distill": {"extends": "base.yaml", "train": {"epochs": 2}}, "teacher": "/elsewhere",
         "space": {"prado": {"dim": [8, 16]}},
     }))
-    config = load_search_config(tmp_path / "search.yaml", {"strategy.name": "random", "candidates": 3})
-    assert config.distill_mapping["train"]["epochs"] == 2 and config.distill_mapping["teacher"] == "/elsewhere"
+    config = load_search_config(tmp_path / "search.yaml", {"strategy.name": "random", "candidates": 3,
+                                                           "distill.train.batch_size": 8})
+    assert config.distill_mapping["train"] == {"epochs": 2, "batch_size": 8}
+    assert config.distill_mapping["teacher"] == "/elsewhere" and config.distill_mapping["data"] == "d"
     assert config.strategy.name == "random" and config.candidates == 3
     assert config.search_space().size() == 2
 
@@ -35,15 +37,25 @@ def test_overrides_and_paths_resolve(base, tmp_path):
     ({"objectives": [{"metric": "params", "goal": "smallest"}]}, "goal"),
     ({"candidates": 0}, "candidates"),
     ({"evaluation": {"attack": "nope"}}, "evaluation.attack"),
-    ({"distill_overrides": {"objectives": {"ce": {"start_epoch": 9}}}}, "objectives.ce.start_epoch"),
+    ({"evaluation": {"examples": 0}}, "config key evaluation.examples must be >= 1"),
+    ({"evaluation": {"attack_examples": 10}}, "config key evaluation.attack_examples was renamed: use evaluation.examples"),
+    ({"evaluation": {"test_attack_examples": 10}}, "evaluation.test_attack_examples was renamed: use evaluation.test_examples"),
+    ({"distill": {"objectives": {"ce": {"start_epoch": 9}}}}, "config key distill.objectives.ce.start_epoch"),
     ({"space": {"prado": {"dimension": [8]}}}, "space.prado.dimension"),
-    ({"distill_overrides": {"objectives": {"gradmsk": {"start_epoch": 2}}}}, "distill_overrides.objectives.gradmsk"),
+    ({"distill": {"objectives": {"gradmsk": {"start_epoch": 2}}}}, "config key distill.objectives.gradmsk is not an objective"),
+    ({"distill_overrides": {"train": {"epochs": 2}}}, r"distill_overrides was renamed: use distill \(write distill: \{extends:"),
     ({"export": {"at_least": {"accuracy": 0.7}}}, "export.at_least.accuracy"),
     ({"feasible": {"val_acc": 0.6}}, "feasible.val_acc"),
 ])
 def test_config_errors_name_the_key(base, change, message):
+    distill = {"extends": str(base), **change.pop("distill", {})}
     with pytest.raises(ConfigError, match=message):
-        config_from_mapping({"distill": str(base), **change})
+        config_from_mapping({"distill": distill, **change})
+
+
+def test_the_old_distill_file_name_form_names_the_new_one(base):
+    with pytest.raises(ConfigError, match=r"write distill: \{extends: "):
+        config_from_mapping({"distill": str(base)})
 
 
 FRONT = [
@@ -69,6 +81,6 @@ def test_shipped_search_config_is_valid():
     from pathlib import Path
 
     config = load_search_config(Path(__file__).resolve().parents[1] / "configs" / "search.yaml")
-    assert config.distill_mapping["train"]["epochs"] == 3
+    assert config.distill_mapping["train"]["epochs"] == 3 and config.evaluation.examples == 100
     assert {"embedding_pgd", "gradmask", "discrete_adversarial"} <= set(config.distill_mapping["objectives"])
     assert config.search_space().size() > 100

@@ -8,9 +8,9 @@ import logging
 import time
 from pathlib import Path
 
-from fedrobust.data.partitioners import PARTITIONERS
-from fedrobust.data.prepare import PrepareOptions, prepare
-from fedrobust.data.sources import DEFAULT_SOURCE, SOURCES, SourceOptions
+from fedrobust.config_schema import add_dataclass_flags, dataclass_from_args
+from fedrobust.data.prepare import DataConfig, prepare
+from fedrobust.data.sources import SOURCES
 from fedrobust.data.stats import format_stats, plot_label_distribution, stats_of_directory
 
 log = logging.getLogger(__name__)
@@ -22,23 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     commands = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     p = commands.add_parser("prepare", help="source -> federated LEAF directory (train/, test/, public/, stats)")
-    p.add_argument("--source", default=DEFAULT_SOURCE,
-                   help="rotten_tomatoes | airline_tweets | bbc_news | hf:NAME | csv:FILE | jsonl:FILE | parquet:FILE | leaf:DIR")
-    p.add_argument("--partition", default="natural", help=f"one of: {', '.join(PARTITIONERS.names())}")
-    p.add_argument("--num-clients", type=int, default=None, help="device clients (not for natural; default 100)")
-    p.add_argument("--alpha", type=float, default=0.5, help="Dirichlet concentration / power-law shape")
-    p.add_argument("--classes-per-client", type=int, default=2, help="pathological partition: classes per client")
-    p.add_argument("--min-samples", type=int, default=2, help="smallest device client; smaller ones join the public split")
-    p.add_argument("--user-fraction", type=float, default=1.0, help="fraction of device clients kept")
-    p.add_argument("--train-fraction", type=float, default=0.8, help="per-client share of samples for training")
-    p.add_argument("--public-fraction", type=float, default=0.15, help="share of samples held by the server (whole clients)")
-    p.add_argument("--keep-duplicates", action="store_true", help="keep exact duplicate texts")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--text-column", default="text")
-    p.add_argument("--label-column", default="label")
-    p.add_argument("--owner-column", default=None, help="column naming each sample's owner (natural partition)")
-    p.add_argument("--hf-config", default=None, help="hub dataset configuration name")
-    p.add_argument("--hf-split", default="train", help="hub dataset split")
+    add_dataclass_flags(p, DataConfig)  # the run config's data section: same keys, same defaults
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.set_defaults(func=run_prepare)
@@ -54,16 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    options = PrepareOptions(
-        source=args.source, partition=args.partition, num_clients=args.num_clients, alpha=args.alpha,
-        classes_per_client=args.classes_per_client, min_samples=args.min_samples,
-        user_fraction=args.user_fraction, train_fraction=args.train_fraction,
-        public_fraction=args.public_fraction, dedupe=not args.keep_duplicates, seed=args.seed,
-        source_options=SourceOptions(args.text_column, args.label_column, args.owner_column, args.hf_config, args.hf_split),
-    )
+    options = dataclass_from_args(DataConfig, args)
     options.validate()
     started = time.perf_counter()
-    log.info("preparing %s with the %s partition ...", args.source, args.partition)
+    log.info("preparing %s with the %s partition ...", options.source, options.partition)
     stats = prepare(options, args.out, overwrite=args.overwrite)
     _, per_client = stats_of_directory(args.out)
     plot = plot_label_distribution(per_client, stats["label_names"], args.out / PLOT_NAME)

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from fedrobust.config_schema import parse_override
+from fedrobust.config_schema import parse_overrides
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from fedrobust.pipeline import load_run_config, run_study
     from fedrobust.pipeline.summary_text import format_headline
 
-    overrides = dict(parse_override(item) for item in args.overrides)
+    overrides = parse_overrides(args.overrides)
     if args.out is not None:
         overrides["out"] = args.out
     if args.seed is not None:

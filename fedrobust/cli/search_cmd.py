@@ -1,9 +1,11 @@
-"""`fedrobust search --config FILE --out DIR`: robust student architecture search (resumable)."""
+"""`fedrobust search --config FILE --out DIR [--set key=value ...]`: robust student architecture search (resumable)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from fedrobust.config_schema import parse_overrides
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,6 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, type=Path, help="search YAML (see configs/search.yaml)")
     p.add_argument("--out", required=True, type=Path,
                    help="search folder; rerun with the same --out to resume without re-evaluating candidates")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set evaluation.examples=50 --set distill.train.epochs=2")
     p.add_argument("--strategy", default=None, help="overrides config key strategy.name (evolution, random)")
     p.add_argument("--candidates", type=int, default=None, help="overrides config key candidates (the budget)")
     p.add_argument("--seed", type=int, default=None, help="overrides config key seed (the strategy's)")
@@ -24,16 +28,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def overrides_of(args: argparse.Namespace) -> dict:
+    """``--set`` pairs, then the shortcut flags that were given."""
+    shortcuts = {
+        "strategy.name": args.strategy, "candidates": args.candidates, "seed": args.seed, "data": args.data,
+        "teacher": args.teacher, "threads": args.threads, "export.to": args.export,
+        "export.candidate": args.export_candidate,
+    }
+    return {**parse_overrides(args.overrides), **{k: v for k, v in shortcuts.items() if v is not None}}
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from fedrobust.search import load_search_config, run_search
 
-    config = load_search_config(args.config, {
-        "strategy.name": args.strategy, "candidates": args.candidates, "seed": args.seed, "data": args.data,
-        "teacher": args.teacher, "threads": args.threads, "export.to": args.export,
-        "export.candidate": args.export_candidate,
-    })
+    config = load_search_config(args.config, overrides_of(args))
     torch.set_num_threads(config.threads)
     result = run_search(config, args.out)
     print(f"{len(result.entries)} candidates ({result.evaluated_now} evaluated now, the rest from {args.out}); "

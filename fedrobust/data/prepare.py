@@ -1,4 +1,4 @@
-"""`fedrobust data prepare`: a source -> a LEAF-style federated directory.
+"""`fedrobust data prepare` and the run's data stage: a source -> a LEAF-style federated directory.
 
 Steps: load the source, drop exact duplicate texts, partition rows into clients, move clients
 too small to be devices into the public (server) split and add random whole clients to it until
@@ -14,8 +14,9 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, ClassVar
 
 import datasets
 import numpy as np
@@ -24,7 +25,8 @@ from fedrobust import __version__
 from fedrobust.data.federated import META_FILE, PUBLIC_DIR, STATS_FILE, FORMAT
 from fedrobust.data.leaf import LeafUser, write_leaf_split
 from fedrobust.data.partitioners import PARTITIONERS, PartitionOptions
-from fedrobust.data.sources import SourceOptions, load_source
+from fedrobust.config_schema import at_least, dotted, flag_help
+from fedrobust.data.sources import DEFAULT_SOURCE, SourceOptions, load_source
 from fedrobust.data.sources.base import PUBLIC, SPLIT, TEXT
 from fedrobust.data.stats import compute_stats
 from fedrobust.errors import ConfigError, DataError
@@ -32,37 +34,53 @@ from fedrobust.errors import ConfigError, DataError
 PUBLIC_CLIENT = "__public__"
 
 
-@dataclass(frozen=True)
-class PrepareOptions:
-    source: str = "rotten_tomatoes"
-    partition: str = "natural"
-    num_clients: int | None = None
-    alpha: float = 0.5
-    classes_per_client: int = 2
-    min_samples: int = 2
-    user_fraction: float = 1.0
-    train_fraction: float = 0.8
-    public_fraction: float = 0.15
-    dedupe: bool = True
-    seed: int = 0
-    source_options: SourceOptions = field(default_factory=SourceOptions)
+@dataclass
+class DataConfig:
+    """`fedrobust data prepare`'s options and the run config's ``data:`` section (plus ``path``)."""
 
-    def validate(self) -> None:
+    source: str = field(default=DEFAULT_SOURCE, metadata=flag_help(
+        "rotten_tomatoes | airline_tweets | bbc_news | hf:NAME | csv:FILE | jsonl:FILE | parquet:FILE | leaf:DIR"))
+    partition: str = field(default="natural", metadata=flag_help(f"one of: {', '.join(PARTITIONERS.names())}"))
+    num_clients: int | None = field(default=None, metadata=flag_help("device clients (not for natural; default 100)"))
+    alpha: float = field(default=0.5, metadata=flag_help("Dirichlet concentration / power-law shape"))
+    classes_per_client: int = field(default=2, metadata=flag_help("pathological partition: classes per client"))
+    min_samples: int = field(default=10, metadata=flag_help("smallest device client; smaller ones join the public split"))
+    user_fraction: float = field(default=1.0, metadata=flag_help("fraction of device clients kept"))
+    train_fraction: float = field(default=0.8, metadata=flag_help("per-client share of samples for training"))
+    public_fraction: float = field(default=0.15, metadata=flag_help("share of samples held by the server (whole clients)"))
+    keep_duplicates: bool = field(default=False, metadata=flag_help("keep exact duplicate texts"))
+    text_column: str = "text"
+    label_column: str = "label"
+    owner_column: str | None = field(default=None, metadata=flag_help("column naming each sample's owner (natural partition)"))
+    hf_config: str | None = field(default=None, metadata=flag_help("hub dataset configuration name"))
+    hf_split: str = field(default="train", metadata=flag_help("hub dataset split"))
+    seed: int = 0
+
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"dedupe": "keep_duplicates (the opposite switch: dedupe false is keep_duplicates true)"}
+
+    def validate(self, where: str = "") -> None:
+        """Raise ConfigError naming ``<where>.<key>`` before any work."""
+        key = lambda name: dotted(where, name)  # noqa: E731
         PARTITIONERS.get(self.partition)  # unknown names fail here, before any work
         if self.partition == "natural" and self.num_clients is not None:
-            raise ConfigError("--num-clients does not apply to --partition natural (owners define the clients); use --user-fraction")
-        if self.num_clients is not None and self.num_clients < 1:
-            raise ConfigError(f"--num-clients must be >= 1, got {self.num_clients}")
+            raise ConfigError(f"config key {key('num_clients')} does not apply to {key('partition')} natural "
+                              f"(owners define the clients); use {key('user_fraction')}")
+        at_least(self.num_clients, 1, key("num_clients"), allow_none=True)
         if self.alpha <= 0:
-            raise ConfigError(f"--alpha must be > 0, got {self.alpha}")
+            raise ConfigError(f"config key {key('alpha')} must be > 0, got {self.alpha}")
         if self.min_samples < 2:
-            raise ConfigError(f"--min-samples must be >= 2 so every client has a train and a test example, got {self.min_samples}")
+            raise ConfigError(f"config key {key('min_samples')} must be >= 2 so every client has a train and a test "
+                              f"example, got {self.min_samples}")
         if not 0 < self.user_fraction <= 1:
-            raise ConfigError(f"--user-fraction must be in (0, 1], got {self.user_fraction}")
+            raise ConfigError(f"config key {key('user_fraction')} must be in (0, 1], got {self.user_fraction}")
         if not 0 < self.train_fraction < 1:
-            raise ConfigError(f"--train-fraction must be in (0, 1), got {self.train_fraction}")
+            raise ConfigError(f"config key {key('train_fraction')} must be in (0, 1), got {self.train_fraction}")
         if not 0 <= self.public_fraction < 1:
-            raise ConfigError(f"--public-fraction must be in [0, 1), got {self.public_fraction}")
+            raise ConfigError(f"config key {key('public_fraction')} must be in [0, 1), got {self.public_fraction}")
+
+    def source_options(self) -> SourceOptions:
+        return SourceOptions(text_column=self.text_column, label_column=self.label_column,
+                             owner_column=self.owner_column, hf_config=self.hf_config, hf_split=self.hf_split)
 
     def partition_options(self) -> PartitionOptions:
         return PartitionOptions(
@@ -72,6 +90,10 @@ class PrepareOptions:
             min_samples=self.min_samples,
             seed=self.seed,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options that make the dataset (a run section's ``path`` is not one of them)."""
+        return {f.name: getattr(self, f.name) for f in fields(DataConfig)}
 
 
 def _train_test_split(rows: list[int], train_fraction: float, rng: np.random.Generator) -> tuple[list[int], list[int]]:
@@ -90,7 +112,7 @@ def _dedupe(dataset: datasets.Dataset) -> datasets.Dataset:
     return dataset.select(keep) if len(keep) < len(dataset) else dataset
 
 
-def _choose_public(clients: dict[str, list[int]], options: PrepareOptions, total: int, rng: np.random.Generator) -> tuple[list[str], int]:
+def _choose_public(clients: dict[str, list[int]], options: DataConfig, total: int, rng: np.random.Generator) -> tuple[list[str], int]:
     """Small clients first (they cannot be devices), then random whole clients up to the fraction."""
     small = [c for c, rows in clients.items() if len(rows) < options.min_samples]
     public, count = list(small), sum(len(clients[c]) for c in small)
@@ -103,23 +125,23 @@ def _choose_public(clients: dict[str, list[int]], options: PrepareOptions, total
     return public, len(small)
 
 
-def _check_feasible(dataset: datasets.Dataset, options: PrepareOptions) -> None:
+def _check_feasible(dataset: datasets.Dataset, options: DataConfig) -> None:
     if options.partition == "natural":
         return
     needed = options.partition_options().num_clients * options.min_samples
     if needed > len(dataset):
         raise ConfigError(
-            f"--num-clients {options.num_clients} x --min-samples {options.min_samples} = {needed} samples "
+            f"num_clients {options.num_clients} x min_samples {options.min_samples} = {needed} samples "
             f"but the source has {len(dataset)}; use fewer clients"
         )
 
 
-def build_federation(options: PrepareOptions) -> tuple[dict[str, dict[str, LeafUser]], dict]:
+def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]], dict]:
     """Compute the federated splits in memory: {"train", "test", "public_train", "public_test"}."""
     options.validate()
-    dataset = load_source(options.source, options.source_options)
+    dataset = load_source(options.source, options.source_options())
     n_source = len(dataset)
-    if options.dedupe:
+    if not options.keep_duplicates:
         dataset = _dedupe(dataset)
     inherits_public = PUBLIC in dataset.column_names and any(dataset[PUBLIC])
     if options.partition != "natural":
@@ -129,7 +151,7 @@ def build_federation(options: PrepareOptions) -> tuple[dict[str, dict[str, LeafU
     rng = np.random.default_rng(options.seed)
     held_out: list[int] = []
     if options.partition != "natural" and options.public_fraction > 0:
-        # whole-sample public split first, so exactly --num-clients device clients remain
+        # whole-sample public split first, so exactly num_clients device clients remain
         order = rng.permutation(len(dataset))
         n_public = round(options.public_fraction * len(dataset))
         held_out = sorted(order[:n_public].tolist())
@@ -190,7 +212,7 @@ def build_federation(options: PrepareOptions) -> tuple[dict[str, dict[str, LeafU
         add("public_train", PUBLIC_CLIENT, sorted(train))  # sorted: source order, not shuffled
         add("public_test", PUBLIC_CLIENT, sorted(test))
     if not splits["train"]:
-        raise DataError(f"{options.source}: no client has >= {options.min_samples} samples; lower --min-samples")
+        raise DataError(f"{options.source}: no client has >= {options.min_samples} samples; lower min_samples")
     provenance = {
         "source_rows": n_source,
         "duplicates_dropped": n_source - len(dataset),
@@ -204,7 +226,7 @@ def build_federation(options: PrepareOptions) -> tuple[dict[str, dict[str, LeafU
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "label_names": dataset.features["label"].names,
         "num_labels": dataset.features["label"].num_classes,
-        "options": {**asdict(options), "source_options": asdict(options.source_options)},
+        "options": options.to_dict(),
         "provenance": provenance,
     }
     return splits, meta
@@ -243,6 +265,14 @@ def write_federation(splits: dict[str, dict[str, LeafUser]], meta: dict, out: Pa
     return stats
 
 
-def prepare(options: PrepareOptions, out: Path, overwrite: bool = False) -> dict:
+def prepare(options: DataConfig, out: Path, overwrite: bool = False) -> dict:
     splits, meta = build_federation(options)
     return write_federation(splits, meta, out, overwrite=overwrite)
+
+
+def PrepareOptions(*, source_options: SourceOptions | None = None, **values: Any) -> DataConfig:  # noqa: N802
+    """Transitional: the old constructor (nested SourceOptions), for callers not yet on DataConfig;
+    remove once tests/federated_helpers.py and tests/test_evaluation_cli.py build DataConfig."""
+    columns = {} if source_options is None else {
+        f.name: getattr(source_options, f.name) for f in fields(SourceOptions)}
+    return DataConfig(**columns, **values)

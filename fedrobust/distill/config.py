@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fedrobust.config_schema import check_parameters, check_type, dataclass_from_mapping, read_yaml_mapping
+import fedrobust.models.students  # noqa: F401  (registers the students)
+from fedrobust.config_schema import at_least, check_parameters, check_type, dotted, validated
+from fedrobust.config_schema import load_config as load_file
+from fedrobust.distill.losses import OBJECTIVES
 from fedrobust.errors import ConfigError
+from fedrobust.models.registry import STUDENTS
 
 
 @dataclass
@@ -56,74 +60,79 @@ class CompressionConfig:
 
 
 @dataclass
-class EvalConfig:
+class MeasureConfig:
+    """How the finished student is measured (the YAML key is ``eval``)."""
+
     max_test_examples: int | None = None
     latency_examples: int = 200
 
 
-@dataclass
-class DistillConfig:
-    data: str
-    teacher: str
+@dataclass(kw_only=True)
+class DistillSettings:
+    """The student and how it is distilled: what a distill file and a run's ``distill:`` section share."""
+
     student: dict[str, Any]
     objectives: dict[str, dict[str, Any]] = field(default_factory=lambda: {"ce": {"weight": 1.0}})
     train: TrainConfig = field(default_factory=TrainConfig)
     vocabulary: VocabularyConfig = field(default_factory=VocabularyConfig)
     compression: CompressionConfig = field(default_factory=CompressionConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    eval: MeasureConfig = field(default_factory=MeasureConfig)
+
+    def validate(self, where: str = "") -> None:
+        """Names and values of the student and objectives, checked against their implementations;
+        errors name ``<where>.<key>``."""
+        key = lambda name: dotted(where, name)  # noqa: E731
+        if self.student is None:
+            raise ConfigError(f"missing config key {key('student')}")
+        student = dict(self.student)
+        if "name" not in student:
+            raise ConfigError(f"missing config key {key('student.name')}; one of: " + ", ".join(STUDENTS.names()))
+        name = student.pop("name")
+        check_parameters(STUDENTS.get(name), student, key("student"), skip=("num_labels", "vocab_size"))
+        if not self.objectives:
+            raise ConfigError(f"config key {key('objectives')} is empty; give at least one, e.g. ce: {{weight: 1.0}}")
+        epochs = self.train.epochs
+        for obj_name, params in self.objectives.items():
+            where_obj = key(f"objectives.{obj_name}")
+            params = dict(params or {})
+            check_type(params.pop("weight", 1.0), float, f"{where_obj}.weight")
+            start_epoch = check_type(params.pop("start_epoch", 1), int, f"{where_obj}.start_epoch")
+            if not 1 <= start_epoch <= epochs:
+                raise ConfigError(f"config key {where_obj}.start_epoch must be in [1, {key('train.epochs')}={epochs}],"
+                                  f" got {start_epoch}")
+            check_parameters(OBJECTIVES.get(obj_name), params, where_obj, skip=("context",))
+        if self.vocabulary.teacher_table not in TEACHER_TABLES:
+            raise ConfigError(f"config key {key('vocabulary.teacher_table')} must be one of {', '.join(TEACHER_TABLES)}, "
+                              f"got {self.vocabulary.teacher_table!r}")
+        for name, value in (("compression.prune_sparsity", self.compression.prune_sparsity),
+                            ("compression.low_rank_ratio", self.compression.low_rank_ratio)):
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"config key {key(name)} must be in [0, 1), got {value}")
+        if not 0.0 <= self.train.validation_fraction < 0.5:
+            raise ConfigError(f"config key {key('train.validation_fraction')} must be in [0, 0.5), "
+                              f"got {self.train.validation_fraction}")
+        at_least(self.train.epochs, 1, key("train.epochs"))
+        at_least(self.train.batch_size, 1, key("train.batch_size"))
+        at_least(self.eval.latency_examples, 1, key("eval.latency_examples"))
+        at_least(self.eval.max_test_examples, 1, key("eval.max_test_examples"), allow_none=True)
+
+
+@dataclass(kw_only=True)
+class DistillConfig(DistillSettings):
+    """`fedrobust distill`'s config file: the settings plus the prepared data and teacher folders."""
+
+    data: str
+    teacher: str
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def validate(config: DistillConfig) -> DistillConfig:
-    """Names and values of students and objectives, checked against their implementations."""
-    import fedrobust.models.students  # noqa: F401
-    from fedrobust.distill.losses import OBJECTIVES
-    from fedrobust.models.registry import STUDENTS
-
-    student = dict(config.student)
-    if "name" not in student:
-        raise ConfigError("missing config key student.name; one of: " + ", ".join(STUDENTS.names()))
-    name = student.pop("name")
-    check_parameters(STUDENTS.get(name), student, "student", skip=("num_labels", "vocab_size"))
-    if not config.objectives:
-        raise ConfigError("config key objectives is empty; give at least one, e.g. ce: {weight: 1.0}")
-    for obj_name, params in config.objectives.items():
-        params = dict(params or {})
-        weight = params.pop("weight", 1.0)
-        check_type(weight, float, f"objectives.{obj_name}.weight")
-        start_epoch = params.pop("start_epoch", 1)
-        check_type(start_epoch, int, f"objectives.{obj_name}.start_epoch")
-        if not 1 <= start_epoch <= config.train.epochs:
-            raise ConfigError(
-                f"config key objectives.{obj_name}.start_epoch must be in [1, train.epochs={config.train.epochs}],"
-                f" got {start_epoch}"
-            )
-        check_parameters(OBJECTIVES.get(obj_name), params, f"objectives.{obj_name}", skip=("context",))
-    if config.vocabulary.teacher_table not in TEACHER_TABLES:
-        raise ConfigError(f"config key vocabulary.teacher_table must be one of {', '.join(TEACHER_TABLES)}, "
-                          f"got {config.vocabulary.teacher_table!r}")
-    if not 0.0 <= config.compression.prune_sparsity < 1.0:
-        raise ConfigError("config key compression.prune_sparsity must be in [0, 1)")
-    if not 0.0 <= config.compression.low_rank_ratio < 1.0:
-        raise ConfigError("config key compression.low_rank_ratio must be in [0, 1)")
-    if not 0.0 <= config.train.validation_fraction < 0.5:
-        raise ConfigError("config key train.validation_fraction must be in [0, 0.5)")
-    if config.train.epochs < 1 or config.train.batch_size < 1:
-        raise ConfigError("config keys train.epochs and train.batch_size must be >= 1")
-    return config
-
-
-def config_from_mapping(mapping: dict[str, Any]) -> DistillConfig:
-    return validate(dataclass_from_mapping(DistillConfig, mapping))
+def config_from_mapping(mapping: dict[str, Any], where: str = "") -> DistillConfig:
+    return validated(DistillConfig, mapping, where)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DistillConfig:
-    mapping = read_yaml_mapping(path)
-    mapping.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return config_from_mapping(mapping)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    """A distill YAML (``extends:`` resolved) with dotted ``--set`` overrides, validated."""
+    return load_file(DistillConfig, path, overrides)

@@ -19,6 +19,7 @@ from fedrobust.pipeline.headline import headline_summary
 from fedrobust.pipeline.lock import run_folder_lock
 from fedrobust.pipeline.stages import Stage, StageContext, study_stages
 from fedrobust.pipeline.store import StageStore, fingerprint, folder_bytes
+from fedrobust.report import build_report
 
 RUN_RECORD = "run.json"
 SUMMARY = "summary.json"
@@ -120,8 +121,6 @@ class StudyRunner:
         write_text_atomically(self.run_dir / RUN_RECORD, json.dumps(record, indent=2, default=str) + "\n")
 
     def _write_report(self) -> None:
-        from fedrobust.report import build_report
-
         paths = build_report([self.run_dir], self.run_dir / "report", title=self.config.report.title)
         print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
 

@@ -1,7 +1,8 @@
 """The `fedrobust search` config: what to search, how to score a candidate, the budget.
 
-    distill: distill_full.yaml          # base distill config (relative to this file): objectives, schedule
-    distill_overrides: {train: {epochs: 3}}   # merged into it: the per-candidate budget
+    distill:                            # the base distill config: objectives, schedule, hand-designed student
+      extends: distill_full.yaml        # (relative to this file)
+      train: {epochs: 3}                # merged into it: the per-candidate budget
     space: {bigru_attention: {hidden: [32, 64]}, ...}   # default: fedrobust.search.space.DEFAULT_SPACE
     strategy: {name: evolution, options: {population: 6, offspring: 4}}
     candidates: 16                      # evaluations the strategy may spend
@@ -14,12 +15,18 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from fedrobust.config_schema import check_parameters, dataclass_from_mapping, read_yaml_mapping
+import fedrobust.search.evolution  # noqa: F401  (registers the strategies)
+import fedrobust.search.random_search  # noqa: F401
+from fedrobust.config_schema import at_least, check_parameters, dotted, load_config, resolve_extends, validated
+from fedrobust.distill.config import config_from_mapping as distill_config_from_mapping
 from fedrobust.errors import ConfigError
+from fedrobust.evaluation.config import RENAMED_KEYS as RENAMED_ATTACK_KEYS
+from fedrobust.evaluation.config import AttackEvalConfig
 from fedrobust.search.pareto import Bound, Objective
 from fedrobust.search.space import SearchSpace, space_from_mapping
+from fedrobust.search.strategy import SEARCH_STRATEGIES
 
 # What an evaluation measures (val_*: on the held-out part of the public train split) and which
 # direction is better; bounds on a metric (feasible, export.at_least) follow that direction.
@@ -42,12 +49,31 @@ class StrategySection:
 
 
 @dataclass
-class EvaluationSection:
-    attack: str = "fast_deepwordbug"
-    attack_examples: int = 100  # seeded sample of the validation texts, the same for every candidate
-    max_queries: int | None = None
+class EvaluationSection(AttackEvalConfig):
+    """How a candidate is scored: the shared attack-evaluation keys on the validation texts, plus
+    latency and the final front's test-split sample."""
+
+    examples: int | None = 100  # seeded sample of the validation texts, the same for every candidate
     latency_examples: int = 100
-    test_attack_examples: int = 200  # only for scoring the final front on the public test split
+    test_examples: int | None = 200  # only for scoring the final front on the public test split
+
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {**RENAMED_ATTACK_KEYS, "test_attack_examples": "test_examples"}
+
+    def validate(self, where: str = "evaluation") -> None:
+        super().validate(where)
+        at_least(self.examples, 1, dotted(where, "examples"), allow_none=True)
+        at_least(self.latency_examples, 1, dotted(where, "latency_examples"))
+        at_least(self.test_examples, 1, dotted(where, "test_examples"), allow_none=True)
+
+    # Transitional: the old names, read by search/evaluator.py and search/holdout.py until they read
+    # ``examples`` and ``test_examples``.
+    @property
+    def attack_examples(self) -> int | None:
+        return self.examples
+
+    @property
+    def test_attack_examples(self) -> int | None:
+        return self.test_examples
 
 
 @dataclass
@@ -60,8 +86,8 @@ class ExportSection:
 
 @dataclass
 class SearchConfig:
-    distill: str = "distill_full.yaml"
-    distill_overrides: dict[str, Any] = field(default_factory=dict)
+    # the base distill config, resolved: `distill: {extends: distill_full.yaml, train: {epochs: 3}}`
+    distill: dict[str, Any]
     data: str | None = None  # default: the base distill config's
     teacher: str | None = None
     space: dict[str, Any] | None = None
@@ -78,11 +104,18 @@ class SearchConfig:
     export: ExportSection = field(default_factory=ExportSection)
     seed: int = 0
     threads: int = 1
-    # filled by load_search_config: the resolved base distill mapping (overrides, data, teacher applied)
-    distill_mapping: dict[str, Any] = field(default_factory=dict)
+
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {
+        "distill_overrides": "distill (write distill: {extends: BASE.yaml, train: {epochs: 3}, ...})"}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def distill_mapping(self) -> dict[str, Any]:
+        """The base distill config with this search's data and teacher folders."""
+        paths = {key: getattr(self, key) for key in ("data", "teacher") if getattr(self, key) is not None}
+        return {**self.distill, **paths}
 
     def search_space(self) -> SearchSpace:
         return space_from_mapping(self.space)
@@ -97,94 +130,58 @@ class SearchConfig:
         """What a stored result depends on: a resumed search must not mix results of two settings."""
         return {"distill": self.distill_mapping, "evaluation": dataclasses.asdict(self.evaluation)}
 
+    def validate(self, where: str = "") -> None:
+        key = lambda name: dotted(where, name)  # noqa: E731
+        at_least(self.candidates, 1, key("candidates"))
+        at_least(self.threads, 1, key("threads"))
+        check_parameters(SEARCH_STRATEGIES.get(self.strategy.name), self.strategy.options, key("strategy.options"))
+        if not self.objectives:
+            raise ConfigError(f"config key {key('objectives')} is empty; give e.g. [{{metric: val_adv_acc, goal: max}}]")
+        for i, objective in enumerate(self.objectives):
+            if not isinstance(objective, dict) or set(objective) - {"metric", "goal"} or "metric" not in objective:
+                raise ConfigError(f"config key {key('objectives')}[{i}] must be {{metric: NAME, goal: max|min}}, "
+                                  f"got {objective!r}")
+            if objective["metric"] not in METRICS:
+                raise ConfigError(f"config key {key('objectives')}[{i}].metric: unknown {objective['metric']!r}; "
+                                  f"one of {METRICS}")
+        self.objective_list()
+        for section, limits in (("export.at_least", self.export.at_least), ("feasible", self.feasible)):
+            for metric in limits:
+                if metric not in METRICS:
+                    raise ConfigError(f"config key {key(section)}.{metric}: unknown metric; one of {METRICS}")
+        if self.export.prefer not in METRICS:
+            raise ConfigError(f"config key {key('export.prefer')}: unknown metric {self.export.prefer!r}; one of {METRICS}")
+        self.evaluation.validate(key("evaluation"))
+        distill_config_from_mapping(self.distill_mapping, key("distill"))  # the base student and every objective
+        self.search_space()
+
 
 def bounds_of(limits: dict[str, float]) -> list[Bound]:
     return [Bound(metric, float(value), METRIC_GOALS[metric]) for metric, value in limits.items()]
 
 
-def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        both = isinstance(value, dict) and isinstance(merged.get(key), dict)
-        merged[key] = deep_merge(merged[key], value) if both else value
-    return merged
-
-
-def _check(config: SearchConfig) -> SearchConfig:
-    from fedrobust.attacks import ATTACKS
-    from fedrobust.distill.config import config_from_mapping
-    from fedrobust.search.strategy import SEARCH_STRATEGIES
-
-    import fedrobust.search.evolution  # noqa: F401  (registers the strategies)
-    import fedrobust.search.random_search  # noqa: F401
-
-    if config.candidates < 1:
-        raise ConfigError(f"config key candidates must be >= 1, got {config.candidates}")
-    if config.threads < 1:
-        raise ConfigError(f"config key threads must be >= 1, got {config.threads}")
-    check_parameters(SEARCH_STRATEGIES.get(config.strategy.name), config.strategy.options, "strategy.options")
-    if not config.objectives:
-        raise ConfigError("config key objectives is empty; give e.g. [{metric: val_adv_acc, goal: max}]")
-    for i, objective in enumerate(config.objectives):
-        if not isinstance(objective, dict) or set(objective) - {"metric", "goal"} or "metric" not in objective:
-            raise ConfigError(f"config key objectives[{i}] must be {{metric: NAME, goal: max|min}}, got {objective!r}")
-        if objective["metric"] not in METRICS:
-            raise ConfigError(f"config key objectives[{i}].metric: unknown {objective['metric']!r}; one of {METRICS}")
-    config.objective_list()
-    for section, limits in (("export.at_least", config.export.at_least), ("feasible", config.feasible)):
-        for metric in limits:
-            if metric not in METRICS:
-                raise ConfigError(f"config key {section}.{metric}: unknown metric; one of {METRICS}")
-    if config.export.prefer not in METRICS:
-        raise ConfigError(f"config key export.prefer: unknown metric {config.export.prefer!r}; one of {METRICS}")
-    evaluation = config.evaluation
-    if evaluation.attack not in ATTACKS:
-        raise ConfigError(f"config key evaluation.attack: unknown {evaluation.attack!r}; one of {ATTACKS.names()}")
-    if min(evaluation.attack_examples, evaluation.latency_examples, evaluation.test_attack_examples) < 1:
-        raise ConfigError("config keys evaluation.*_examples must be >= 1")
-    try:
-        config_from_mapping(config.distill_mapping)  # the base student and every objective, checked now
-    except ConfigError as exc:
-        raise ConfigError(f"base distill config {config.distill} (with distill_overrides): {exc}") from None
-    config.search_space()
-    return config
-
-
-def config_from_mapping(mapping: dict[str, Any], base_dir: Path = Path(".")) -> SearchConfig:
-    """Validate a search mapping; ``distill`` is read relative to ``base_dir`` (the config's folder)."""
-    if "distill_mapping" in mapping:
-        raise ConfigError("config key distill_mapping is computed; set distill and distill_overrides instead")
-    config: SearchConfig = dataclass_from_mapping(SearchConfig, mapping)
-    distill_path = Path(config.distill)
-    if not distill_path.is_absolute() and (base_dir / distill_path).is_file():
-        distill_path = base_dir / distill_path
-    config.distill = str(distill_path.resolve()) if distill_path.is_file() else config.distill
-    base = read_yaml_mapping(distill_path)
-    # An override must tune the base method, not add to it: a misspelt or renamed objective
-    # would otherwise join the loss with default settings.
-    added = sorted(set((config.distill_overrides.get("objectives") or {})) - set(base.get("objectives") or {}))
+def tune_only(where: str, base: dict[str, Any], update: dict[str, Any]) -> None:
+    """The per-candidate changes must tune the base method, not add to it: a misspelt or renamed
+    objective would otherwise join the loss with default settings."""
+    if where != "distill":
+        return
+    have = set(base.get("objectives") or {})
+    added = sorted(set(update.get("objectives") or {}) - have)
     if added:
-        raise ConfigError(f"config key distill_overrides.objectives.{added[0]} is not an objective of {distill_path}; "
-                          f"it has: {', '.join(sorted(base.get('objectives') or {}))}")
-    base = deep_merge(base, config.distill_overrides)
-    for key in ("data", "teacher"):
-        if getattr(config, key) is not None:
-            base[key] = getattr(config, key)
-    config.distill_mapping = base
-    return _check(config)
+        raise ConfigError(f"config key distill.objectives.{added[0]} is not an objective of the base distill config "
+                          f"(distill.extends); it has: {', '.join(sorted(have))}")
+
+
+def config_from_mapping(mapping: dict[str, Any], base_dir: str | Path = ".") -> SearchConfig:
+    """Validate a search mapping; ``extends`` files are read relative to ``base_dir`` (the config's folder)."""
+    if isinstance(mapping.get("distill"), str):
+        raise ConfigError(f"config key distill: write distill: {{extends: {mapping['distill']}}} "
+                          "(and the per-candidate changes beside extends)")
+    mapping = resolve_extends(mapping, Path(base_dir) / "<search config>", on_merge=tune_only)
+    return validated(SearchConfig, mapping)
 
 
 def load_search_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SearchConfig:
-    mapping = read_yaml_mapping(path)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        section, _, leaf = key.partition(".")
-        if leaf:
-            mapping.setdefault(section, {})[leaf] = value
-        else:
-            mapping[key] = value
-    try:
-        return config_from_mapping(mapping, Path(path).parent)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    """A search YAML (``extends:`` resolved, in ``distill:`` too) with dotted ``--set`` overrides, validated."""
+    return load_config(lambda mapping: config_from_mapping(mapping, Path(path).parent), path, overrides,
+                       on_merge=tune_only)

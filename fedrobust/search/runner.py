@@ -21,8 +21,10 @@ import yaml
 
 from fedrobust.errors import ConfigError
 from fedrobust.search.archive import Archive, Entry, Evaluator
-from fedrobust.search.config import SearchConfig
+from fedrobust.search.config import SearchConfig  # (importing it registers the strategies)
+from fedrobust.search.evaluator import DistillEvaluator
 from fedrobust.search.export import choose, export_student
+from fedrobust.search.holdout import score_on_test
 from fedrobust.search.pareto import Objective, dominates, feasible_front, violation
 from fedrobust.search.plot import plot_fronts
 from fedrobust.search.store import CandidateStore, write_json_atomic
@@ -60,15 +62,10 @@ def _write_candidates(archive: Archive, out_dir: Path) -> None:
 
 
 def default_evaluator(config: SearchConfig) -> Evaluator:
-    from fedrobust.search.evaluator import DistillEvaluator
-
     return DistillEvaluator(config.distill_mapping, config.evaluation)
 
 
 def run_search(config: SearchConfig, out_dir: str | Path, evaluator: Evaluator | None = None) -> SearchResult:
-    import fedrobust.search.evolution  # noqa: F401  (registers the strategies)
-    import fedrobust.search.random_search  # noqa: F401
-
     out_dir = Path(out_dir)
     _check_resumable(config, out_dir)
     evaluator = evaluator or default_evaluator(config)
@@ -115,8 +112,6 @@ def _dominating(reference: dict[str, Any], entries: list[dict[str, Any]], object
 
 def _add_test_scores(config: SearchConfig, store: CandidateStore, entries: list[dict[str, Any]]) -> None:
     """Test numbers are cached next to each candidate's result and reported, never selected on."""
-    from fedrobust.search.holdout import score_on_test
-
     for entry in entries:
         record = store.load(entry["key"]) or entry
         if "test" not in record:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from fedrobust.pipeline.config import RunConfig, prepare_options
+from fedrobust.data import FederatedDataset
+from fedrobust.data.prepare import prepare
+from fedrobust.pipeline.config import RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 from fedrobust.pipeline.stages.provided import provided_folder, provided_inputs
 
@@ -18,21 +19,18 @@ class DataStage(Stage):
     def inputs(self, config: RunConfig) -> Any:
         if config.data.path:
             return provided_inputs("data", config.data.path)
-        return dataclasses.asdict(prepare_options(config))
+        return config.data_config().to_dict()
 
     def describe(self, config: RunConfig) -> str:
         d = config.data
         return f"your data {d.path}" if d.path else f"{d.source}, {d.partition} partition"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from fedrobust.data import FederatedDataset
-        from fedrobust.data.prepare import prepare
-
         if ctx.config.data.path:
             folder = provided_folder("data", ctx.config.data.path)
         else:
             folder = ctx.dir / DATA_DIR
-            prepare(prepare_options(ctx.config), folder, overwrite=True)
+            prepare(ctx.config.data_config(), folder, overwrite=True)
         dataset = FederatedDataset.load(folder)  # a malformed folder fails here with the file named
         public = dataset.public()
         print(f"  {len(dataset)} device clients, public split {len(public.train_texts)} train + "

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fedrobust.distill.pipeline import run_distill
 from fedrobust.errors import ConfigError
 from fedrobust.pipeline.config import PLACEHOLDER, RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
@@ -26,29 +27,25 @@ class DistillStage(Stage):
     depends = ("data", "teacher")
 
     def inputs(self, config: RunConfig) -> Any:
-        if config.distill.get("path"):
-            return provided_inputs("distill", config.distill["path"])
-        return config.distill_mapping(PLACEHOLDER, PLACEHOLDER)
+        if config.distill.path:
+            return provided_inputs("distill", config.distill.path)
+        return config.distill_config(PLACEHOLDER, PLACEHOLDER).to_dict()
 
     def describe(self, config: RunConfig) -> str:
-        if config.distill.get("path"):
-            return f"your student {config.distill['path']}"
-        student = config.distill.get("student", {}).get("name", "?")
-        objectives = "+".join(config.distill.get("objectives", {}) or ["ce"])
-        return f"{student} with {objectives}"
+        section = config.distill
+        if section.path:
+            return f"your student {section.path}"
+        student = (section.student or {}).get("name", "?")
+        return f"{student} with {'+'.join(section.objectives)}"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from fedrobust.distill.config import config_from_mapping
-        from fedrobust.distill.pipeline import run_distill
-
-        path = ctx.config.distill.get("path")
+        path = ctx.config.distill.path
         if path:
             folder = student_folder(provided_folder("distill", path))
             metrics_path = folder.parent / "metrics.json"
             metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
         else:
-            config = config_from_mapping(ctx.config.distill_mapping(ctx.output_of("data"), ctx.output_of("teacher")))
-            metrics = run_distill(config, ctx.dir)
+            metrics = run_distill(ctx.config.distill_config(ctx.output_of("data"), ctx.output_of("teacher")), ctx.dir)
             folder = ctx.dir / "student"
         student = metrics.get("student", {})
         if student:

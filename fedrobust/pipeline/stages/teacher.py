@@ -6,23 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fedrobust.distill.teacher_pipeline import run_teacher
 from fedrobust.pipeline.config import RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 from fedrobust.pipeline.stages.provided import provided_folder, provided_inputs
 
-TEACHER_FIELDS = ("model", "epochs", "batch_size", "lr", "max_length", "max_train_examples", "mask_top_k",
-                  "augment_copies", "transfer", "transfer_max_texts", "latency_examples")
-
-
-def teacher_options(config: RunConfig) -> Any:
-    """The teacher section as `fedrobust teacher` options."""
-    from fedrobust.distill.teacher_pipeline import TeacherOptions
-
-    return TeacherOptions(**{k: getattr(config.teacher, k) for k in TEACHER_FIELDS}, seed=config.seed)
+# 2: the cache holds the contextual token table; older teacher folders are not reused
+CACHE_FORMAT = 2
 
 
 def teacher_needed(config: RunConfig) -> bool:
-    return (config.distill.get("path") is None or "teacher" in config.evaluate.models
+    return (config.distill.path is None or "teacher" in config.evaluate.models
             or config.evaluate.explanation_agreement)
 
 
@@ -36,23 +30,20 @@ class TeacherStage(Stage):
     def inputs(self, config: RunConfig) -> Any:
         if config.teacher.path:
             return provided_inputs("teacher", config.teacher.path)
-        # cache_format 2 added the contextual token table: older teacher folders are not reused
-        return {**{k: getattr(config.teacher, k) for k in TEACHER_FIELDS}, "seed": config.seed, "cache_format": 2}
+        return {**config.teacher_config().to_dict(), "cache_format": CACHE_FORMAT}
 
     def describe(self, config: RunConfig) -> str:
         t = config.teacher
         return f"your teacher {t.path}" if t.path else f"{t.model}, {t.epochs} epochs"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from fedrobust.distill.teacher_pipeline import run_teacher
-
         section = ctx.config.teacher
         if section.path:
             folder = provided_folder("teacher", section.path)
             metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
         else:
             folder = ctx.dir
-            metrics = run_teacher(ctx.output_of("data"), folder, teacher_options(ctx.config))
+            metrics = run_teacher(ctx.output_of("data"), folder, ctx.config.teacher_config())
         teacher = metrics.get("teacher", {})
         if teacher:
             print(f"  teacher: {teacher['params']:,} params, natural accuracy {teacher['natural_acc']:.3f}", flush=True)
