@@ -63,7 +63,8 @@ def search_config(tmp_path, strategy, **changes):
     options = {"population": 4, "offspring": 3} if strategy == "evolution" else {"batch": 3}
     mapping = {"distill": str(base), "space": SMALL_SPACE, "candidates": 11, "reference": False, "test_front": False,
                "strategy": {"name": strategy, "options": options}, "seed": 3,
-               "objectives": [{"metric": "val_natural_acc", "goal": "max"}, {"metric": "val_adversarial_acc", "goal": "max"},
+               "objectives": [{"metric": "val_natural_acc", "goal": "max"},
+                              {"metric": "val_adversarial_acc", "goal": "max"},
                               {"metric": "params", "goal": "min"}]}
     mapping.update(changes)
     return config_from_mapping(mapping)

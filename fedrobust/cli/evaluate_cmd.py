@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="public split: seeded random sample of this many test texts, or 'all' (default %(default)s)")
     p.add_argument("--per-client", type=int, default=None, help="clients split: at most this many test examples per client")
     p.add_argument("--max-clients", type=int, default=None, help="clients split: only the first N clients")
-    p.add_argument("--max-queries", type=int, default=defaults.max_queries, help="query budget per attacked text (default %(default)s: no cap)")
+    p.add_argument("--max-queries", type=int, default=defaults.max_queries,
+                   help="query budget per attacked text (default %(default)s: no cap)")
     p.add_argument("--compare-to", type=Path, default=None,
                    help="second model folder (e.g. the teacher): explanation agreement on the clean examples")
     p.add_argument("--top-k", type=int, default=5, help="k of the top-k attribution overlap")

@@ -45,7 +45,9 @@ def _is_correct(logits: torch.Tensor, labels: Sequence[int]) -> torch.Tensor:
     return logits.argmax(-1) == torch.as_tensor(list(labels), dtype=torch.long)
 
 
-def correct_predictions(model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]) -> list[bool]:
+def correct_predictions(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]
+) -> list[bool]:
     """Per text: is the clean text classified correctly (what natural_acc averages)."""
     if not texts:
         return []

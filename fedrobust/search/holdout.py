@@ -19,4 +19,5 @@ def score_on_test(model_dir: str | Path, data_dir: str | Path, evaluation: Evalu
     texts, labels = list(public.test_texts), [int(y) for y in public.test_labels]
     model, tokenizer = load_model(model_dir)
     settings = dataclasses.replace(attack_settings(evaluation), examples=evaluation.test_attack_examples)
-    return {**attacked_metrics(model, tokenizer, texts, labels, settings, seed, prefix="test"), "test_examples": len(texts)}
+    return {**attacked_metrics(model, tokenizer, texts, labels, settings, seed, prefix="test"),
+            "test_examples": len(texts)}

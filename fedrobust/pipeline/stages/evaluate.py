@@ -58,8 +58,9 @@ class EvaluateStage(Stage):
             write_records_csv((r.to_dict() for r in records), ctx.dir / f"{name}_examples.csv")
             write_summary_json(summary, ctx.dir / f"{name}_summary.json")
             result[name] = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
-            print(f"  {name}: natural {summary[NATURAL_ACC]:.3f}, under {settings.attack} {summary[ADVERSARIAL_ACC]:.3f} "
-                  f"({summary[N_ATTACKED]} texts, {summary.get('examples_per_s', float('nan')):.1f} texts/s)", flush=True)
+            print(f"  {name}: natural {summary[NATURAL_ACC]:.3f}, under {settings.attack} "
+                  f"{summary[ADVERSARIAL_ACC]:.3f} ({summary[N_ATTACKED]} texts, "
+                  f"{summary.get('examples_per_s', float('nan')):.1f} texts/s)", flush=True)
             if name == "student":
                 student_records = (model, tokenizer, records)
         if section.explanation_agreement and "teacher" in folders:
