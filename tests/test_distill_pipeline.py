@@ -9,7 +9,9 @@ from safetensors.torch import load_file
 from fedrobust.cli.main import main as cli_main
 from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
+from fedrobust.data import FederatedDataset
 from fedrobust.errors import DataError
+from fedrobust.evaluation import DeviceAttackEvalConfig, measure
 from fedrobust.models import load_model
 from tests.distill_helpers import BAD, GOOD, prepare_tiny_reviews, save_hub_like_teacher
 
@@ -58,7 +60,8 @@ def full_method(data_dir, teacher_dir, **changes):
 
 
 def test_distill_full_method_writes_a_loadable_compressed_student(data_dir, teacher_dir, tmp_path):
-    metrics = run_distill(full_method(data_dir, teacher_dir), tmp_path)
+    config = full_method(data_dir, teacher_dir)
+    metrics = run_distill(config, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("params", "natural_acc"):
         assert key in saved["teacher"]
@@ -75,6 +78,13 @@ def test_distill_full_method_writes_a_loadable_compressed_student(data_dir, teac
         assert model(enc["input_ids"], enc["attention_mask"]).shape == (2, 2)
     # the synthetic task is easy: the student must learn it
     assert student["natural_acc"] >= 0.8
+    # measured by the evaluator, as every stage measures: the device phase's natural_acc on the same texts
+    public = FederatedDataset.load(data_dir).public()
+    limit = config.eval.max_test_examples
+    texts, labels = list(public.test_texts)[:limit], [int(y) for y in public.test_labels][:limit]
+    reloaded, tok = load_model(tmp_path / "student")
+    device_phase = measure(reloaded, tok, texts, labels, DeviceAttackEvalConfig(examples=0), seed=0)
+    assert student["natural_acc"] == device_phase["natural_acc"]
 
 
 def test_student_table_starts_from_the_chosen_teacher_table(data_dir, teacher_dir):

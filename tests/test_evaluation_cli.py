@@ -36,15 +36,17 @@ def test_evaluate_public_split_writes_examples_and_summary(workspace) -> None:
     out = workspace["root"] / "public_out"
     code = main([
         "evaluate", "--model", str(workspace["student"]), "--data", str(workspace["data"]),
-        "--attack", "fast_deepwordbug", "--max-examples", "12", "--compare-to", str(workspace["other"]),
+        "--attack", "fast_deepwordbug", "--examples", "12", "--compare-to", str(workspace["other"]),
         "--out", str(out),
     ])
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("clean_acc", "adv_acc", "attack_success_rate", "examples_per_s", "mean_queries", "adv_acc_ci95"):
+    for key in ("natural_acc", "adversarial_acc", "attack_success_rate", "examples_per_s", "mean_queries",
+                "adversarial_acc_ci95", "natural_acc_ci95", "attack_success_rate_ci95"):
         assert key in summary
-    assert summary["num_examples"] == 12 and summary["attack"] == "fast_deepwordbug"
-    assert 0.0 <= summary["adv_acc"] <= summary["clean_acc"] <= 1.0
+    assert not {"clean_acc", "adv_acc", "num_examples"} & set(summary)
+    assert summary["n_attacked"] == 12 and summary["attack"] == "fast_deepwordbug"
+    assert 0.0 <= summary["adversarial_acc"] <= summary["natural_acc"] <= 1.0
     rows = _rows(out / "examples.csv")
     assert len(rows) == 12
     assert {"text", "label", "clean_pred", "adv_pred", "result", "queries", "perturbed_fraction", "perturbed_text"} <= set(rows[0])
@@ -63,7 +65,7 @@ def test_evaluate_clients_split_writes_per_client_rows(workspace) -> None:
     ])
     assert code == 0
     per_client = _rows(out / "per_client.csv")
-    assert len(per_client) == 3 and "adv_acc_ci95_low" in per_client[0]
+    assert len(per_client) == 3 and "adversarial_acc_ci95_low" in per_client[0]
     rows = _rows(out / "examples.csv")
     assert len(rows) <= 6 and {r["client_id"] for r in rows} == {r["client_id"] for r in per_client}
     assert max(int(r["queries"]) for r in rows) <= 50
@@ -75,5 +77,5 @@ def test_evaluate_reports_bad_options_in_one_line(workspace, capsys) -> None:
     assert "Universal Sentence Encoder" in capsys.readouterr().err
     assert main(base + ["--attack", "nope"]) == 2
     assert "unknown attack 'nope'" in capsys.readouterr().err
-    assert main(base + ["--split", "clients", "--max-examples", "3"]) == 2
+    assert main(base + ["--split", "clients", "--examples", "3"]) == 2
     assert "--per-client" in capsys.readouterr().err

@@ -50,13 +50,14 @@ def test_summary_follows_textattack_definitions() -> None:
         + [_record("skipped", clean=0, adv=0, queries=1)] * 2
     )
     summary = summarize_attack(records, elapsed_s=2.0)
-    assert summary["clean_acc"] == pytest.approx(0.8)
-    assert summary["adv_acc"] == pytest.approx(0.5)
+    assert summary["natural_acc"] == pytest.approx(0.8)
+    assert summary["adversarial_acc"] == pytest.approx(0.5)
+    assert summary["n_attacked"] == 10
     assert summary["attack_success_rate"] == pytest.approx(3 / 8)
     assert summary["mean_queries"] == pytest.approx((3 * 20 + 5 * 40) / 8)  # skipped ones excluded
     assert summary["mean_perturbed_fraction"] == pytest.approx(0.2)
     assert summary["examples_per_s"] == pytest.approx(5.0)
-    low, high = summary["adv_acc_ci95"]
+    low, high = summary["adversarial_acc_ci95"]
     assert low < 0.5 < high
 
 
@@ -64,11 +65,12 @@ def test_evaluate_attack_on_the_brittle_model() -> None:
     tokenizer = WordTokenizer(VOCABULARY)
     records, summary = evaluate_attack(keyword_model(tokenizer), tokenizer, TEXTS, LABELS, attack="fast_deepwordbug")
     assert len(records) == len(TEXTS)
-    for key in ("clean_acc", "adv_acc", "attack_success_rate", "examples_per_s", "examples_per_cpu_s", "mean_queries"):
+    for key in ("natural_acc", "adversarial_acc", "attack_success_rate", "examples_per_s", "examples_per_cpu_s",
+                "mean_queries"):
         assert key in summary
-    assert summary["clean_acc"] == 1.0 and summary["adv_acc"] == 0.5 and summary["attack_success_rate"] == 0.5
-    _, subset = evaluate_attack(keyword_model(tokenizer), tokenizer, TEXTS, LABELS, max_examples=4, seed=3)
-    assert subset["num_examples"] == 4
+    assert summary["natural_acc"] == 1.0 and summary["adversarial_acc"] == 0.5 and summary["attack_success_rate"] == 0.5
+    _, subset = evaluate_attack(keyword_model(tokenizer), tokenizer, TEXTS, LABELS, examples=4, seed=3)
+    assert subset["n_attacked"] == 4
 
 
 def test_sample_indices_is_seeded_and_ordered() -> None:
@@ -86,8 +88,9 @@ def test_evaluate_clients_samples_each_client() -> None:
     rows, per_client, summary = evaluate_clients(keyword_model(tokenizer), tokenizer, clients, per_client=2, seed=0)
     assert [r.client_id for r in rows] == ["alice", "alice", "bob", "bob"]
     by_id = {s["client_id"]: s for s in per_client}
-    assert by_id["alice"]["adv_acc"] == 0.0 and by_id["bob"]["adv_acc"] == 1.0
-    assert summary["num_clients"] == 2 and summary["num_examples"] == 4
+    assert by_id["alice"]["adversarial_acc"] == 0.0 and by_id["bob"]["adversarial_acc"] == 1.0
+    assert by_id["alice"]["natural_acc"] == 1.0 and by_id["bob"]["natural_acc"] == 1.0
+    assert summary["num_clients"] == 2 and summary["n_attacked"] == 4
     assert rows[0].to_row()["client_id"] == "alice"
 
 

@@ -54,3 +54,24 @@ def test_a_folder_without_results_is_a_clear_error(tmp_path, capsys):
         build_report([tmp_path], tmp_path / "report")
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def _study_folder(root, name, attack):
+    import json
+
+    folder = root / name
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"name": name, "stages": {}}))
+    (folder / "summary.json").write_text(json.dumps({
+        "name": name, "teacher": {"params": 4_000_000, "natural_acc": 0.9},
+        "student": {"name": "bigru_attention", "params": 40_000, "param_ratio": 0.01, "natural_acc": 0.85},
+        "attack": {"attack": "fast_deepwordbug", **attack}}))
+    return folder
+
+
+def test_the_study_table_reads_runs_written_before_the_metric_renames(tmp_path):
+    new = _study_folder(tmp_path, "new", {"student": {"natural_acc": 0.85, "adversarial_acc": 0.375}})
+    old = _study_folder(tmp_path, "old", {"student": {"clean_acc": 0.85, "adv_acc": 0.625}})  # older summary.json
+    markdown = build_report([new, old], tmp_path / "report")["markdown"].read_text()
+    assert "| new |" in markdown and "0.375" in markdown
+    assert "| old |" in markdown and "0.625" in markdown

@@ -50,7 +50,7 @@ class FakeEvaluator:
         config = dict(student)
         params = build_student(config.pop("name"), num_labels=2, vocab_size=500, **config).num_parameters()
         noise = random.Random(student_key(student)).random()
-        return {"val_natural_acc": 0.5 + 0.3 * noise, "val_adv_acc": 0.4 * (1 - noise) + params * 1e-6,
+        return {"val_natural_acc": 0.5 + 0.3 * noise, "val_adversarial_acc": 0.4 * (1 - noise) + params * 1e-6,
                 "params": params}
 
 
@@ -63,7 +63,8 @@ def search_config(tmp_path, strategy, **changes):
     options = {"population": 4, "offspring": 3} if strategy == "evolution" else {"batch": 3}
     mapping = {"distill": str(base), "space": SMALL_SPACE, "candidates": 11, "reference": False, "test_front": False,
                "strategy": {"name": strategy, "options": options}, "seed": 3,
-               "objectives": [{"metric": "val_natural_acc", "goal": "max"}, {"metric": "val_adv_acc", "goal": "max"},
+               "objectives": [{"metric": "val_natural_acc", "goal": "max"},
+                              {"metric": "val_adversarial_acc", "goal": "max"},
                               {"metric": "params", "goal": "min"}]}
     mapping.update(changes)
     return config_from_mapping(mapping)
@@ -174,8 +175,8 @@ def test_real_search_cli_writes_front_exports_and_resumes(tiny_run, tmp_path, ca
     (tmp_path / "search.yaml").write_text(yaml.safe_dump({
         "distill": "base.yaml", "space": {"prado": SMALL_SPACE["prado"]}, "candidates": 3,
         "strategy": {"name": "evolution", "options": {"population": 2, "offspring": 1}},
-        "evaluation": {"attack_examples": 6, "latency_examples": 3, "test_attack_examples": 6},
-        "export": {"prefer": "val_adv_acc"},
+        "evaluation": {"examples": 6, "latency_examples": 3, "test_attack_examples": 6},
+        "export": {"prefer": "val_adversarial_acc"},
     }))
     out, exported = tmp_path / "out", tmp_path / "chosen"
     argv = ["search", "--config", str(tmp_path / "search.yaml"), "--out", str(out), "--export", str(exported)]
@@ -184,7 +185,7 @@ def test_real_search_cli_writes_front_exports_and_resumes(tiny_run, tmp_path, ca
     pareto = json.loads((out / "pareto.json").read_text())
     assert pareto["front"] and pareto["reference"]["student"]["projection_dim"] == 16
     for entry in pareto["front"] + [pareto["reference"]]:
-        assert 0.0 <= entry["metrics"]["val_adv_acc"] <= entry["metrics"]["val_clean_acc_attacked"] <= 1.0
+        assert 0.0 <= entry["metrics"]["val_adversarial_acc"] <= entry["metrics"]["val_natural_acc_attacked"] <= 1.0
         assert 0.0 <= entry["metrics"]["val_natural_acc"] <= 1.0
         assert entry["metrics"]["val_attacked"] == 6 and entry["metrics"]["params"] > 0
         assert 0.0 <= entry["test"]["test_natural_acc"] <= 1.0 and entry["test"]["test_attacked"] == 6

@@ -22,23 +22,27 @@ SUMMARY_JSON = "summary.json"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from fedrobust.attacks import ATTACKS
+    from fedrobust.evaluation import AttackEvalConfig
 
+    defaults = AttackEvalConfig()
     p = subparsers.add_parser(
         "evaluate",
         help="attack a saved model on a federated dataset: per-example CSV and summary.json",
         description="Writes OUT/examples.csv (one row per attacked example), OUT/summary.json "
-        "(clean_acc, adv_acc, attack_success_rate, examples_per_s, ... with 95% intervals), "
+        "(natural_acc, adversarial_acc, attack_success_rate, n_attacked, examples_per_s, ... with 95% intervals), "
         "OUT/per_client.csv for --split clients, and explanation agreement with --compare-to.",
     )
     p.add_argument("--model", required=True, type=Path, help="model folder written by save_model (student or teacher)")
     p.add_argument("--data", required=True, type=Path, help="prepared federated directory (fedrobust data prepare)")
-    p.add_argument("--attack", default="fast_deepwordbug", help=f"one of: {', '.join(ATTACKS.names())}")
+    p.add_argument("--attack", default=defaults.attack, help=f"one of: {', '.join(ATTACKS.names())}")
     p.add_argument("--split", choices=("public", "clients"), default="public",
                    help="public: the server's test split; clients: every device client's test split")
-    p.add_argument("--max-examples", type=int, default=None, help="public split: seeded random subset of this size")
+    p.add_argument("--examples", type=_examples, default=defaults.examples,
+                   help="public split: seeded random sample of this many test texts, or 'all' (default %(default)s)")
     p.add_argument("--per-client", type=int, default=None, help="clients split: at most this many test examples per client")
     p.add_argument("--max-clients", type=int, default=None, help="clients split: only the first N clients")
-    p.add_argument("--max-queries", type=int, default=None, help="query budget per example (default: none)")
+    p.add_argument("--max-queries", type=int, default=defaults.max_queries,
+                   help="query budget per attacked text (default %(default)s: no cap)")
     p.add_argument("--compare-to", type=Path, default=None,
                    help="second model folder (e.g. the teacher): explanation agreement on the clean examples")
     p.add_argument("--top-k", type=int, default=5, help="k of the top-k attribution overlap")
@@ -47,12 +51,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_evaluate)
 
 
+def _examples(value: str) -> int | None:
+    return None if value == "all" else int(value)
+
+
 def _check_args(args: argparse.Namespace) -> None:
-    if args.split == "clients" and args.max_examples is not None:
-        raise ConfigError("--max-examples applies to --split public; for clients use --per-client and --max-clients")
+    from fedrobust.evaluation import AttackEvalConfig
+
+    if args.split == "clients" and args.examples != AttackEvalConfig().examples:
+        raise ConfigError("--examples applies to --split public; for clients use --per-client and --max-clients")
     if args.split == "public" and (args.per_client is not None or args.max_clients is not None):
-        raise ConfigError("--per-client/--max-clients apply to --split clients; for public use --max-examples")
-    for flag in ("max_examples", "per_client", "max_clients", "max_queries", "top_k"):
+        raise ConfigError("--per-client/--max-clients apply to --split clients; for public use --examples")
+    for flag in ("examples", "per_client", "max_clients", "max_queries", "top_k"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -93,6 +103,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         write_records_csv,
         write_summary_json,
     )
+    from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
     from fedrobust.models.io import load_model
 
     _check_args(args)
@@ -112,7 +123,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         public = dataset.public()
         records, summary = evaluate_attack(
             model, tokenizer, public.test_texts, public.test_labels, attack,
-            max_examples=args.max_examples, max_queries=args.max_queries, seed=args.seed,
+            examples=args.examples, max_queries=args.max_queries, seed=args.seed,
         )
         write_records_csv((r.to_dict() for r in records), args.out / EXAMPLES_CSV)
         clean_texts, clean_labels = [r.text for r in records], [r.label for r in records]
@@ -143,8 +154,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     summary["environment"] = _environment()
     write_summary_json(summary, args.out / SUMMARY_JSON)
     log.info(
-        "%s on %s (%s, %d examples): clean_acc %.3f  adv_acc %.3f  success %.3f  %.1f examples/s -> %s",
-        args.attack, args.model, args.split, summary["num_examples"], summary["clean_acc"], summary["adv_acc"],
-        summary["attack_success_rate"], summary.get("examples_per_s", float("nan")), args.out / SUMMARY_JSON,
+        "%s on %s (%s, %d texts attacked): %s %.3f  %s %.3f  %s %.3f  %.1f examples/s -> %s",
+        args.attack, args.model, args.split, summary[N_ATTACKED], NATURAL_ACC, summary[NATURAL_ACC],
+        ADVERSARIAL_ACC, summary[ADVERSARIAL_ACC], ATTACK_SUCCESS_RATE, summary[ATTACK_SUCCESS_RATE],
+        summary.get("examples_per_s", float("nan")), args.out / SUMMARY_JSON,
     )
     return 0

@@ -1,4 +1,5 @@
-"""Accuracy, batch-1 CPU latency and on-disk size: the numbers metrics.json reports."""
+"""Batch-1 CPU latency and on-disk size, the deployment numbers metrics.json reports beside
+accuracy (which, like every accuracy, comes from fedrobust.evaluation; re-exported here)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,10 @@ from typing import Any
 
 import torch
 
+from fedrobust.evaluation.measure import accuracy, predict
 from fedrobust.models.base import TextClassifier
 
-
-@torch.no_grad()
-def predict(model: TextClassifier, tokenizer: Any, texts: list[str], batch_size: int = 64) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    preds = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[start : start + batch_size])
-        preds.append(model(enc["input_ids"], enc["attention_mask"]).argmax(dim=1))
-    model.train(was_training)
-    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
-
-
-def accuracy(model: TextClassifier, tokenizer: Any, texts: list[str], labels: list[int]) -> float:
-    if not texts:
-        return float("nan")
-    return float((predict(model, tokenizer, texts) == torch.tensor(labels)).float().mean())
+__all__ = ["accuracy", "latency_ms", "predict", "size_bytes"]
 
 
 @torch.no_grad()

@@ -17,12 +17,14 @@ from safetensors.torch import save as safetensors_bytes
 from fedrobust.distill.compression import factorize, magnitude_prune, quantize_state_dict, sparsity
 from fedrobust.distill.config import DistillConfig
 from fedrobust.distill.losses import OBJECTIVES, ObjectiveContext
-from fedrobust.distill.measure import latency_ms, predict, size_bytes
+from fedrobust.distill.measure import latency_ms, size_bytes
 from fedrobust.distill.teacher_artifacts import MODEL_DIR, read_cache, read_metrics
 from fedrobust.distill.teacher_training import TOKEN_TABLE_KEY
 from fedrobust.distill.trainer import WeightedObjective, train_student
 from fedrobust.distill.vocabulary import fit_vocabulary, kept_token_ids
+from fedrobust.data import FederatedDataset
 from fedrobust.errors import DataError
+from fedrobust.evaluation import accuracy, predict
 from fedrobust.models import STUDENTS, TextClassifier, WordPieceTokenizer, build_student, load_model, save_model
 from fedrobust.models.io import FP32_WEIGHTS, INT8_WEIGHTS
 
@@ -104,8 +106,6 @@ class DistillInputs:
 
 
 def load_inputs(config: DistillConfig) -> DistillInputs:
-    from fedrobust.data import FederatedDataset
-
     public = FederatedDataset.load(config.data).public()
     teacher_dir = Path(config.teacher)
     teacher_metrics = read_metrics(teacher_dir)
@@ -196,17 +196,16 @@ def save_and_measure(
         "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS),
     }
     limit = config.eval.max_test_examples
-    texts, labels = list(inputs.public.test_texts)[:limit], torch.tensor(list(inputs.public.test_labels)[:limit])
+    texts, labels = list(inputs.public.test_texts)[:limit], [int(y) for y in list(inputs.public.test_labels)[:limit]]
     reloaded, _ = load_model(out_dir / STUDENT_DIR)
-    fp32_preds = predict(reloaded, tok, texts)
-    measured["natural_acc"] = float((fp32_preds == labels).float().mean())
+    measured["natural_acc"] = accuracy(reloaded, tok, texts, labels)
     measured["latency_ms"] = latency_ms(reloaded, tok, texts, config.eval.latency_examples)
     if config.compression.int8:
         save_model(student, tok, out_dir / STUDENT_INT8_DIR, extra_config=extra, weights="int8")
-        int8_preds = predict(load_model(out_dir / STUDENT_INT8_DIR)[0], tok, texts)
+        int8 = load_model(out_dir / STUDENT_INT8_DIR)[0]
         measured["bytes_int8"] = size_bytes(out_dir / STUDENT_INT8_DIR / INT8_WEIGHTS)
-        measured["natural_acc_int8"] = float((int8_preds == labels).float().mean())
-        measured["int8_agreement"] = float((int8_preds == fp32_preds).float().mean())
+        measured["natural_acc_int8"] = accuracy(int8, tok, texts, labels)
+        measured["int8_agreement"] = float((predict(int8, tok, texts) == predict(reloaded, tok, texts)).float().mean())
     else:  # size of the int8 file it would write
         state = {k: v.detach().contiguous() for k, v in student.state_dict().items()}
         measured["bytes_int8"] = len(safetensors_bytes(quantize_state_dict(state)))

@@ -1,6 +1,7 @@
-"""Natural accuracy and accuracy under attack, for one pool of examples or per client.
+"""Natural accuracy and accuracy under attack, for one pool of examples or per client, with the
+per-example records and 95% intervals (fedrobust.evaluation.measure gives the bare numbers).
 
-    records, summary = evaluate_attack(model, tokenizer, texts, labels, attack="fast_deepwordbug")
+    records, summary = evaluate_attack(model, tokenizer, texts, labels, attack="fast_deepwordbug", examples=200)
     rows, per_client, summary = evaluate_clients(model, tokenizer, clients, attack="fast_deepwordbug",
                                                  per_client=20)
 """
@@ -11,10 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-
 from fedrobust.attacks import Attack, AttackRecord, build_attack
 from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation.attack_summary import summarize_attack
+from fedrobust.evaluation.measure import correct_predictions
 from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.models.base import TextClassifier
 
@@ -60,18 +61,22 @@ def evaluate_attack(
     labels: Sequence[int],
     attack: str | Attack = "fast_deepwordbug",
     *,
-    max_examples: int | None = None,
+    examples: int | None = None,
     max_queries: int | None = None,
     seed: int = 0,
     **attack_options: Any,
 ) -> tuple[list[AttackRecord], dict[str, Any]]:
-    """Attack a (seeded subsample of a) pool of examples; summary keys: see summarize_attack."""
+    """Attack a seeded sample of ``examples`` texts (None: all); summary keys: see summarize_attack
+    (natural_acc is that of the attacked sample)."""
     if len(texts) != len(labels):
         raise DataError(f"evaluate_attack got {len(texts)} texts but {len(labels)} labels")
     runner = _resolve_attack(attack, model, tokenizer, max_queries, seed, attack_options)
-    chosen = sample_indices(len(texts), max_examples, seed)
-    records, elapsed, cpu = _timed_attack(runner, [texts[i] for i in chosen], [int(labels[i]) for i in chosen])
-    summary = {**_attack_info(runner, max_queries, seed), **summarize_attack(records, elapsed, cpu, seed=seed)}
+    chosen = sample_indices(len(texts), examples, seed)
+    sample_texts, sample_labels = [texts[i] for i in chosen], [int(labels[i]) for i in chosen]
+    records, elapsed, cpu = _timed_attack(runner, sample_texts, sample_labels)
+    natural = correct_predictions(model, tokenizer, sample_texts, sample_labels)
+    summary = {**_attack_info(runner, max_queries, seed),
+               **summarize_attack(records, elapsed, cpu, seed=seed, natural_correct=natural)}
     return records, summary
 
 
@@ -105,16 +110,20 @@ def evaluate_clients(
             texts.append(client_texts[i])
             labels.append(int(client_labels[i]))
     records, elapsed, cpu = _timed_attack(runner, texts, labels)
+    natural = correct_predictions(model, tokenizer, texts, labels)
     rows = [ClientAttackRecord(cid, i, r) for (cid, i), r in zip(owners, records)]
-    by_client: dict[str, list[AttackRecord]] = {}
-    for row in rows:
-        by_client.setdefault(row.client_id, []).append(row.record)
+    by_client: dict[str, tuple[list[AttackRecord], list[bool]]] = {}
+    for row, correct in zip(rows, natural):
+        client_records, client_correct = by_client.setdefault(row.client_id, ([], []))
+        client_records.append(row.record)
+        client_correct.append(correct)
     per_client_summaries = [
-        {"client_id": cid, **summarize_attack(recs, seed=seed)} for cid, recs in by_client.items()
+        {"client_id": cid, **summarize_attack(recs, seed=seed, natural_correct=correct)}
+        for cid, (recs, correct) in by_client.items()
     ]
     summary = {
         **_attack_info(runner, max_queries, seed),
         "num_clients": len(by_client),
-        **summarize_attack(records, elapsed, cpu, seed=seed),
+        **summarize_attack(records, elapsed, cpu, seed=seed, natural_correct=natural),
     }
     return rows, per_client_summaries, summary

@@ -1,4 +1,5 @@
-"""Aggregate AttackRecords into the numbers papers report, each with a 95% interval.
+"""Aggregate AttackRecords into the numbers papers report, each with a 95% interval, under the
+names of fedrobust.evaluation.metrics.
 
 Definitions follow TextAttack: accuracy under attack = failed / all examples; attack success
 rate = successful / (successful + failed) (skipped examples were misclassified already);
@@ -14,6 +15,7 @@ import numpy as np
 
 from fedrobust.attacks.records import FAILED, SKIPPED, SUCCESSFUL, AttackRecord
 from fedrobust.evaluation.confidence import bootstrap_mean_interval, wilson_interval
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -21,28 +23,38 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def summarize_attack(
-    records: Sequence[AttackRecord], elapsed_s: float | None = None, cpu_s: float | None = None, seed: int = 0
+    records: Sequence[AttackRecord], elapsed_s: float | None = None, cpu_s: float | None = None, seed: int = 0,
+    natural_correct: Sequence[bool] | None = None,
 ) -> dict[str, Any]:
-    """Counts, rates and means with 95% intervals; throughput when the wall (and CPU) time is given."""
+    """Counts, rates and means with 95% intervals; throughput when the wall (and CPU) time is given.
+
+    ``natural_correct`` (one per record, from fedrobust.evaluation.measure.correct_predictions)
+    gives natural_acc; without it, records alone (e.g. read back from a CSV) give it from the
+    attack's own clean prediction.
+    """
     n = len(records)
     successful = sum(r.result == SUCCESSFUL for r in records)
     failed = sum(r.result == FAILED for r in records)
     skipped = sum(r.result == SKIPPED for r in records)
-    clean_correct = sum(r.clean_pred == r.label for r in records)
+    if natural_correct is None:
+        natural_correct = [r.clean_pred == r.label for r in records]
+    elif len(natural_correct) != n:
+        raise ValueError(f"natural_correct has {len(natural_correct)} entries for {n} records")
+    clean_correct = sum(bool(c) for c in natural_correct)
     attacked = [r for r in records if r.result != SKIPPED]
     queries = [float(r.queries) for r in attacked]
     perturbed = [r.perturbed_fraction for r in records if r.result == SUCCESSFUL]
     summary: dict[str, Any] = {
-        "num_examples": n,
+        N_ATTACKED: n,
         "num_successful": successful,
         "num_failed": failed,
         "num_skipped": skipped,
-        "clean_acc": clean_correct / n if n else math.nan,
-        "clean_acc_ci95": list(wilson_interval(clean_correct, n)),
-        "adv_acc": failed / n if n else math.nan,
-        "adv_acc_ci95": list(wilson_interval(failed, n)),
-        "attack_success_rate": successful / len(attacked) if attacked else math.nan,
-        "attack_success_rate_ci95": list(wilson_interval(successful, len(attacked))),
+        NATURAL_ACC: clean_correct / n if n else math.nan,
+        f"{NATURAL_ACC}_ci95": list(wilson_interval(clean_correct, n)),
+        ADVERSARIAL_ACC: failed / n if n else math.nan,
+        f"{ADVERSARIAL_ACC}_ci95": list(wilson_interval(failed, n)),
+        ATTACK_SUCCESS_RATE: successful / len(attacked) if attacked else math.nan,
+        f"{ATTACK_SUCCESS_RATE}_ci95": list(wilson_interval(successful, len(attacked))),
         "mean_queries": _mean(queries),
         "mean_queries_ci95": list(bootstrap_mean_interval(queries, seed=seed)),
         "mean_perturbed_fraction": _mean(perturbed),

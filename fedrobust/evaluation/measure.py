@@ -13,7 +13,8 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from fedrobust.attacks import FAILED, SKIPPED, SUCCESSFUL, build_attack
+from fedrobust.attacks import build_attack
+from fedrobust.evaluation.attack_summary import summarize_attack
 from fedrobust.evaluation.config import AttackEvalConfig
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS, N_ATTACKED, NATURAL_ACC
 from fedrobust.evaluation.sampling import sample_indices
@@ -35,13 +36,32 @@ def predict_logits(model: TextClassifier, tokenizer: Any, texts: Sequence[str], 
     return torch.cat(chunks) if chunks else torch.empty(0, model.num_labels)
 
 
+def predict(model: TextClassifier, tokenizer: Any, texts: Sequence[str]) -> torch.Tensor:
+    """Predicted labels (n,), long."""
+    return predict_logits(model, tokenizer, texts).argmax(-1)
+
+
+def _is_correct(logits: torch.Tensor, labels: Sequence[int]) -> torch.Tensor:
+    return logits.argmax(-1) == torch.as_tensor(list(labels), dtype=torch.long)
+
+
+def correct_predictions(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]
+) -> list[bool]:
+    """Per text: is the clean text classified correctly (what natural_acc averages)."""
+    if not texts:
+        return []
+    return _is_correct(predict_logits(model, tokenizer, texts), labels).tolist()
+
+
 def natural_metrics(model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]) -> dict[str, float]:
     """``natural_acc`` and ``loss`` on every text; both NaN when there are no texts."""
     if not texts:
         return {NATURAL_ACC: math.nan, LOSS: math.nan}
     logits = predict_logits(model, tokenizer, texts)
     y = torch.as_tensor(list(labels), dtype=torch.long)
-    return {NATURAL_ACC: float((logits.argmax(-1) == y).float().mean()),
+    # correct / n in double precision, the same ratio summarize_attack reports for a sample
+    return {NATURAL_ACC: int(_is_correct(logits, labels).sum()) / len(texts),
             LOSS: float(F.cross_entropy(logits, y))}
 
 
@@ -61,12 +81,8 @@ def attack_metrics(
     chosen = sample_indices(len(texts), settings.examples, seed)
     attack = build_attack(settings.attack, model, tokenizer, max_queries=settings.max_queries, seed=seed)
     records = attack.attack([texts[i] for i in chosen], [int(labels[i]) for i in chosen])
-    failed = sum(r.result == FAILED for r in records)
-    successful = sum(r.result == SUCCESSFUL for r in records)
-    attacked = sum(r.result != SKIPPED for r in records)
-    return {ADVERSARIAL_ACC: failed / len(records),
-            ATTACK_SUCCESS_RATE: successful / attacked if attacked else math.nan,
-            N_ATTACKED: len(records)}
+    summary = summarize_attack(records, seed=seed)
+    return {key: summary[key] for key in (ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED)}
 
 
 def measure(

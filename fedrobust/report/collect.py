@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fedrobust.errors import DataError
+from fedrobust.evaluation.metrics import with_current_names
 
 CLIENTS_CSV = "clients.csv"
 ROUNDS_CSV = "rounds.csv"
@@ -58,14 +59,17 @@ def _number(value: str) -> Any:
 
 
 def read_table(path: Path) -> list[dict[str, Any]]:
+    """CSV rows with numbers parsed and metric columns under today's names (older runs wrote n_adv)."""
     with open(path, newline="") as handle:
-        return [{k: _number(v) if k not in ("client_id", "algorithm", "phase") else v for k, v in row.items()}
+        return [with_current_names({k: _number(v) if k not in ("client_id", "algorithm", "phase") else v
+                                    for k, v in row.items()})
                 for row in csv.DictReader(handle)]
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON file with metrics under today's names (older runs wrote adv_acc, clean_acc)."""
     try:
-        return json.loads(path.read_text())
+        return with_current_names(json.loads(path.read_text()))
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC
 from fedrobust.report.collect import Arm, RunResults
 from fedrobust.report.document import Table
 from fedrobust.report.stats import fmt_mean_ci, mean_ci
@@ -28,10 +29,10 @@ def study_table(runs: list[RunResults]) -> Table | None:
         agreement = attack.get("explanation_agreement", {})
         rows.append([
             run.name, _num(teacher.get("params")), _num(teacher.get("natural_acc")),
-            _num((attack.get("teacher") or {}).get("adv_acc")),
+            _num((attack.get("teacher") or {}).get(ADVERSARIAL_ACC)),
             str(student.get("name", "–")), _num(student.get("params")), _num(student.get("param_ratio")),
             _num(student.get("bytes_int8")), _num(student.get("natural_acc")),
-            _num((attack.get("student") or {}).get("adv_acc")), _num(student.get("latency_ms"), 2),
+            _num((attack.get("student") or {}).get(ADVERSARIAL_ACC)), _num(student.get("latency_ms"), 2),
             _num(agreement.get("mean_spearman")),
         ])
     if not rows:

@@ -1,9 +1,11 @@
 """Score one candidate: distil it with the base config's robust objectives on the search budget,
 then measure it on the validation texts (held out of the public train split), never on test.
 
-    val_natural_acc          accuracy on every validation text
-    val_adv_acc              accuracy under `evaluation.attack` on a seeded sample of them
-    val_clean_acc_attacked   natural accuracy on that sample
+    val_natural_acc            accuracy on every validation text
+    val_adversarial_acc        accuracy under `evaluation.attack` on a seeded sample of
+                               `evaluation.examples` of them
+    val_natural_acc_attacked   natural accuracy on that sample
+    val_attack_success_rate, val_attacked (texts attacked)
     params, bytes_fp32, bytes_int8, latency_ms (batch 1, this process's torch threads)
 """
 
@@ -18,14 +20,37 @@ from safetensors.torch import save as safetensors_bytes
 
 from fedrobust.distill.compression import quantize_state_dict
 from fedrobust.distill.config import DistillConfig, config_from_mapping
-from fedrobust.distill.measure import accuracy, latency_ms, size_bytes
+from fedrobust.distill.measure import latency_ms, size_bytes
 from fedrobust.distill.pipeline import (
     STUDENT_DIR, DistillInputs, build_fitted_student, build_objectives, load_inputs, train_and_compress,
 )
-from fedrobust.evaluation import evaluate_attack
+from fedrobust.evaluation import AttackEvalConfig, accuracy, evaluate_attack
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
 from fedrobust.models import load_model, save_model
 from fedrobust.models.io import FP32_WEIGHTS
 from fedrobust.search.config import EvaluationSection
+
+
+def attack_settings(evaluation: EvaluationSection) -> AttackEvalConfig:
+    """The search's `evaluation:` section as the shared attack-evaluation settings."""
+    # TODO(merge): `examples` once search/config.py renames attack_examples (issue 16)
+    examples = evaluation.examples if hasattr(evaluation, "examples") else evaluation.attack_examples
+    return AttackEvalConfig(attack=evaluation.attack, examples=examples, max_queries=evaluation.max_queries)
+
+
+def attacked_metrics(
+    model: Any, tokenizer: Any, texts: list[str], labels: list[int], settings: AttackEvalConfig, seed: int, prefix: str,
+) -> dict[str, float]:
+    """Natural accuracy on every text and the attack's numbers on its seeded sample, named ``<prefix>_*``."""
+    _, attack = evaluate_attack(model, tokenizer, texts, labels, attack=settings.attack, examples=settings.examples,
+                                max_queries=settings.max_queries, seed=seed)
+    return {
+        f"{prefix}_{NATURAL_ACC}": accuracy(model, tokenizer, texts, labels),
+        f"{prefix}_{ADVERSARIAL_ACC}": float(attack[ADVERSARIAL_ACC]),
+        f"{prefix}_{NATURAL_ACC}_attacked": float(attack[NATURAL_ACC]),  # natural accuracy on the attacked sample
+        f"{prefix}_{ATTACK_SUCCESS_RATE}": float(attack[ATTACK_SUCCESS_RATE]),
+        f"{prefix}_attacked": int(attack[N_ATTACKED]),
+    }
 
 
 class DistillEvaluator:
@@ -65,17 +90,9 @@ class DistillEvaluator:
         reloaded, tokenizer = load_model(out_dir / STUDENT_DIR)
         texts, labels = self.validation(config)
         ev = self.evaluation
-        _, attack = evaluate_attack(
-            reloaded, tokenizer, texts, labels, attack=ev.attack, max_examples=ev.attack_examples,
-            max_queries=ev.max_queries, seed=config.seed,
-        )
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         return {
-            "val_natural_acc": accuracy(reloaded, tokenizer, texts, labels),
-            "val_adv_acc": float(attack["adv_acc"]),
-            "val_clean_acc_attacked": float(attack["clean_acc"]),  # natural accuracy on the attacked sample
-            "val_attack_success_rate": float(attack["attack_success_rate"]),
-            "val_attacked": int(attack["num_examples"]),
+            **attacked_metrics(reloaded, tokenizer, texts, labels, attack_settings(ev), config.seed, prefix="val"),
             "params": int(model.num_parameters()),
             "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS),
             "bytes_int8": len(safetensors_bytes(quantize_state_dict(state))),

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from fedrobust.distill.measure import accuracy
-from fedrobust.evaluation import evaluate_attack
+from fedrobust.data import FederatedDataset
 from fedrobust.models import load_model
 from fedrobust.search.config import EvaluationSection
+from fedrobust.search.evaluator import attack_settings, attacked_metrics
 
 
 def score_on_test(model_dir: str | Path, data_dir: str | Path, evaluation: EvaluationSection, seed: int) -> dict[str, Any]:
-    from fedrobust.data import FederatedDataset
-
+    """test_natural_acc on the whole test split, test_adversarial_acc (and the rest of
+    attacked_metrics) on a seeded sample of `evaluation.test_attack_examples` texts."""
     public = FederatedDataset.load(data_dir).public()
     texts, labels = list(public.test_texts), [int(y) for y in public.test_labels]
     model, tokenizer = load_model(model_dir)
-    _, attack = evaluate_attack(
-        model, tokenizer, texts, labels, attack=evaluation.attack, max_examples=evaluation.test_attack_examples,
-        max_queries=evaluation.max_queries, seed=seed,
-    )
-    return {
-        "test_natural_acc": accuracy(model, tokenizer, texts, labels),
-        "test_adv_acc": float(attack["adv_acc"]),
-        "test_attacked": int(attack["num_examples"]),
-        "test_examples": len(texts),
-    }
+    settings = dataclasses.replace(attack_settings(evaluation), examples=evaluation.test_attack_examples)
+    return {**attacked_metrics(model, tokenizer, texts, labels, settings, seed, prefix="test"),
+            "test_examples": len(texts)}

@@ -6,11 +6,30 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fedrobust.pipeline.config import RunConfig
+from fedrobust.data import FederatedDataset
+from fedrobust.evaluation import (
+    AttackEvalConfig,
+    evaluate_attack,
+    explanation_agreement,
+    sample_indices,
+    write_records_csv,
+    write_summary_json,
+)
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
+from fedrobust.models.io import load_model
+from fedrobust.pipeline.config import EvaluateSection, RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 
-SUMMARY_KEYS = ("num_examples", "clean_acc", "clean_acc_ci95", "adv_acc", "adv_acc_ci95", "attack_success_rate",
-                "mean_queries", "examples_per_s")
+# what the stage record (and so the run's summary.json) keeps of each model's attack summary
+SUMMARY_KEYS = (N_ATTACKED, NATURAL_ACC, f"{NATURAL_ACC}_ci95", ADVERSARIAL_ACC, f"{ADVERSARIAL_ACC}_ci95",
+                ATTACK_SUCCESS_RATE, "mean_queries", "examples_per_s")
+
+
+def attack_settings(section: EvaluateSection) -> AttackEvalConfig:
+    """The run config's `evaluate:` section as the shared attack-evaluation settings."""
+    # TODO(merge): `examples` once pipeline/config.py renames max_examples (issue 16)
+    examples = section.examples if hasattr(section, "examples") else section.max_examples
+    return AttackEvalConfig(attack=section.attack, examples=examples, max_queries=section.max_queries)
 
 
 class EvaluateStage(Stage):
@@ -21,32 +40,27 @@ class EvaluateStage(Stage):
         return {**dataclasses.asdict(config.evaluate), "seed": config.seed}
 
     def describe(self, config: RunConfig) -> str:
-        e = config.evaluate
-        return f"{e.attack} on {e.max_examples or 'all'} public test texts: {', '.join(e.models)}"
+        settings = attack_settings(config.evaluate)
+        return f"{settings.attack} on {settings.examples or 'all'} public test texts: {', '.join(config.evaluate.models)}"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from fedrobust.attacks import build_attack
-        from fedrobust.data import FederatedDataset
-        from fedrobust.evaluation import evaluate_attack, write_records_csv, write_summary_json
-        from fedrobust.models.io import load_model
-
-        section, seed = ctx.config.evaluate, ctx.config.seed
+        section, settings, seed = ctx.config.evaluate, attack_settings(ctx.config.evaluate), ctx.config.seed
         public = FederatedDataset.load(ctx.output_of("data")).public()
         folders = {"student": ctx.output_of("distill")}
         if "teacher" in ctx.upstream:
             folders["teacher"] = ctx.upstream["teacher"]["model"]
-        result: dict[str, Any] = {"output": str(ctx.dir), "attack": section.attack}
+        result: dict[str, Any] = {"output": str(ctx.dir), "attack": settings.attack}
         student_records = None
         for name in section.models:
             model, tokenizer = load_model(folders[name])
-            attack = build_attack(section.attack, model, tokenizer, max_queries=section.max_queries, seed=seed)
-            records, summary = evaluate_attack(model, tokenizer, public.test_texts, public.test_labels, attack,
-                                               max_examples=section.max_examples, max_queries=section.max_queries, seed=seed)
+            records, summary = evaluate_attack(model, tokenizer, public.test_texts, public.test_labels, settings.attack,
+                                               examples=settings.examples, max_queries=settings.max_queries, seed=seed)
             write_records_csv((r.to_dict() for r in records), ctx.dir / f"{name}_examples.csv")
             write_summary_json(summary, ctx.dir / f"{name}_summary.json")
             result[name] = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
-            print(f"  {name}: natural {summary['clean_acc']:.3f}, under {section.attack} {summary['adv_acc']:.3f} "
-                  f"({summary['num_examples']} texts, {summary.get('examples_per_s', float('nan')):.1f} texts/s)", flush=True)
+            print(f"  {name}: natural {summary[NATURAL_ACC]:.3f}, under {settings.attack} "
+                  f"{summary[ADVERSARIAL_ACC]:.3f} ({summary[N_ATTACKED]} texts, "
+                  f"{summary.get('examples_per_s', float('nan')):.1f} texts/s)", flush=True)
             if name == "student":
                 student_records = (model, tokenizer, records)
         if section.explanation_agreement and "teacher" in folders:
@@ -54,19 +68,14 @@ class EvaluateStage(Stage):
         return result
 
     def _agreement(self, ctx: StageContext, folders: dict[str, str], student_records) -> dict[str, Any]:
-        from fedrobust.data import FederatedDataset
-        from fedrobust.evaluation import explanation_agreement, write_records_csv
-        from fedrobust.evaluation.attack_eval import sample_indices
-        from fedrobust.models.io import load_model
-
         section, seed = ctx.config.evaluate, ctx.config.seed
         if student_records is not None:
             student, tokenizer, records = student_records
             texts, labels = [r.text for r in records], [r.label for r in records]
-        else:
+        else:  # the same seeded sample the attack would have run on
             student, tokenizer = load_model(folders["student"])
             public = FederatedDataset.load(ctx.output_of("data")).public()
-            rows = sample_indices(len(public.test_texts), section.max_examples, seed)
+            rows = sample_indices(len(public.test_texts), attack_settings(section).examples, seed)
             texts, labels = [public.test_texts[i] for i in rows], [public.test_labels[i] for i in rows]
         teacher, teacher_tokenizer = load_model(folders["teacher"])
         rows, agreement = explanation_agreement(student, teacher, tokenizer, texts, k=section.top_k, targets=labels,
