@@ -279,6 +279,15 @@ def _scalar(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
+def _optional(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A flag value of an optional field: ``none`` (any case) is None."""
+    def parse(text: str) -> Any:
+        return None if text.lower() == "none" else convert(text)
+
+    parse.__name__ = getattr(convert, "__name__", "value")  # argparse names the type in its errors
+    return parse
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Iterable[str] = (),
                         helps: Mapping[str, str] | None = None) -> None:
     """One ``--kebab-name`` flag per field of ``cls``, typed, with the dataclass's default and the
@@ -288,7 +297,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Ite
     for f in dataclasses.fields(cls):
         if f.name in skipped:
             continue
-        annotation, _ = _scalar(hints[f.name])
+        annotation, optional = _scalar(hints[f.name])
         default = _default(f)
         described = (helps or {}).get(f.name) or f.metadata.get("help") or ""
         help_text = f"{described} (default: {default})".lstrip().replace("%", "%%")  # argparse %-formats help
@@ -301,7 +310,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Ite
             parser.add_argument(_flag(f.name), dest=f.name, nargs="+", type=item, default=default,
                                 metavar=metavar, help=help_text)
         elif annotation in (int, float, str):
-            parser.add_argument(_flag(f.name), dest=f.name, type=annotation, default=default, metavar=metavar,
+            convert = _optional(annotation) if optional and annotation is not str else annotation
+            parser.add_argument(_flag(f.name), dest=f.name, type=convert, default=default, metavar=metavar,
                                 help=help_text)
         else:
             raise TypeError(f"{cls.__name__}.{f.name}: no command-line flag for {annotation!r}")

@@ -93,7 +93,7 @@ def row_config(base: dict[str, Any], student: str, objectives: list[str], args: 
 def attack_row(model_dir: Path, texts: list[str], labels: list[int], args: argparse.Namespace) -> tuple[dict, list]:
     model, tokenizer = load_model(model_dir)
     records, summary = evaluate_attack(
-        model, tokenizer, texts, labels, attack=args.attack, max_examples=args.attack_examples,
+        model, tokenizer, texts, labels, attack=args.attack, examples=args.attack_examples,
         max_queries=args.max_queries, seed=args.seed,
     )
     return summary, records
@@ -113,10 +113,10 @@ def table_row(
         "latency_ms": round(model["latency_ms"], 3),
     }
     if attack is not None:
-        row["clean_acc_attacked"] = round(attack["clean_acc"], 4)
-        row["adv_acc"] = round(attack["adv_acc"], 4)
+        row["clean_acc_attacked"] = round(attack["natural_acc"], 4)
+        row["adv_acc"] = round(attack["adversarial_acc"], 4)
         row["attack_success_rate"] = round(attack["attack_success_rate"], 4)
-        row["attacked"] = attack["num_examples"]
+        row["attacked"] = attack["n_attacked"]
     return row
 
 
@@ -212,7 +212,7 @@ def main() -> None:
         attack_dir = args.out / "attacks"
         write_summary_json(summary, attack_dir / f"{slug(label)}.json")
         write_records_csv((r.to_dict() for r in records), attack_dir / f"{slug(label)}.csv")
-        log.info("%s: natural %.4f, under attack %.4f", label, summary["clean_acc"], summary["adv_acc"])
+        log.info("%s: natural %.4f, under attack %.4f", label, summary["natural_acc"], summary["adversarial_acc"])
         return summary
 
     teacher_clients_acc = clients_accuracy(args.teacher / "model")

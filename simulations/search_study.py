@@ -68,9 +68,9 @@ def table_rows(label: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]
         m, t = e["metrics"], e.get("test", {})
         rows.append({
             "source": label, "key": e["key"], "student": describe(e["student"]), "params": m["params"],
-            "val_natural_acc": round(m["val_natural_acc"], 4), "val_adv_acc": round(m["val_adv_acc"], 4),
+            "val_natural_acc": round(m["val_natural_acc"], 4), "val_adversarial_acc": round(m["val_adversarial_acc"], 4),
             "test_natural_acc": round(t["test_natural_acc"], 4) if t else "",
-            "test_adv_acc": round(t["test_adv_acc"], 4) if t else "",
+            "test_adversarial_acc": round(t["test_adversarial_acc"], 4) if t else "",
             "latency_ms": round(m["latency_ms"], 3), "train_s": round(m["train_seconds"], 1),
         })
     return rows
@@ -129,14 +129,14 @@ def main() -> None:
             for name, entries in everything.items()
         },
         # within the feasibility bounds; "as accurate": val_natural_acc >= the hand-designed student's
-        "best_val_adv_acc": {name: max((e["metrics"]["val_adv_acc"] for e in front), default=None)
+        "best_val_adversarial_acc": {name: max((e["metrics"]["val_adversarial_acc"] for e in front), default=None)
                              for name, front in fronts.items()},
-        "best_val_adv_acc_as_accurate_as_reference": {
-            name: max((e["metrics"]["val_adv_acc"] for e in front
+        "best_val_adversarial_acc_as_accurate_as_reference": {
+            name: max((e["metrics"]["val_adversarial_acc"] for e in front
                        if e["metrics"]["val_natural_acc"] >= reference["metrics"]["val_natural_acc"]), default=None)
             for name, front in fronts.items()
         },
-        "reference_val": {k: reference["metrics"][k] for k in ("val_natural_acc", "val_adv_acc", "params")},
+        "reference_val": {k: reference["metrics"][k] for k in ("val_natural_acc", "val_adversarial_acc", "params")},
         "reference_on_joint_front": not any(
             dominates(e["metrics"], reference["metrics"], objectives) for f in fronts.values() for e in f),
         "out_of_bounds": {name: sum(violation(e["metrics"], bounds) > 0 for e in entries)

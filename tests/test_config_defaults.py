@@ -65,8 +65,6 @@ def test_distill_defaults_are_the_run_configs(tmp_path):
 
 def test_evaluate_defaults_are_the_run_configs():
     args = parse("evaluate", "--model", "m", "--data", "d", "--out", "o")
-    if not hasattr(args, "examples"):
-        pytest.xfail("fedrobust evaluate does not take its flags from AttackEvalConfig yet (cli/evaluate_cmd.py)")
     section = RunConfig().evaluate
     assert (args.attack, args.examples, args.max_queries, args.top_k) == (
         section.attack, section.examples, section.max_queries, section.top_k)

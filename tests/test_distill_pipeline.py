@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 
 from fedrobust.cli.main import main as cli_main
 from fedrobust.distill import config_from_mapping, run_distill
-from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
+from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.data import FederatedDataset
 from fedrobust.errors import DataError
 from fedrobust.evaluation import DeviceAttackEvalConfig, measure
@@ -24,7 +24,7 @@ def data_dir(tmp_path_factory):
 def teacher_dir(data_dir, tmp_path_factory):
     hub_like = save_hub_like_teacher(tmp_path_factory.mktemp("tiny_bert"))
     out = tmp_path_factory.mktemp("teacher")
-    run_teacher(data_dir, out, TeacherOptions(model=str(hub_like), epochs=2, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
+    run_teacher(data_dir, out, TeacherConfig(model=str(hub_like), epochs=2, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
     return out
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from fedrobust.cli.main import main
-from fedrobust.data.prepare import PrepareOptions, prepare
-from fedrobust.data.sources import SourceOptions
+from fedrobust.data.prepare import DataConfig, prepare
 from fedrobust.models.io import save_model
 from tests.data_helpers import synthetic_rows, write_csv
 from tests.models_helpers import small_student, tokenizer
@@ -20,8 +19,8 @@ from tests.models_helpers import small_student, tokenizer
 def workspace(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("evaluate")
     source = write_csv(root / "reviews.csv", synthetic_rows(n=240, num_labels=2, num_owners=12))
-    columns = SourceOptions(text_column="review", label_column="stars", owner_column="who")
-    prepare(PrepareOptions(source=f"csv:{source}", source_options=columns, min_samples=4, public_fraction=0.3), root / "data")
+    prepare(DataConfig(source=f"csv:{source}", text_column="review", label_column="stars", owner_column="who",
+                       min_samples=4, public_fraction=0.3), root / "data")
     save_model(small_student("bigru_attention", seed=0), tokenizer(), root / "student")
     save_model(small_student("bigru_attention", seed=1), tokenizer(), root / "other")
     return {"root": root, "data": root / "data", "student": root / "student", "other": root / "other"}

@@ -55,7 +55,7 @@ def test_rerun_reuses_finished_stages_and_redoes_only_changed_ones(tmp_path):
     run_dir = tmp_path / "run"
     summary = run_study(config_from_mapping(mapping))
     assert _statuses(run_dir) == {"data": False, "teacher": False, "distill": False, "evaluate": False}
-    assert summary["student"]["params"] > 0 and 0 <= summary["attack"]["student"]["adv_acc"] <= 1
+    assert summary["student"]["params"] > 0 and 0 <= summary["attack"]["student"]["adversarial_acc"] <= 1
     assert (run_dir / "summary.json").is_file() and (run_dir / "report" / "report.md").is_file()
     student_weights = next((run_dir / "stages" / "distill").glob("*/student/model.safetensors"))
     mtime = student_weights.stat().st_mtime_ns
@@ -67,7 +67,7 @@ def test_rerun_reuses_finished_stages_and_redoes_only_changed_ones(tmp_path):
     mapping["evaluate"]["examples"] = 4
     summary = run_study(config_from_mapping(mapping))
     assert _statuses(run_dir) == {"data": True, "teacher": True, "distill": True, "evaluate": False}
-    assert summary["attack"]["student"]["num_examples"] == 4
+    assert summary["attack"]["student"]["n_attacked"] == 4
 
     mapping["evaluate"]["examples"] = 6  # back to the first value: its outputs are still there
     run_study(config_from_mapping(mapping))

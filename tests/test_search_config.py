@@ -59,9 +59,9 @@ def test_the_old_distill_file_name_form_names_the_new_one(base):
 
 
 FRONT = [
-    {"key": "small", "metrics": {"val_natural_acc": 0.65, "val_adv_acc": 0.30, "params": 1_000}},
-    {"key": "robust", "metrics": {"val_natural_acc": 0.71, "val_adv_acc": 0.25, "params": 50_000}},
-    {"key": "accurate", "metrics": {"val_natural_acc": 0.78, "val_adv_acc": 0.10, "params": 900_000}},
+    {"key": "small", "metrics": {"val_natural_acc": 0.65, "val_adversarial_acc": 0.30, "params": 1_000}},
+    {"key": "robust", "metrics": {"val_natural_acc": 0.71, "val_adversarial_acc": 0.25, "params": 50_000}},
+    {"key": "accurate", "metrics": {"val_natural_acc": 0.78, "val_adversarial_acc": 0.10, "params": 900_000}},
 ]
 
 def test_export_choice_respects_floors_and_goals():

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fedrobust.cli.main import main as cli_main
-from fedrobust.distill.teacher_pipeline import TeacherOptions, run_teacher
+from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.errors import ConfigError
 from fedrobust.models import load_model
 from fedrobust.models.registry import build_student
@@ -61,7 +61,7 @@ def search_config(tmp_path, strategy, **changes):
         "objectives": {"ce": {"weight": 1.0}},
     }))
     options = {"population": 4, "offspring": 3} if strategy == "evolution" else {"batch": 3}
-    mapping = {"distill": str(base), "space": SMALL_SPACE, "candidates": 11, "reference": False, "test_front": False,
+    mapping = {"distill": {"extends": str(base), **changes.pop("distill", {})}, "space": SMALL_SPACE, "candidates": 11, "reference": False, "test_front": False,
                "strategy": {"name": strategy, "options": options}, "seed": 3,
                "objectives": [{"metric": "val_natural_acc", "goal": "max"},
                               {"metric": "val_adversarial_acc", "goal": "max"},
@@ -147,7 +147,7 @@ def test_evolution_keeps_out_of_bounds_candidates_off_the_front(tmp_path):
 
 def test_resuming_with_another_evaluation_setting_is_refused(tmp_path):
     run_search(search_config(tmp_path, "random", candidates=2), tmp_path / "out", FakeEvaluator())
-    changed = search_config(tmp_path, "random", candidates=2, distill_overrides={"train": {"epochs": 2}})
+    changed = search_config(tmp_path, "random", candidates=2, distill={"train": {"epochs": 2}})
     with pytest.raises(ConfigError, match="another distill/evaluation setting"):
         run_search(changed, tmp_path / "out", FakeEvaluator())
 
@@ -158,7 +158,7 @@ def tiny_run(tmp_path_factory):
     prepare_tiny_reviews(root, reviews=120, users=6, public_fraction=0.6)
     hub_like = save_hub_like_teacher(root / "tiny_bert")
     run_teacher(root / "data", root / "teacher",
-                TeacherOptions(model=str(hub_like), epochs=1, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
+                TeacherConfig(model=str(hub_like), epochs=1, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
     return root
 
 
@@ -173,9 +173,9 @@ def test_real_search_cli_writes_front_exports_and_resumes(tiny_run, tmp_path, ca
         "train": {"epochs": 2, "batch_size": 16, "lr": 0.01, "validation_fraction": 0.2},
     }))
     (tmp_path / "search.yaml").write_text(yaml.safe_dump({
-        "distill": "base.yaml", "space": {"prado": SMALL_SPACE["prado"]}, "candidates": 3,
+        "distill": {"extends": "base.yaml"}, "space": {"prado": SMALL_SPACE["prado"]}, "candidates": 3,
         "strategy": {"name": "evolution", "options": {"population": 2, "offspring": 1}},
-        "evaluation": {"examples": 6, "latency_examples": 3, "test_attack_examples": 6},
+        "evaluation": {"examples": 6, "latency_examples": 3, "test_examples": 6},
         "export": {"prefer": "val_adversarial_acc"},
     }))
     out, exported = tmp_path / "out", tmp_path / "chosen"

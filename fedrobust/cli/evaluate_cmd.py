@@ -22,9 +22,9 @@ SUMMARY_JSON = "summary.json"
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from fedrobust.attacks import ATTACKS
+    from fedrobust.config_schema import add_dataclass_flags
     from fedrobust.evaluation import AttackEvalConfig
 
-    defaults = AttackEvalConfig()
     p = subparsers.add_parser(
         "evaluate",
         help="attack a saved model on a federated dataset: per-example CSV and summary.json",
@@ -34,25 +34,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, type=Path, help="model folder written by save_model (student or teacher)")
     p.add_argument("--data", required=True, type=Path, help="prepared federated directory (fedrobust data prepare)")
-    p.add_argument("--attack", default=defaults.attack, help=f"one of: {', '.join(ATTACKS.names())}")
+    add_dataclass_flags(p, AttackEvalConfig, helps={
+        "attack": f"one of: {', '.join(ATTACKS.names())}",
+        "examples": "public split: a seeded sample of this many test texts is attacked; none: all"})
     p.add_argument("--split", choices=("public", "clients"), default="public",
                    help="public: the server's test split; clients: every device client's test split")
-    p.add_argument("--examples", type=_examples, default=defaults.examples,
-                   help="public split: seeded random sample of this many test texts, or 'all' (default %(default)s)")
     p.add_argument("--per-client", type=int, default=None, help="clients split: at most this many test examples per client")
     p.add_argument("--max-clients", type=int, default=None, help="clients split: only the first N clients")
-    p.add_argument("--max-queries", type=int, default=defaults.max_queries,
-                   help="query budget per attacked text (default %(default)s: no cap)")
     p.add_argument("--compare-to", type=Path, default=None,
                    help="second model folder (e.g. the teacher): explanation agreement on the clean examples")
     p.add_argument("--top-k", type=int, default=5, help="k of the top-k attribution overlap")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=run_evaluate)
-
-
-def _examples(value: str) -> int | None:
-    return None if value == "all" else int(value)
 
 
 def _check_args(args: argparse.Namespace) -> None:

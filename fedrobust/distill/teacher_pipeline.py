@@ -144,8 +144,3 @@ def run_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherConfi
     }
     (out_dir / METRICS).write_text(json.dumps(metrics, indent=2))
     return metrics
-
-
-# Transitional: the old name, for callers not yet on TeacherConfig; remove once
-# tests/test_distill_pipeline.py and tests/test_search_resume.py import TeacherConfig.
-TeacherOptions = TeacherConfig

@@ -12,9 +12,10 @@ everywhere:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fedrobust.attacks import ATTACKS
+from fedrobust.config_schema import flag_help
 from fedrobust.errors import ConfigError
 
 # keys of the sections this one replaced, and what they are now called
@@ -23,9 +24,11 @@ RENAMED_KEYS = {"adversarial_examples": "examples", "max_examples": "examples", 
 
 @dataclass
 class AttackEvalConfig:
-    attack: str = "fast_deepwordbug"
-    examples: int | None = 200
-    max_queries: int | None = None
+    attack: str = field(default="fast_deepwordbug", metadata=flag_help("a registered attack (fedrobust.attacks)"))
+    examples: int | None = field(default=200, metadata=flag_help(
+        "a seeded sample of this many texts is attacked; none: all", metavar="N|none"))
+    max_queries: int | None = field(default=None, metadata=flag_help(
+        "model queries per attacked text; none: no cap", metavar="N|none"))
 
     def validate(self, where: str = "evaluate") -> None:
         """Raise ConfigError naming ``<where>.<key>`` for an unknown attack or impossible sizes."""
@@ -45,4 +48,4 @@ class AttackEvalConfig:
 class DeviceAttackEvalConfig(AttackEvalConfig):
     """The device phase: each device's own test texts, so a much smaller default sample."""
 
-    examples: int | None = 10
+    examples: int | None = field(default=10, metadata=AttackEvalConfig.__dataclass_fields__["examples"].metadata)

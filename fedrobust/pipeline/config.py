@@ -102,11 +102,6 @@ class EvaluateSection(AttackEvalConfig):
                               f"choose from {', '.join(EVALUATED_MODELS)}")
         at_least(self.top_k, 1, dotted(where, "top_k"))
 
-    @property
-    def max_examples(self) -> int | None:
-        """Transitional: the old name, read by pipeline/stages/evaluate.py until it reads ``examples``."""
-        return self.examples
-
 
 @dataclass
 class ReportSection:

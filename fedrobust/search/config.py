@@ -6,7 +6,7 @@
     space: {bigru_attention: {hidden: [32, 64]}, ...}   # default: fedrobust.search.space.DEFAULT_SPACE
     strategy: {name: evolution, options: {population: 6, offspring: 4}}
     candidates: 16                      # evaluations the strategy may spend
-    objectives: [{metric: val_adv_acc, goal: max}, ...]
+    objectives: [{metric: val_adversarial_acc, goal: max}, ...]
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from fedrobust.search.strategy import SEARCH_STRATEGIES
 # What an evaluation measures (val_*: on the held-out part of the public train split) and which
 # direction is better; bounds on a metric (feasible, export.at_least) follow that direction.
 METRIC_GOALS = {
-    "val_natural_acc": "max", "val_adv_acc": "max", "val_clean_acc_attacked": "max",
+    "val_natural_acc": "max", "val_adversarial_acc": "max", "val_natural_acc_attacked": "max",
     "val_attack_success_rate": "min", "params": "min", "bytes_fp32": "min", "bytes_int8": "min", "latency_ms": "min",
 }
 METRICS = tuple(METRIC_GOALS)
 DEFAULT_OBJECTIVES = [
     {"metric": "val_natural_acc", "goal": "max"},
-    {"metric": "val_adv_acc", "goal": "max"},
+    {"metric": "val_adversarial_acc", "goal": "max"},
     {"metric": "params", "goal": "min"},
 ]
 
@@ -65,22 +65,12 @@ class EvaluationSection(AttackEvalConfig):
         at_least(self.latency_examples, 1, dotted(where, "latency_examples"))
         at_least(self.test_examples, 1, dotted(where, "test_examples"), allow_none=True)
 
-    # Transitional: the old names, read by search/evaluator.py and search/holdout.py until they read
-    # ``examples`` and ``test_examples``.
-    @property
-    def attack_examples(self) -> int | None:
-        return self.examples
-
-    @property
-    def test_attack_examples(self) -> int | None:
-        return self.test_examples
-
 
 @dataclass
 class ExportSection:
     to: str | None = None  # copy the chosen student (a `save_model` folder) here
     candidate: str | None = None  # a candidate key; default: pick from the Pareto front
-    prefer: str = "val_adv_acc"  # the front member with the best value of this objective...
+    prefer: str = "val_adversarial_acc"  # the front member with the best value of this objective...
     at_least: dict[str, float] = field(default_factory=dict)  # ...among those within these bounds
 
 
@@ -136,7 +126,7 @@ class SearchConfig:
         at_least(self.threads, 1, key("threads"))
         check_parameters(SEARCH_STRATEGIES.get(self.strategy.name), self.strategy.options, key("strategy.options"))
         if not self.objectives:
-            raise ConfigError(f"config key {key('objectives')} is empty; give e.g. [{{metric: val_adv_acc, goal: max}}]")
+            raise ConfigError(f"config key {key('objectives')} is empty; give e.g. [{{metric: val_adversarial_acc, goal: max}}]")
         for i, objective in enumerate(self.objectives):
             if not isinstance(objective, dict) or set(objective) - {"metric", "goal"} or "metric" not in objective:
                 raise ConfigError(f"config key {key('objectives')}[{i}] must be {{metric: NAME, goal: max|min}}, "

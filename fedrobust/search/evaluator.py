@@ -33,9 +33,7 @@ from fedrobust.search.config import EvaluationSection
 
 def attack_settings(evaluation: EvaluationSection) -> AttackEvalConfig:
     """The search's `evaluation:` section as the shared attack-evaluation settings."""
-    # TODO(merge): `examples` once search/config.py renames attack_examples (issue 16)
-    examples = evaluation.examples if hasattr(evaluation, "examples") else evaluation.attack_examples
-    return AttackEvalConfig(attack=evaluation.attack, examples=examples, max_queries=evaluation.max_queries)
+    return AttackEvalConfig(attack=evaluation.attack, examples=evaluation.examples, max_queries=evaluation.max_queries)
 
 
 def attacked_metrics(

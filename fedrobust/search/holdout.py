@@ -14,10 +14,10 @@ from fedrobust.search.evaluator import attack_settings, attacked_metrics
 
 def score_on_test(model_dir: str | Path, data_dir: str | Path, evaluation: EvaluationSection, seed: int) -> dict[str, Any]:
     """test_natural_acc on the whole test split, test_adversarial_acc (and the rest of
-    attacked_metrics) on a seeded sample of `evaluation.test_attack_examples` texts."""
+    attacked_metrics) on a seeded sample of `evaluation.test_examples` texts."""
     public = FederatedDataset.load(data_dir).public()
     texts, labels = list(public.test_texts), [int(y) for y in public.test_labels]
     model, tokenizer = load_model(model_dir)
-    settings = dataclasses.replace(attack_settings(evaluation), examples=evaluation.test_attack_examples)
+    settings = dataclasses.replace(attack_settings(evaluation), examples=evaluation.test_examples)
     return {**attacked_metrics(model, tokenizer, texts, labels, settings, seed, prefix="test"),
             "test_examples": len(texts)}

@@ -15,7 +15,7 @@ def plot_fronts(
     title: str = "",
 ) -> Path:
     """``series``: label -> (all candidates' metrics, front members' metrics); one colour each.
-    Left: params (log) vs val_adv_acc; right: val_natural_acc vs val_adv_acc. Front members are
+    Left: params (log) vs val_adversarial_acc; right: val_natural_acc vs val_adversarial_acc. Front members are
     outlined markers, the other candidates faint, the reference a black star."""
     import matplotlib
 
@@ -23,7 +23,7 @@ def plot_fronts(
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    views = [("params", "val_adv_acc", True), ("val_natural_acc", "val_adv_acc", False)]
+    views = [("params", "val_adversarial_acc", True), ("val_natural_acc", "val_adversarial_acc", False)]
     for ax, (x, y, log_x) in zip(axes, views):
         for (label, (everything, front)), (colour, marker) in zip(series.items(), SERIES_STYLE):
             ax.scatter([m[x] for m in everything], [m[y] for m in everything], c=colour, marker=marker, alpha=0.25, s=25)

@@ -27,9 +27,7 @@ SUMMARY_KEYS = (N_ATTACKED, NATURAL_ACC, f"{NATURAL_ACC}_ci95", ADVERSARIAL_ACC,
 
 def attack_settings(section: EvaluateSection) -> AttackEvalConfig:
     """The run config's `evaluate:` section as the shared attack-evaluation settings."""
-    # TODO(merge): `examples` once pipeline/config.py renames max_examples (issue 16)
-    examples = section.examples if hasattr(section, "examples") else section.max_examples
-    return AttackEvalConfig(attack=section.attack, examples=examples, max_queries=section.max_queries)
+    return AttackEvalConfig(attack=section.attack, examples=section.examples, max_queries=section.max_queries)
 
 
 class EvaluateStage(Stage):
