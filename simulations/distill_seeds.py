@@ -25,10 +25,12 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from distill_study import markdown  # simulations/ is on the path when a script here runs
+from distill_study import markdown
+
+from fedrobust.evaluation.metrics import with_current_names  # simulations/ is on the path when a script here runs
 
 # summarised across seeds; each seed's McNemar p is shown but not averaged (a mean p-value means nothing)
-SUMMARISED = ["natural_acc", "gap_points", "natural_acc_clients", "gap_points_clients", "adv_acc", "margin_vs_kd"]
+SUMMARISED = ["natural_acc", "gap_points", "natural_acc_clients", "gap_points_clients", "adversarial_acc", "margin_vs_kd"]
 
 
 def seed_row(study_dir: Path) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def seed_row(study_dir: Path) -> dict[str, Any]:
     if not summary_path.is_file() or not table_path.is_file():
         raise SystemExit(f"{study_dir}: no summary.json / table.csv; run simulations/distill_study.py --out {study_dir}")
     summary = json.loads(summary_path.read_text())
-    rows = {row["row"]: row for row in csv.DictReader(table_path.open())}
+    rows = {row["row"]: with_current_names(row) for row in csv.DictReader(table_path.open())}  # older studies: adv_acc
     if "student full" not in rows:
         raise SystemExit(f"{study_dir}: the study has no 'student full' row; run it with --rows 'student KD' 'student full'")
     full = rows["student full"]
@@ -48,7 +50,7 @@ def seed_row(study_dir: Path) -> dict[str, Any]:
         "gap_points": round(summary["full_natural_gap_points"], 2),
         "natural_acc_clients": float(full["natural_acc_clients"]),
         "gap_points_clients": round(summary["full_natural_gap_points_clients"], 2),
-        "adv_acc": float(full["adv_acc"]) if full.get("adv_acc") else float("nan"),
+        "adversarial_acc": float(full["adversarial_acc"]) if full.get("adversarial_acc") else float("nan"),
         "margin_vs_kd": paired.get("margin_points", float("nan")),
         "mcnemar_p": round(paired["mcnemar_exact_p"], 4) if paired else float("nan"),
     }

@@ -113,10 +113,10 @@ def table_row(
         "latency_ms": round(model["latency_ms"], 3),
     }
     if attack is not None:
-        row["clean_acc_attacked"] = round(attack["natural_acc"], 4)
-        row["adv_acc"] = round(attack["adversarial_acc"], 4)
+        row["natural_acc_attacked"] = round(attack["natural_acc"], 4)
+        row["adversarial_acc"] = round(attack["adversarial_acc"], 4)
         row["attack_success_rate"] = round(attack["attack_success_rate"], 4)
-        row["attacked"] = attack["n_attacked"]
+        row["n_attacked"] = attack["n_attacked"]
     return row
 
 
@@ -135,8 +135,8 @@ def paired_margin(full: list, kd: list) -> dict[str, Any]:
     only_kd = sum(b and not a for a, b in zip(*survives))
     return {
         "examples": n,
-        "full_adv_acc": sum(survives[0]) / n,
-        "kd_adv_acc": sum(survives[1]) / n,
+        "full_adversarial_acc": sum(survives[0]) / n,
+        "kd_adversarial_acc": sum(survives[1]) / n,
         "margin_points": 100.0 * (sum(survives[0]) - sum(survives[1])) / n,
         "only_full_survives": only_full,
         "only_kd_survives": only_kd,

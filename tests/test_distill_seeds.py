@@ -14,9 +14,9 @@ import distill_seeds  # noqa: E402
 def write_study(folder: Path, seed: int, full_natural: float, full_clients: float, margin: float) -> Path:
     folder.mkdir(parents=True)
     rows = [
-        {"row": "teacher", "natural_acc": 0.81, "natural_acc_clients": 0.80, "adv_acc": 0.05},
-        {"row": "student KD", "natural_acc": 0.75, "natural_acc_clients": 0.75, "adv_acc": 0.02},
-        {"row": "student full", "natural_acc": full_natural, "natural_acc_clients": full_clients, "adv_acc": 0.1},
+        {"row": "teacher", "natural_acc": 0.81, "natural_acc_clients": 0.80, "adversarial_acc": 0.05},
+        {"row": "student KD", "natural_acc": 0.75, "natural_acc_clients": 0.75, "adversarial_acc": 0.02},
+        {"row": "student full", "natural_acc": full_natural, "natural_acc_clients": full_clients, "adversarial_acc": 0.1},
     ]
     with open(folder / "table.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
