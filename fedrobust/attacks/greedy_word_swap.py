@@ -183,8 +183,9 @@ class BatchedGreedyWordSwap:
             p.search.queries += len(p.words)
             best_swap[(id(p.search), p.index)] = float(sc.max()) if len(sc) else 0.0
         for s, saliency in ranked:
-            weights = softmax(saliency) * np.array([best_swap.get((id(s), i), 0.0) for i in s.order])
-            s.order = [s.order[k] for k in _ranked(weights)]
+            if s.order:  # a text of stop words only has nothing to weight (its search fails next step)
+                weights = softmax(saliency) * np.array([best_swap.get((id(s), i), 0.0) for i in s.order])
+                s.order = [s.order[k] for k in _ranked(weights)]
             if self._budget_left(s) == 0:
                 s.status = FAILED
 
