@@ -25,8 +25,8 @@ class BatchScorer:
     Candidates with identical token ids are run once. A model that offers a ``SwapLogitsReuser``
     (the BiGRU-attention student reuses a text's GRU states) scores swaps of a text through it
     (``reuse_states=False`` turns that off) in batches of ``reuse_batch_size`` swaps; other models
-    run whole in batches of ``batch_size`` (small ones suit a transformer on a CPU). ``calls`` counts forward passes and
-    ``texts_scored`` the texts scored, for benchmarks.
+    run whole in batches of ``batch_size`` (small ones suit a transformer on a CPU). ``calls``
+    counts forward passes and ``texts_scored`` the texts scored, for benchmarks.
     """
 
     def __init__(
