@@ -29,9 +29,13 @@ from torch import nn
 from fedrobust.attacks import ATTACKS, build_attack
 from fedrobust.data import FederatedDataset
 from fedrobust.evaluation import evaluate_attack, write_records_csv, write_summary_json
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, NATURAL_ACC, RENAMED_METRICS
 from fedrobust.models.base import ClassifierOutput, TextClassifier
+from fedrobust.models.io import load_model
+from fedrobust.models.tokenizer import WordPieceTokenizer
 
 log = logging.getLogger("attack_benchmark")
+_OLD_NAME = {new: old for old, new in RENAMED_METRICS.items()}
 
 # fast attack -> its TextAttack counterpart on the same model and examples
 PAIRS = {
@@ -66,9 +70,17 @@ class MeanPoolClassifier(TextClassifier):
         return self.embedding.weight
 
 
-def train_baseline(texts: list[str], labels: list[int], num_labels: int, epochs: int, seed: int) -> tuple[TextClassifier, Any]:
-    from fedrobust.models.tokenizer import WordPieceTokenizer
+def metric(summary: dict[str, Any], name: str) -> Any:
+    """``summary[name]``, or under its name before the metric vocabulary (fedrobust.evaluation.metrics)."""
+    return summary[name] if name in summary else summary[_OLD_NAME.get(name, name)]
 
+
+def interval(summary: dict[str, Any], name: str) -> Any:
+    key = name + "_ci95"
+    return summary[key] if key in summary else summary[_OLD_NAME.get(name, name) + "_ci95"]
+
+
+def train_baseline(texts: list[str], labels: list[int], num_labels: int, epochs: int, seed: int) -> tuple[TextClassifier, Any]:
     tokenizer = WordPieceTokenizer.from_pretrained(max_length=64)
     torch.manual_seed(seed)
     model = MeanPoolClassifier(tokenizer.vocab_size, num_labels)
@@ -117,7 +129,7 @@ def run_attack(name: str, max_examples: int, model: TextClassifier, tokenizer: A
     write_records_csv((r.to_dict() for r in records), out / name.replace(":", "_") / "examples.csv")
     write_summary_json(summary, out / name.replace(":", "_") / "summary.json")
     log.info("  %-26s clean %.3f  adv %.3f  success %.3f  queries %6.1f  %8.1f ex/s  (%.0f s)",
-             name, summary["clean_acc"], summary["adv_acc"], summary["attack_success_rate"],
+             name, metric(summary, NATURAL_ACC), metric(summary, ADVERSARIAL_ACC), metric(summary, ATTACK_SUCCESS_RATE),
              summary["mean_queries"], summary["examples_per_s"], summary["elapsed_s"])
     return summary
 
@@ -131,8 +143,8 @@ def comparisons(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "fast": fast, "textattack": reference,
                 "speedup": f["examples_per_s"] / r["examples_per_s"],
                 "cpu_speedup": f["examples_per_cpu_s"] / r["examples_per_cpu_s"],
-                "adv_acc_fast": f["adv_acc"], "adv_acc_textattack": r["adv_acc"],
-                "adv_acc_diff_points": 100 * (f["adv_acc"] - r["adv_acc"]),
+                "adv_acc_fast": metric(f, ADVERSARIAL_ACC), "adv_acc_textattack": metric(r, ADVERSARIAL_ACC),
+                "adv_acc_diff_points": 100 * (metric(f, ADVERSARIAL_ACC) - metric(r, ADVERSARIAL_ACC)),
                 "mean_queries_fast": f["mean_queries"], "mean_queries_textattack": r["mean_queries"],
             })
     return rows
@@ -145,10 +157,10 @@ def markdown_table(all_results: dict[str, dict[str, dict[str, Any]]], all_pairs:
     ]
     for model_name, results in all_results.items():
         for name, s in results.items():
-            low, high = s["adv_acc_ci95"]
+            low, high = interval(s, ADVERSARIAL_ACC)
             lines.append(
-                f"| {model_name} | {name} | {s['num_examples']} | {s['clean_acc']:.3f} | {s['adv_acc']:.3f} "
-                f"({low:.3f}-{high:.3f}) | {s['attack_success_rate']:.3f} | {s['mean_queries']:.1f} | {s['examples_per_s']:.1f} "
+                f"| {model_name} | {name} | {s['num_examples']} | {metric(s, NATURAL_ACC):.3f} | {metric(s, ADVERSARIAL_ACC):.3f} "
+                f"({low:.3f}-{high:.3f}) | {metric(s, ATTACK_SUCCESS_RATE):.3f} | {s['mean_queries']:.1f} | {s['examples_per_s']:.1f} "
                 f"| {s['examples_per_cpu_s']:.1f} |"
             )
     lines += ["", "| model | fast | textattack | speedup (wall) | speedup (CPU) | acc under attack fast - textattack (points) |",
@@ -188,8 +200,6 @@ def main() -> None:
     warmup = list(zip(train_texts[:4], train_labels[:4]))
     models: dict[str, tuple[TextClassifier, Any]] = {}
     if args.model:
-        from fedrobust.models.io import load_model
-
         for folder in args.model:
             models[folder.name if folder.name != "model" else folder.parent.name] = load_model(folder)
     else:

@@ -33,12 +33,12 @@ def tokenizer() -> WordTokenizer:
 
 
 def test_wrapper_returns_the_models_logits(tokenizer: WordTokenizer) -> None:
-    from fedrobust.attacks.textattack_wrapper import TextClassifierWrapper
+    from fedrobust.attacks.textattack_wrapper import textattack_wrapper
 
     model = keyword_model(tokenizer)
     batch = tokenizer(TEXTS)
     expected = model(batch["input_ids"], batch["attention_mask"])
-    got = TextClassifierWrapper(model, tokenizer, batch_size=4)(TEXTS)
+    got = textattack_wrapper(model, tokenizer, batch_size=4)(TEXTS)
     torch.testing.assert_close(got, expected)
     assert got.argmax(dim=1).tolist() == LABELS
 

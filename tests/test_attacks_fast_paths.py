@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from fedrobust.attacks import build_attack
-from fedrobust.attacks.bigru_reuse import BiGRUSwapLogits
 from fedrobust.attacks.char_edits import deepwordbug_candidates
-from fedrobust.attacks.scoring import BatchScorer
+from fedrobust.attacks.scoring import BatchScorer, swap_logits_reuser
 from fedrobust.attacks.words import SplitText
 from fedrobust.models.base import ClassifierOutput
 from fedrobust.models.students.bigru_attention import BiGRUAttentionStudent
@@ -84,9 +83,10 @@ def test_reuse_steps_aside_when_it_disagrees_with_the_model() -> None:
         np.testing.assert_allclose(mine, expected, atol=1e-5)
 
 
-def test_only_the_bigru_student_gets_the_reuse_path() -> None:
-    assert BiGRUSwapLogits.for_model(small_student("fastgrnn")) is None
-    assert BiGRUSwapLogits.for_model(small_student("bigru_attention")) is not None
+def test_the_scorer_asks_the_model_for_its_fast_path() -> None:
+    assert swap_logits_reuser(small_student("fastgrnn")) is None
+    assert swap_logits_reuser(small_student("bigru_attention")) is not None
+    assert BatchScorer(small_student("bigru_attention"), wordpiece_tokenizer(), reuse_states=False).reuse is None
 
 
 def test_deepwordbug_records_do_not_depend_on_state_reuse() -> None:
@@ -108,6 +108,6 @@ def test_shards_in_threads_give_the_same_records_and_restore_torch_state() -> No
     one = build_attack("fast_deepwordbug", model, tokenizer, seed=5, threads=1).attack(texts, labels)
     sharded = build_attack("fast_deepwordbug", model, tokenizer, seed=5, threads=2)
     two = sharded.attack(texts, labels)
-    assert len(sharded._searches) == 2  # the call really ran as two shards
+    assert len(sharded._engines) == 2  # the call really ran as two shards
     assert [r.to_dict() for r in one] == [r.to_dict() for r in two]
     assert torch.get_num_threads() == threads_before and model.training

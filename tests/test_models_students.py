@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 from fedrobust.errors import ConfigError
 from fedrobust.models import STUDENTS, build_student
+from fedrobust.models.base import ClassifierOutput, OffersSwapLogitsReuser, SwapLogitsReuser
 from fedrobust.models.students.fastgrnn import FastGRNNStudent
 from tests.models_helpers import SMALL_CONFIGS, TEXTS, encode, small_student, tokenizer
 
@@ -138,3 +140,55 @@ def test_factorized_table_is_initialised_from_the_teacher_and_can_be_frozen():
     expected = centered @ v[:8].T
     cosine = torch.nn.functional.cosine_similarity(rows.flatten(), expected.flatten(), dim=0)
     assert abs(float(cosine)) > 0.999
+
+
+def _unpadded(texts):
+    ids, mask = encode(texts)
+    return [[i for i, m in zip(row, keep) if m] for row, keep in zip(ids.tolist(), mask.tolist())]
+
+
+def _logits(student, sequences):
+    width = max(len(s) for s in sequences)
+    ids = torch.tensor([s + [0] * (width - len(s)) for s in sequences])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
+    with torch.inference_mode():
+        return student(ids, mask).numpy()
+
+
+def test_only_the_bigru_student_offers_swap_logits_reuse():
+    assert isinstance(small_student("bigru_attention"), OffersSwapLogitsReuser)
+    assert isinstance(small_student("bigru_attention").swap_logits_reuser(), SwapLogitsReuser)
+    for name in ("fastgrnn", "prado", "tiny_transformer"):
+        assert not isinstance(small_student(name), OffersSwapLogitsReuser)
+
+
+def test_bigru_swap_logits_reuse_gives_the_models_logits():
+    student = small_student("bigru_attention").eval()
+    reuser = student.swap_logits_reuser()
+    texts = _unpadded(TEXTS)
+    np.testing.assert_allclose(reuser.text_logits(texts), _logits(student, texts), atol=1e-5)
+    replacement = _unpadded(["boring"])[0][1:-1]  # the word's ids, no [CLS]/[SEP]
+    swaps = []
+    for ids in texts:
+        group = []
+        for position in range(1, len(ids) - 1):  # replace the id at ``position`` by the word's ids
+            swapped = ids[:position] + replacement + ids[position + 1 :]
+            group.append((swapped, position, len(ids) - position - 1))
+        swaps.append(group)
+    reuser.next_round()
+    got = reuser.swap_logits(texts, swaps)
+    assert reuser.enabled and reuser.checked
+    np.testing.assert_allclose(got, _logits(student, [s for group in swaps for s, _, _ in group]), atol=1e-5)
+
+
+def test_bigru_swap_logits_reuse_steps_aside_when_the_forward_changed():
+    class Shifted(type(small_student("bigru_attention"))):
+        def classify_embeddings(self, embeddings, attention_mask):
+            out = super().classify_embeddings(embeddings, attention_mask)
+            return ClassifierOutput(out.logits + torch.tensor([0.0, 1.0]), out.features)
+
+    plain = small_student("bigru_attention")
+    student = Shifted(num_labels=2, vocab_size=tokenizer().vocab_size, embedding=plain.config["embedding"], hidden=16)
+    student.load_state_dict(plain.state_dict())
+    reuser = student.eval().swap_logits_reuser()
+    assert reuser.text_logits(_unpadded(TEXTS)) is None and not reuser.enabled

@@ -13,7 +13,8 @@ import editdistance
 
 from fedrobust.attacks.catalog import ATTACKS
 from fedrobust.attacks.char_edits import deepwordbug_candidates
-from fedrobust.attacks.greedy_word_swap import GreedyWordSwapAttack, TextConstraint, WordCandidates
+from fedrobust.attacks.word_swap_attack import WordSwapAttack
+from fedrobust.attacks.word_swaps import CandidatesPerWord, TextConstraint, Transformation
 from fedrobust.attacks.words import SplitText
 
 MAX_EDIT_DISTANCE = 30
@@ -44,16 +45,17 @@ def within_edit_distance(limit: int) -> TextConstraint:
 
 
 @ATTACKS.register("fast_deepwordbug")
-class FastDeepWordBug(GreedyWordSwapAttack):
+class FastDeepWordBug(WordSwapAttack):
     name = "fast_deepwordbug"
+    search_method = "greedy_wir"
     ranking = "unk"
 
     def __init__(self, *args: Any, max_edit_distance: int = MAX_EDIT_DISTANCE, **kwargs: Any) -> None:
         self.max_edit_distance = max_edit_distance
         super().__init__(*args, **kwargs)
 
-    def word_candidates(self) -> WordCandidates:
-        return deepwordbug_candidates
+    def transformation(self) -> Transformation:
+        return CandidatesPerWord(deepwordbug_candidates)
 
-    def text_constraints(self) -> list[TextConstraint]:
+    def constraints(self) -> list[TextConstraint]:
         return [within_edit_distance(self.max_edit_distance)]

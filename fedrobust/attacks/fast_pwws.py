@@ -8,14 +8,16 @@ search, stop words and already swapped words left alone.
 from __future__ import annotations
 
 from fedrobust.attacks.catalog import ATTACKS
-from fedrobust.attacks.greedy_word_swap import GreedyWordSwapAttack, WordCandidates
+from fedrobust.attacks.word_swap_attack import WordSwapAttack
+from fedrobust.attacks.word_swaps import CandidatesPerWord, Transformation
 from fedrobust.attacks.wordnet_synonyms import WordNetSynonyms
 
 
 @ATTACKS.register("fast_pwws")
-class FastPWWS(GreedyWordSwapAttack):
+class FastPWWS(WordSwapAttack):
     name = "fast_pwws"
+    search_method = "greedy_wir"
     ranking = "weighted_saliency"
 
-    def word_candidates(self) -> WordCandidates:
-        return WordNetSynonyms()
+    def transformation(self) -> Transformation:
+        return CandidatesPerWord(WordNetSynonyms())

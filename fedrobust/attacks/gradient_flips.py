@@ -3,7 +3,8 @@
 For a word whose tokens sit at positions P in the text, replacing it by the single vocabulary
 token v changes the loss by about ``E[v] . g[P0] - sum_p e_p . g_p`` (g: gradient of the loss
 w.r.t. the token embeddings e). Replacement tokens are whole words of the tokenizer's vocabulary.
-Shared by fast_hotflip (batched beam search) and textattack:hotflip_offline (TextAttack's search).
+Shared by fast_hotflip (as the transformation of a batched search, ``GradientWordFlips``) and
+textattack:hotflip_offline (TextAttack's search).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from fedrobust.attacks.word_swaps import Swap, SwapRequest
 from fedrobust.attacks.words import SplitText
 from fedrobust.errors import ConfigError
 from fedrobust.models.base import TextClassifier
@@ -131,3 +133,16 @@ class GradientFlips:
             [(i, self.vocab_tokens[t], v) for v, i, t in sorted(found, key=lambda x: -x[0])[: self.top_n]]
             for found in proposals
         ]
+
+
+class GradientWordFlips:
+    """A word-swap transformation: each request's ``top_n`` best first-order flips, best first."""
+
+    def __init__(self, flips: GradientFlips) -> None:
+        self.flips = flips
+
+    def __call__(self, requests: Sequence[SwapRequest]) -> list[list[Swap]]:
+        proposals = self.flips.propose(
+            [FlipRequest(r.split.render(r.words), r.words, r.indices, r.label) for r in requests]
+        )
+        return [[(index, word) for index, word, _gain in found] for found in proposals]

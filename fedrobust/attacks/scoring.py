@@ -8,9 +8,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from fedrobust.attacks.bigru_reuse import BiGRUSwapLogits
 from fedrobust.attacks.piecewise_tokens import Candidate, PiecewiseEncoder, Splices, SwapGroup
-from fedrobust.models.base import TextClassifier
+from fedrobust.models.base import OffersSwapLogitsReuser, SwapLogitsReuser, TextClassifier
 
 # below this many swaps of one text, one full pass of the text costs more than reuse saves
 _MIN_SWAPS_TO_REUSE = 3
@@ -23,11 +22,11 @@ Encode = Callable[[list[int]], dict[str, torch.Tensor]]  # positions in one requ
 class BatchScorer:
     """Scores texts in length-sorted batches (less padding) under inference mode.
 
-    Candidates with identical token ids are run once. On the BiGRU-attention student, swaps of
-    a text reuse its GRU states (``bigru_reuse``; ``reuse_states=False`` turns that off) in
-    batches of ``reuse_batch_size`` swaps; other models run whole in batches of ``batch_size``
-    (small ones suit a transformer on a CPU). ``calls`` counts forward passes and
-    ``texts_scored`` the texts scored, for benchmarks.
+    Candidates with identical token ids are run once. A model that offers a ``SwapLogitsReuser``
+    (the BiGRU-attention student reuses a text's GRU states) scores swaps of a text through it
+    (``reuse_states=False`` turns that off) in batches of ``reuse_batch_size`` swaps; other models
+    run whole in batches of ``batch_size`` (small ones suit a transformer on a CPU). ``calls``
+    counts forward passes and ``texts_scored`` the texts scored, for benchmarks.
     """
 
     def __init__(
@@ -43,7 +42,7 @@ class BatchScorer:
         self.batch_size = batch_size
         self.reuse_batch_size = reuse_batch_size
         self.encoder = PiecewiseEncoder(tokenizer)
-        self.reuse = BiGRUSwapLogits.for_model(model) if reuse_states else None
+        self.reuse = swap_logits_reuser(model) if reuse_states else None
         self.calls = 0
         self.texts_scored = 0
 
@@ -68,8 +67,8 @@ class BatchScorer:
             self.reuse.forget()
 
     def logits(self, texts: Sequence[str], remember: bool = False) -> np.ndarray:
-        """Logits of whole texts. ``remember``: their ids and (on the BiGRU student) GRU states are
-        kept until ``forget`` for scoring their swaps; the word-swap search asks for this."""
+        """Logits of whole texts. ``remember``: their ids (and the model's reuse states, where it offers
+        them) are kept until ``forget`` for scoring their swaps; the word-swap searches ask for this."""
         ids = self.encoder.text_ids(texts) if remember else self.encoder.tokenize(texts)
         reused = self._reused_text_logits(ids) if remember else None
         if reused is not None:
@@ -140,7 +139,9 @@ class BatchScorer:
                     chunk.append(order[start])
                     size += len(splices[order[start]].swaps)
                     start += 1
-                logits = self.reuse([splices[k] for k in chunk])  # type: ignore[misc]
+                logits = self.reuse.swap_logits(  # type: ignore[union-attr]
+                    [splices[k].base for k in chunk], [splices[k].swaps for k in chunk]
+                )
                 if logits is None:
                     return
                 self.calls += 1
@@ -149,6 +150,11 @@ class BatchScorer:
 
     def _eval_mode(self) -> contextlib.AbstractContextManager[None]:
         return eval_mode(self.model)
+
+
+def swap_logits_reuser(model: TextClassifier) -> SwapLogitsReuser | None:
+    """The model's optional fast path for word swaps (a fresh one for this caller), or None."""
+    return model.swap_logits_reuser() if isinstance(model, OffersSwapLogitsReuser) else None
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import torch
 from fedrobust.attacks.base import Attack, check_inputs
 from fedrobust.attacks.records import FAILED, SKIPPED, SUCCESSFUL, AttackRecord
 from fedrobust.attacks.textattack_env import import_textattack, textattack_quiet
+from fedrobust.attacks.textattack_wrapper import textattack_wrapper
 from fedrobust.models.base import TextClassifier
 
 # build(textattack_module, model_wrapper) -> textattack.Attack
@@ -33,11 +34,9 @@ class TextAttackRecipe(Attack):
         batch_size: int = 64,
     ) -> None:
         textattack = import_textattack()
-        from fedrobust.attacks.textattack_wrapper import TextClassifierWrapper
-
         self.name = name
         self.seed = seed
-        self.wrapper = TextClassifierWrapper(model, tokenizer, batch_size=batch_size)
+        self.wrapper = textattack_wrapper(model, tokenizer, batch_size=batch_size)
         with textattack_quiet():
             self.textattack_attack = build(textattack, self.wrapper)
         goal = self.textattack_attack.goal_function

@@ -1,11 +1,12 @@
 """A TextAttack ``ModelWrapper`` over any fedrobust ``TextClassifier`` and its tokenizer.
 
-Importing this module imports TextAttack (through the offline setup), so only recipe builders
-import it, never ``import fedrobust.attacks``.
+Importing this module does not import TextAttack: ``textattack_wrapper(...)`` does (through the
+offline setup) and returns a ``TextClassifierWrapper``, a ``ModelWrapper`` subclass made then.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import torch
@@ -14,12 +15,30 @@ import torch.nn.functional as F
 from fedrobust.attacks.textattack_env import import_textattack
 from fedrobust.models.base import TextClassifier
 
-import_textattack()
-from textattack.models.wrappers import ModelWrapper  # noqa: E402  (needs the offline setup first)
+
+def textattack_wrapper(model: TextClassifier, tokenizer: Any, batch_size: int = 64) -> "ClassifierCalls":
+    """A TextAttack ``ModelWrapper`` over ``model`` (imports TextAttack on first use)."""
+    return _wrapper_class()(model, tokenizer, batch_size)
 
 
-class TextClassifierWrapper(ModelWrapper):
-    """Calls return the model's logits (B, C) on CPU; TextAttack applies the softmax."""
+def __getattr__(name: str) -> Any:
+    # ``TextClassifierWrapper`` by name (pickle, ``from ... import``) also makes the class on first use
+    if name == "TextClassifierWrapper":
+        return _wrapper_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.lru_cache(maxsize=1)
+def _wrapper_class() -> type:
+    import_textattack()
+    from textattack.models.wrappers import ModelWrapper
+
+    return type("TextClassifierWrapper", (ClassifierCalls, ModelWrapper), {"__module__": __name__})
+
+
+class ClassifierCalls:
+    """What TextAttack asks of a model wrapper. Calls return the model's logits (B, C) on CPU;
+    TextAttack applies the softmax."""
 
     def __init__(self, model: TextClassifier, tokenizer: Any, batch_size: int = 64) -> None:
         self.model = model

@@ -8,9 +8,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from fedrobust.models.base import ClassifierOutput
+from fedrobust.models.base import ClassifierOutput, SwapLogitsReuser
 from fedrobust.models.embeddings import build_embedding
 from fedrobust.models.registry import STUDENTS
+from fedrobust.models.students.bigru_state_reuse import BiGRUSwapLogits
 from fedrobust.models.students.common import AttentionPooling, CompactStudent
 
 
@@ -47,3 +48,8 @@ class BiGRUAttentionStudent(CompactStudent):
         states, _ = pad_packed_sequence(states, batch_first=True, total_length=embeddings.shape[1])
         features = self.pool(states, attention_mask)
         return ClassifierOutput(self.classifier(self.dropout(features)), features)
+
+    def swap_logits_reuser(self) -> SwapLogitsReuser | None:
+        """Logits of word swaps that reuse the text's GRU states (``bigru_state_reuse``); None when
+        compression replaced the parts it reads."""
+        return BiGRUSwapLogits.for_model(self)

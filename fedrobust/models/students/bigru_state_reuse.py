@@ -13,7 +13,9 @@ sigmoid on CPUs) and the constant ``-sum(v)`` dropped, which a softmax ignores.
 
 This reads the student's parts (``embed``, ``gru``, ``pool.project``, ``pool.score``,
 ``dropout``, ``classifier``), so it checks itself against the model's forward on its first batch
-and steps aside for good if the two disagree (say, after the student's code changed).
+and steps aside for good if the two disagree (say, after the student's code changed, or in a
+subclass). The student offers it as ``swap_logits_reuser()`` (the ``SwapLogitsReuser`` contract
+of ``fedrobust.models.base``); the word-swap attacks ask for it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from fedrobust.attacks.piecewise_tokens import Splices
-from fedrobust.models.base import TextClassifier
+from fedrobust.models.base import TextClassifier, TokenSwap
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class _Packed(NamedTuple):
 
 
 class BiGRUSwapLogits:
-    """Callable: ``logits(splices) -> (total swaps, C)`` in order; build it with ``for_model``."""
+    """A ``SwapLogitsReuser`` for the BiGRU-attention student; build it with ``for_model``."""
 
     def __init__(self, model: TextClassifier) -> None:
         self.model = model
@@ -59,11 +60,10 @@ class BiGRUSwapLogits:
 
     @classmethod
     def for_model(cls, model: TextClassifier) -> "BiGRUSwapLogits | None":
-        """None unless ``model`` is the BiGRU-attention student with a plain one-layer BiGRU."""
-        from fedrobust.models.students.bigru_attention import BiGRUAttentionStudent
-
+        """None unless ``model`` (a BiGRU-attention student) has a plain one-layer BiGRU and a linear
+        attention pooling (compression may have replaced them)."""
         gru = getattr(model, "gru", None)
-        if not isinstance(model, BiGRUAttentionStudent) or type(gru) is not nn.GRU:
+        if type(gru) is not nn.GRU:
             return None
         if gru.num_layers != 1 or not gru.bidirectional or not gru.batch_first or gru.proj_size or not gru.bias:
             return None
@@ -113,27 +113,27 @@ class BiGRUSwapLogits:
                 self._check(list(texts), logits)
         return logits if self.enabled else None
 
-    def __call__(self, splices: Sequence[Splices]) -> np.ndarray | None:
-        """Logits of every swap of every group, or None when this path is off (use the model)."""
+    def swap_logits(self, texts: Sequence[list[int]], swaps: Sequence[Sequence[TokenSwap]]) -> np.ndarray | None:
+        """Logits of every swap of every text, in order, or None when this path is off (use the model)."""
         if not self.enabled:
             return None
         with torch.inference_mode():
-            logits = self._swap_logits(splices)
+            logits = self._swap_logits(texts, swaps)
             if not self.checked:
-                self._check([swap[0] for group in splices for swap in group.swaps], logits)
+                self._check([swap[0] for group in swaps for swap in group], logits)
         return logits if self.enabled else None
 
     # -- the computation -----------------------------------------------------------------------
 
-    def _swap_logits(self, splices: Sequence[Splices]) -> np.ndarray:
+    def _swap_logits(self, bases: Sequence[list[int]], groups: Sequence[Sequence[TokenSwap]]) -> np.ndarray:
         hidden = self.model.gru.hidden_size
         forward_gru, backward_gru = self._directions()
-        texts = self._texts([group.base for group in splices])
+        texts = self._texts(bases)
         text_start = np.cumsum([0] + [len(t) for t in texts])[:-1]
         stored = int(text_start[-1]) + len(texts[-1])
 
-        group_of = np.array([g for g, group in enumerate(splices) for _ in group.swaps])
-        swaps = [swap for group in splices for swap in group.swaps]
+        group_of = np.array([g for g, group in enumerate(groups) for _ in group])
+        swaps = [swap for group in groups for swap in group]
         flat, length = _flatten([ids for ids, _, _ in swaps])
         offset = np.cumsum(length) - length
         text_length = np.array([len(t) for t in texts])[group_of]
@@ -173,7 +173,7 @@ class BiGRUSwapLogits:
             ],
             dim=1,
         )
-        self._remember(splices, length, states)
+        self._remember(groups, length, states)
         return self._pooled_logits(states, length)
 
     def _pooled_logits(self, states: torch.Tensor, lengths: np.ndarray) -> np.ndarray:
@@ -191,16 +191,16 @@ class BiGRUSwapLogits:
         pooled = torch.zeros(len(lengths), states.shape[1]).index_add_(0, row_of, weights[:, None] * states)
         return model.classifier(model.dropout(pooled)).float().numpy()
 
-    def _remember(self, splices: Sequence[Splices], lengths: np.ndarray, states: torch.Tensor) -> None:
+    def _remember(self, groups: Sequence[Sequence[TokenSwap]], lengths: np.ndarray, states: torch.Tensor) -> None:
         """Keep the swaps of small groups: a greedy step's winner is the next text."""
         swap = 0
         starts, ends = _bounds(lengths)
-        for group in splices:
-            if len(group.swaps) <= _MAX_SWAPS_REMEMBERED:
-                for k, (ids, _, _) in enumerate(group.swaps):
+        for group in groups:
+            if len(group) <= _MAX_SWAPS_REMEMBERED:
+                for k, (ids, _, _) in enumerate(group):
                     a, b = starts[swap + k], ends[swap + k]
                     self._current[tuple(ids)] = states[a:b]
-            swap += len(group.swaps)
+            swap += len(group)
 
     def _directions(self) -> tuple[nn.GRU, nn.GRU]:
         """One-direction GRUs sharing the student's parameters (so they follow its training)."""
