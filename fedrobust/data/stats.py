@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from fedrobust.data.leaf import LeafUser
+from fedrobust.data.federated import META_FILE, PUBLIC_DIR
+from fedrobust.data.leaf import LeafUser, read_leaf_split
 
 
 def _size_summary(sizes: list[int]) -> dict:
@@ -108,11 +110,6 @@ def plot_label_distribution(
 
 def stats_of_directory(root: Path) -> tuple[dict, dict[str, list[int]]]:
     """Stats of any LEAF directory (fedrobust's or LEAF's own), and labels per device client."""
-    import json
-
-    from fedrobust.data.federated import META_FILE, PUBLIC_DIR
-    from fedrobust.data.leaf import read_leaf_split
-
     root = Path(root)
     public = root / PUBLIC_DIR
     splits = {

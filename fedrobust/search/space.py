@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from fedrobust.config_schema import check_parameters
+import fedrobust.models.students  # noqa: F401  (registers the students)
 from fedrobust.errors import ConfigError
+from fedrobust.models.registry import STUDENTS
 
 # Which embedding sub-keys each table kind reads (fedrobust.models.embeddings).
 EMBEDDING_KIND_KEYS = {
@@ -166,9 +168,6 @@ class SearchSpace:
 
 def space_from_mapping(mapping: dict[str, Any] | None, where: str = "space") -> SearchSpace:
     """Validate a `space:` config section: families are student names, genes their constructor keys."""
-    import fedrobust.models.students  # noqa: F401  (registers the students)
-    from fedrobust.models.registry import STUDENTS
-
     if mapping is None:
         return SearchSpace()
     if not isinstance(mapping, dict) or not mapping:

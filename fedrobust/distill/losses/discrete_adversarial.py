@@ -18,10 +18,11 @@ import random
 import torch
 import torch.nn.functional as F
 
+from fedrobust.attacks import ATTACKS, build_attack
 from fedrobust.distill.batch import DistillBatch, StudentPass
 from fedrobust.distill.losses.base import Objective, ObjectiveContext, kd_loss
 from fedrobust.distill.losses.registry import OBJECTIVES
-from fedrobust.errors import ConfigError, ResourceUnavailableError
+from fedrobust.errors import ConfigError
 from fedrobust.models.base import TextClassifier
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,6 @@ class DiscreteAdversarial(Objective):
             raise ConfigError("objectives.discrete_adversarial.min_teacher_confidence must be in [0, 1), "
                               f"got {min_teacher_confidence}")
         self.target = target
-        try:
-            from fedrobust.attacks import ATTACKS
-        except ImportError as exc:
-            raise ResourceUnavailableError(
-                f"objectives.discrete_adversarial needs fedrobust.attacks, which failed to import ({exc})"
-            ) from None
         ATTACKS.get(attack)  # an unknown name fails now, before training
         self.attack_name, self.pool_size, self.max_queries = attack, pool_size, max_queries
         self.temperature, self.max_pool = temperature, max_pool
@@ -67,8 +62,6 @@ class DiscreteAdversarial(Objective):
         self.candidates = [i for i, p in enumerate(gold_probability.tolist()) if p >= min_teacher_confidence]
 
     def on_epoch_start(self, student: TextClassifier, epoch: int) -> None:
-        from fedrobust.attacks import build_attack
-
         ctx = self.context
         picks = self.rng.sample(self.candidates, min(self.pool_size, len(self.candidates)))
         was_training = student.training
