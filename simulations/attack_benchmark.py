@@ -29,13 +29,12 @@ from torch import nn
 from fedrobust.attacks import ATTACKS, build_attack
 from fedrobust.data import FederatedDataset
 from fedrobust.evaluation import evaluate_attack, write_records_csv, write_summary_json
-from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, NATURAL_ACC, RENAMED_METRICS
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
 from fedrobust.models.base import ClassifierOutput, TextClassifier
 from fedrobust.models.io import load_model
 from fedrobust.models.tokenizer import WordPieceTokenizer
 
 log = logging.getLogger("attack_benchmark")
-_OLD_NAME = {new: old for old, new in RENAMED_METRICS.items()}
 
 # fast attack -> its TextAttack counterpart on the same model and examples
 PAIRS = {
@@ -68,16 +67,6 @@ class MeanPoolClassifier(TextClassifier):
 
     def input_embedding_weight(self) -> torch.Tensor:
         return self.embedding.weight
-
-
-def metric(summary: dict[str, Any], name: str) -> Any:
-    """``summary[name]``, or under its name before the metric vocabulary (fedrobust.evaluation.metrics)."""
-    return summary[name] if name in summary else summary[_OLD_NAME.get(name, name)]
-
-
-def interval(summary: dict[str, Any], name: str) -> Any:
-    key = name + "_ci95"
-    return summary[key] if key in summary else summary[_OLD_NAME.get(name, name) + "_ci95"]
 
 
 def train_baseline(texts: list[str], labels: list[int], num_labels: int, epochs: int, seed: int) -> tuple[TextClassifier, Any]:
@@ -124,12 +113,12 @@ def run_attack(name: str, max_examples: int, model: TextClassifier, tokenizer: A
     attack.attack([t for t, _ in warmup], [y for _, y in warmup])  # loads WordNet, fills lazy caches
     setup_s = time.perf_counter() - started
     records, summary = evaluate_attack(model, tokenizer, texts, labels, attack,
-                                       max_examples=max_examples, max_queries=args.max_queries, seed=args.seed)
+                                       examples=max_examples, max_queries=args.max_queries, seed=args.seed)
     summary["setup_s"] = setup_s
     write_records_csv((r.to_dict() for r in records), out / name.replace(":", "_") / "examples.csv")
     write_summary_json(summary, out / name.replace(":", "_") / "summary.json")
     log.info("  %-26s clean %.3f  adv %.3f  success %.3f  queries %6.1f  %8.1f ex/s  (%.0f s)",
-             name, metric(summary, NATURAL_ACC), metric(summary, ADVERSARIAL_ACC), metric(summary, ATTACK_SUCCESS_RATE),
+             name, summary[NATURAL_ACC], summary[ADVERSARIAL_ACC], summary[ATTACK_SUCCESS_RATE],
              summary["mean_queries"], summary["examples_per_s"], summary["elapsed_s"])
     return summary
 
@@ -143,8 +132,8 @@ def comparisons(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                 "fast": fast, "textattack": reference,
                 "speedup": f["examples_per_s"] / r["examples_per_s"],
                 "cpu_speedup": f["examples_per_cpu_s"] / r["examples_per_cpu_s"],
-                "adv_acc_fast": metric(f, ADVERSARIAL_ACC), "adv_acc_textattack": metric(r, ADVERSARIAL_ACC),
-                "adv_acc_diff_points": 100 * (metric(f, ADVERSARIAL_ACC) - metric(r, ADVERSARIAL_ACC)),
+                "adv_acc_fast": f[ADVERSARIAL_ACC], "adv_acc_textattack": r[ADVERSARIAL_ACC],
+                "adv_acc_diff_points": 100 * (f[ADVERSARIAL_ACC] - r[ADVERSARIAL_ACC]),
                 "mean_queries_fast": f["mean_queries"], "mean_queries_textattack": r["mean_queries"],
             })
     return rows
@@ -157,10 +146,10 @@ def markdown_table(all_results: dict[str, dict[str, dict[str, Any]]], all_pairs:
     ]
     for model_name, results in all_results.items():
         for name, s in results.items():
-            low, high = interval(s, ADVERSARIAL_ACC)
+            low, high = s[ADVERSARIAL_ACC + "_ci95"]
             lines.append(
-                f"| {model_name} | {name} | {s['num_examples']} | {metric(s, NATURAL_ACC):.3f} | {metric(s, ADVERSARIAL_ACC):.3f} "
-                f"({low:.3f}-{high:.3f}) | {metric(s, ATTACK_SUCCESS_RATE):.3f} | {s['mean_queries']:.1f} | {s['examples_per_s']:.1f} "
+                f"| {model_name} | {name} | {s[N_ATTACKED]} | {s[NATURAL_ACC]:.3f} | {s[ADVERSARIAL_ACC]:.3f} "
+                f"({low:.3f}-{high:.3f}) | {s[ATTACK_SUCCESS_RATE]:.3f} | {s['mean_queries']:.1f} | {s['examples_per_s']:.1f} "
                 f"| {s['examples_per_cpu_s']:.1f} |"
             )
     lines += ["", "| model | fast | textattack | speedup (wall) | speedup (CPU) | acc under attack fast - textattack (points) |",
