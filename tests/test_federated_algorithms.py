@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from fedrobust.errors import ConfigError
-from fedrobust.federated.algorithms import ALGORITHMS, ClientCall
+from fedrobust.federated.algorithms import ClientCall, build_algorithm
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.config import config_from_mapping
-from fedrobust.federated.local_training import TrainSettings, proximal_term, train_locally
+from fedrobust.federated.algorithms.proximal import proximal_pull, proximal_term
+from fedrobust.federated.local_training import TrainSettings, train_locally
 from fedrobust.federated.parameter_groups import add_adapters, body_keys, head_keys, trainable_parameters
 from tests.federated_helpers import client_data, make_federation, sim_config, tiny_student, tokenizer
 
@@ -36,8 +37,8 @@ def test_fedprox_term_is_zero_at_mu_zero_and_pulls_toward_the_global_model_other
     assert float(proximal_term(start, reference).detach()) == 0.0
     plain, mu_zero, mu_big = copy.deepcopy(start), copy.deepcopy(start), copy.deepcopy(start)
     _train(plain, data)
-    _train(mu_zero, data, proximal_reference=reference, proximal_mu=0.0)
-    _train(mu_big, data, proximal_reference=reference, proximal_mu=10.0)
+    _train(mu_zero, data, penalty=proximal_pull(reference, 0.0))
+    _train(mu_big, data, penalty=proximal_pull(reference, 10.0))
     assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), mu_zero.state_dict().values()))
     assert _distance(mu_big, reference) < 0.5 * _distance(plain, reference)
 
@@ -52,7 +53,7 @@ def _call(federation, tmp_path, algorithm, model=None, server_round=1, partition
 
 def test_ditto_personal_model_differs_from_the_global_one(federation, tmp_path):
     call = _call(federation, tmp_path, "ditto", local={"lr": 5e-2})
-    ditto = ALGORITHMS.get("ditto")
+    ditto = build_algorithm("ditto")
     ditto.train(call)
     personal = call.state.load(before_round=2)
     assert personal is not None
@@ -63,7 +64,7 @@ def test_ditto_personal_model_differs_from_the_global_one(federation, tmp_path):
 
 
 def test_fedrep_shares_the_body_and_keeps_heads_on_the_device(federation, tmp_path):
-    fedrep = ALGORITHMS.get("fedrep")
+    fedrep = build_algorithm("fedrep")
     model = tiny_student()
     shared = fedrep.shared_keys(model)
     assert shared == body_keys(model) and not set(shared) & set(head_keys(model))
@@ -107,21 +108,22 @@ def test_adapters_start_as_the_identity(federation):
 
 
 def test_fedavg_does_not_personalize_and_fedavg_ft_does(federation, tmp_path):
-    assert ALGORITHMS.get("fedavg").personalized_model(_call(federation, tmp_path, "fedavg")) is None
+    assert build_algorithm("fedavg").personalized_model(_call(federation, tmp_path, "fedavg")) is None
     call = _call(federation, tmp_path, "fedavg_ft", personalize={"lr": 5e-2})
-    tuned = ALGORITHMS.get("fedavg_ft").personalized_model(call)
+    tuned = build_algorithm("fedavg_ft").personalized_model(call)
     assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), call.model.state_dict().values()))
 
 
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"algorithm": "fedsgd"}, "unknown federated algorithm 'fedsgd'"),
+        ({"algorithm": "fedsgd"}, "config key algorithm: unknown federated algorithm 'fedsgd'"),
         ({"rounds": -1}, "rounds must be >= 0"),
         ({"fraction_train": 0.0}, "fraction_train"),
         ({"personalize": {"params": "some"}}, "personalize.params must be one of all, head, adapters"),
         ({"local": {"epohcs": 2}}, "unknown config key local.epohcs"),
-        ({"evaluate": {"attack": "nope"}}, "unknown attack 'nope'"),
+        ({"evaluate": {"attack": "nope"}}, "evaluate.attack: unknown attack 'nope'"),
+        ({"evaluate": {"examples": -1}}, "evaluate.examples must be >= 0"),
         ({"simulation": {"inject_failure_fraction": 1.5}}, "inject_failure_fraction"),
     ],
 )
