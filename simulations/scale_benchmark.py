@@ -26,7 +26,7 @@ import psutil
 import torch
 
 from fedrobust.federated import worker_cache
-from fedrobust.federated.algorithms import ALGORITHMS, ClientCall
+from fedrobust.federated.algorithms import ClientCall, build_algorithm
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.config import config_from_mapping
 from fedrobust.federated.device_eval import personalize_and_measure
@@ -34,7 +34,7 @@ from fedrobust.federated.simulate import simulate
 from fedrobust.pipeline import load_run_config, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = ("natural_acc", "adversarial_acc", "n_adv")
+METRICS = ("natural_acc", "adversarial_acc", "n_attacked")
 
 
 class PeakMemory:
@@ -79,7 +79,7 @@ def sim_config(data: str, model: str, n: int, args: argparse.Namespace, devices_
     return config_from_mapping({
         "data": data, "model": model, "algorithm": "robust_student", "rounds": 0, "max_clients": n, "seed": 0,
         "personalize": {"epochs": args.personalize_epochs, "batch_size": 8},
-        "evaluate": {"attack": "fast_deepwordbug", "adversarial_examples": args.adversarial_examples},
+        "evaluate": {"attack": "fast_deepwordbug", "examples": args.adversarial_examples},
         "simulation": engine,
     })
 
@@ -87,7 +87,7 @@ def sim_config(data: str, model: str, n: int, args: argparse.Namespace, devices_
 def plain_loop(config, run_dir: Path, devices: list[int]) -> tuple[float, dict[int, dict]]:
     """The per-device work of the evaluate handler, one device after another, in this process."""
     torch.set_num_threads(1)  # as in a simulation worker
-    algorithm = ALGORITHMS.get(config.algorithm)
+    algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
     dataset = worker_cache.federated_dataset(config.data)
     tokenizer = worker_cache.tokenizer_for(config.model)
     model = worker_cache.initial_model(config.model, algorithm.starts_from, config.seed)

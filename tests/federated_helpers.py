@@ -50,10 +50,10 @@ def sim_config(data_dir: Path, model_dir: Path, **overrides):
         "fraction_train": 0.5, "seed": 0,
         "local": {"epochs": 1, "batch_size": 8},
         "personalize": {"epochs": 2, "batch_size": 8},
-        "evaluate": {"adversarial_examples": 2},
+        "evaluate": {"examples": 2},
     }
     for key, value in overrides.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and isinstance(mapping.get(key, {}), dict):
             mapping.setdefault(key, {}).update(value)
         else:
             mapping[key] = value

@@ -50,5 +50,5 @@ def tiny_run_mapping(root: Path, algorithms: list[str] | None = None) -> dict[st
         "evaluate": {"examples": 6, "explanation_agreement": True},
         "federated": {"algorithms": algorithms or [], "rounds": 1, "fraction_train": 0.5,
                       "local": {"epochs": 1, "batch_size": 8}, "personalize": {"epochs": 1, "batch_size": 8},
-                      "evaluate": {"adversarial_examples": 2}},
+                      "evaluate": {"examples": 2}},
     })

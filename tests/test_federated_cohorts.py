@@ -6,7 +6,7 @@ import pytest
 
 from fedrobust.federated.cohorts import devices_of_node, num_nodes, pack_reply, unpack_reply
 from fedrobust.federated.simulate import simulate
-from fedrobust.federated.transport import derive_seed
+from fedrobust.seeding import derive_seed
 from tests.federated_helpers import make_federation, sim_config
 
 

@@ -32,7 +32,7 @@ def test_sigkill_after_a_round_then_resume(tmp_path):
     # many local epochs so that each round takes seconds and the kill lands between rounds
     config.write_text(yaml.safe_dump({
         "data": str(data_dir), "model": str(model_dir), "algorithm": "ditto", "rounds": 3, "fraction_train": 1.0,
-        "local": {"epochs": 60, "batch_size": 8}, "personalize": {"epochs": 2}, "evaluate": {"adversarial_examples": 2},
+        "local": {"epochs": 60, "batch_size": 8}, "personalize": {"epochs": 2}, "evaluate": {"examples": 2},
     }))
     full = tmp_path / "full"
     subprocess.run(_command(config, full), check=True, capture_output=True)

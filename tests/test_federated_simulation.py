@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from fedrobust.federated.simulate import simulate
-from fedrobust.federated.transport import derive_seed
+from fedrobust.seeding import derive_seed
 from tests.federated_helpers import make_federation, sim_config
 
 REQUIRED_COLUMNS = {"client_id", "algorithm", "phase", "n_train", "n_test", "natural_acc", "adversarial_acc", "loss"}

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from fedrobust.errors import ConfigError
-from fedrobust.federated.config import DPConfig
+from fedrobust.evaluation.measure import natural_metrics
+from fedrobust.federated.algorithms.proximal import proximal_pull
 from fedrobust.federated.local_training import TrainSettings, train_locally
 from fedrobust.privacy.accounting import dp_report, epsilon_for
+from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.membership import MEMBERSHIP_ATTACKS, MembershipTarget, roc_auc
 from fedrobust.privacy.opacus_compat import from_opacus, to_opacus
-from fedrobust.federated.local_eval import natural_metrics
 from tests.federated_helpers import sim_config, tiny_student, tokenizer
 
 GOOD = ["great", "superb", "wonderful", "moving", "brilliant", "charming", "delightful", "gripping"]
@@ -148,7 +149,7 @@ def test_proximal_pull_still_works_under_dp(global_model):
     def distance(mu):
         model = copy.deepcopy(global_model)
         train_locally(model, tokenizer(), *train, TrainSettings(epochs=3, lr=2e-2, batch_size=8,
-                      dp=DPConfig(noise_multiplier=0.5)), seed=0, proximal_reference=reference, proximal_mu=mu)
+                      dp=DPConfig(noise_multiplier=0.5)), seed=0, penalty=proximal_pull(reference, mu))
         return sum(float((p.detach() - reference[n]).pow(2).sum()) for n, p in model.named_parameters()) ** 0.5
 
     assert distance(50.0) < 0.5 * distance(0.0)

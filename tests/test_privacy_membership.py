@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fedrobust.errors import ConfigError
-from fedrobust.federated.algorithms import ALGORITHMS, ClientCall
+from fedrobust.federated.algorithms import ClientCall, build_algorithm
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.device_eval import personalize_and_measure
 from fedrobust.federated.local_training import TrainSettings, train_locally
@@ -71,7 +71,7 @@ def test_device_metrics_carry_epsilon_and_membership_inference_to_the_tables(fed
     config = sim_config(data_dir, model_dir, algorithm="fedavg_ft", rounds=0,
                         personalize={"epochs": 2, "dp": {"noise_multiplier": 1.0, "delta": 1e-4}},
                         privacy={"membership": {"attacks": ["loss_threshold", "reference_calibrated"], "reference_models": 1}})
-    algorithm = ALGORITHMS.get("fedavg_ft")
+    algorithm = build_algorithm("fedavg_ft")
     call = ClientCall(config=config, partition_id=0, data=client_data(data_dir, 0), tokenizer=tokenizer_for(str(model_dir)),
                       model=initial_model(str(model_dir), algorithm.starts_from, 0), server_round=1,
                       state=ClientStateStore(str(tmp_path), "000000"))
@@ -91,8 +91,8 @@ def test_device_metrics_carry_epsilon_and_membership_inference_to_the_tables(fed
 
 def test_without_privacy_settings_only_the_epsilons_are_reported(federation, tmp_path):
     data_dir, model_dir = federation
-    config = sim_config(data_dir, model_dir, algorithm="fedavg", rounds=2, evaluate={"adversarial_examples": 0})
-    algorithm = ALGORITHMS.get("fedavg")
+    config = sim_config(data_dir, model_dir, algorithm="fedavg", rounds=2, evaluate={"examples": 0})
+    algorithm = build_algorithm("fedavg")
     call = ClientCall(config=config, partition_id=1, data=client_data(data_dir, 1), tokenizer=tokenizer_for(str(model_dir)),
                       model=initial_model(str(model_dir), algorithm.starts_from, 0), server_round=3,
                       state=ClientStateStore(str(tmp_path), "000001"))

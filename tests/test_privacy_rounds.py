@@ -8,10 +8,11 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.supercore.task_identity import TaskIdentity
 
-from fedrobust.federated.algorithms import ALGORITHMS
+from fedrobust.federated.algorithms import build_algorithm
 from fedrobust.federated.cohorts import DEVICES_KEY, pack_reply
 from fedrobust.federated.config import config_from_mapping
 from fedrobust.privacy.accounting import federation_epsilon, rounds_epsilon, sampled_per_round
+from fedrobust.federated.server_app import make_strategy
 from fedrobust.privacy.round_dp import RoundPrivacy
 
 SIZE = 4000
@@ -44,7 +45,7 @@ def _round(strategy, updates: dict[int, np.ndarray], examples: dict[int, int]):
 
 
 def test_fixed_clipping_clips_each_device_and_averages_them_equally():
-    strategy = ALGORITHMS.get("fedavg").make_strategy(_config(mode="server_fixed", noise_multiplier=0.0, clipping_norm=1.0))
+    strategy = make_strategy(build_algorithm("fedavg"), _config(mode="server_fixed", noise_multiplier=0.0, clipping_norm=1.0))
     assert isinstance(strategy, RoundPrivacy)
     big = np.full(SIZE, 1.0)  # norm sqrt(SIZE) >> 1: clipped to norm 1
     small = np.full(SIZE, 0.2 / math.sqrt(SIZE))  # norm 0.2: kept
@@ -55,16 +56,16 @@ def test_fixed_clipping_clips_each_device_and_averages_them_equally():
 
 def test_noise_has_the_gaussian_mechanism_scale():
     sigma, clip, devices = 2.0, 0.5, 4
-    strategy = ALGORITHMS.get("fedavg_ft").make_strategy(_config(mode="server_fixed", noise_multiplier=sigma, clipping_norm=clip))
+    strategy = make_strategy(build_algorithm("fedavg_ft"), _config(mode="server_fixed", noise_multiplier=sigma, clipping_norm=clip))
     tiny = np.full(SIZE, 1e-4)  # (Flower's clipping divides by the update norm: not exactly 0)
     result = _round(strategy, {d: tiny for d in range(devices)}, {d: 5 for d in range(devices)})
     assert np.std(result) == pytest.approx(sigma * clip / devices, rel=0.08)
-    again = ALGORITHMS.get("fedavg_ft").make_strategy(_config(mode="server_fixed", noise_multiplier=sigma, clipping_norm=clip))
+    again = make_strategy(build_algorithm("fedavg_ft"), _config(mode="server_fixed", noise_multiplier=sigma, clipping_norm=clip))
     assert np.array_equal(_round(again, {d: tiny for d in range(devices)}, {d: 5 for d in range(devices)}), result)  # seeded
 
 
 def test_adaptive_clipping_moves_the_clipping_norm_toward_the_update_norms():
-    strategy = ALGORITHMS.get("fedprox").make_strategy(_config(mode="server_adaptive", noise_multiplier=0.0, clipping_norm=0.1,
+    strategy = make_strategy(build_algorithm("fedprox"), _config(mode="server_adaptive", noise_multiplier=0.0, clipping_norm=0.1,
                                                                clipped_count_stddev=0.0))
     big = np.full(SIZE, 1.0)
     _round(strategy, {d: big for d in range(4)}, {d: 5 for d in range(4)})
@@ -72,7 +73,7 @@ def test_adaptive_clipping_moves_the_clipping_norm_toward_the_update_norms():
 
 
 def test_no_round_dp_leaves_the_strategy_alone():
-    strategy = ALGORITHMS.get("fedavg").make_strategy(_config())
+    strategy = make_strategy(build_algorithm("fedavg"), _config())
     assert not isinstance(strategy, RoundPrivacy) and not strategy.uniform_weights
 
 
@@ -87,7 +88,7 @@ def test_rounds_epsilon_is_opacus_rdp_for_the_sampled_fraction():
     assert rounds_epsilon(sigma, num_clients, sampled, rounds, 1e-5) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
     config = config_from_mapping({"data": "unused", "model": "unused", "rounds": rounds, "fraction_train": 0.1,
                                   "privacy": {"rounds": {"mode": "server_fixed", "noise_multiplier": sigma}}})
-    assert federation_epsilon(config, num_clients, federated=True) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
-    assert federation_epsilon(config, num_clients, federated=False) == 0.0
+    assert federation_epsilon(config.privacy.rounds, num_clients, rounds, 0.1, 2) == pytest.approx(accountant.get_epsilon(1e-5), rel=1e-9)
+    assert federation_epsilon(config.privacy.rounds, num_clients, 0, 0.1, 2) == 0.0  # no rounds
     no_dp = config_from_mapping({"data": "unused", "model": "unused", "rounds": rounds})
-    assert federation_epsilon(no_dp, num_clients, federated=True) == math.inf
+    assert federation_epsilon(no_dp.privacy.rounds, num_clients, rounds, 0.1, 2) == math.inf

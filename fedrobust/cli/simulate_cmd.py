@@ -15,7 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", required=True, type=Path, help="simulation YAML (see configs/simulate_*.yaml)")
     p.add_argument("--out", required=True, type=Path, help="run directory (a killed run resumes from it)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set algorithm=fedavg --set local.epochs=2")
+                   help="override a config key, e.g. --set algorithm=fedavg --set local.epochs=2 "
+                        "--set 'algorithm={ditto: {lam: 0.2}}'")
     p.set_defaults(func=run)
 
 

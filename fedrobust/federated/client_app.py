@@ -21,17 +21,18 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedrobust.federated import worker_cache
-from fedrobust.federated.algorithms import ALGORITHMS, Algorithm, ClientCall
+from fedrobust.federated.algorithms import Algorithm, ClientCall
+from fedrobust.federated.algorithms.registry import import_algorithm_module
 from fedrobust.federated.client_state import ClientStateStore
-from fedrobust.federated.cohorts import DEVICES_KEY, pack_reply
+from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, pack_reply
 from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.device_eval import personalize_and_measure
-from fedrobust.federated.transport import derive_seed, load_arrays, to_arrays
+from fedrobust.federated.transport import load_arrays, to_arrays
 from fedrobust.models.base import TextClassifier
+from fedrobust.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 app = ClientApp()
-torch.set_num_threads(1)  # many simulated devices share few cores; one thread each is fastest
 
 class InjectedClientFailure(RuntimeError):
     """Raised on purpose by a fraction of clients to exercise fault tolerance."""
@@ -64,14 +65,17 @@ class NodeCall:
             model=copy.deepcopy(self.base_model),
             server_round=int(settings["server-round"]),
             state=ClientStateStore(str(settings["run-dir"]), f"{device:06d}"),
-            proximal_mu=float(settings.get("proximal-mu", 0.0)),
         )
 
 
 def _node_call(message: Message) -> NodeCall:
+    # many simulated devices share few cores, one thread each is fastest (set here, not on import:
+    # the driver process imports this module too)
+    torch.set_num_threads(1)
     settings = message.content["config"]
+    import_algorithm_module(str(settings.get(ALGORITHM_MODULE_KEY, "")))  # e.g. a user's own algorithm
     config = worker_cache.parse_config(str(settings["fedrobust-config"]))
-    algorithm = ALGORITHMS.get(config.algorithm)
+    algorithm = worker_cache.algorithm_for(str(settings["fedrobust-config"]))
     model = worker_cache.initial_model(config.model, algorithm.starts_from, config.seed)
     if "arrays" in message.content:
         load_arrays(model, message.content["arrays"])

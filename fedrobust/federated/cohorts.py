@@ -16,6 +16,7 @@ from flwr.app import ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
 DEVICES_KEY = "devices"  # in a message's ConfigRecord: the device ids the node should run
 FAILED = "failed"  # a reply's ConfigRecord: device id -> why it failed
+ALGORITHM_MODULE_KEY = "algorithm-module"  # in a message's ConfigRecord: the module that registers the algorithm
 
 
 def num_nodes(num_devices: int, devices_per_node: int) -> int:

@@ -1,7 +1,20 @@
-"""The `fedrobust simulate` config: YAML validated into dataclasses before any work starts."""
+"""Federated settings, validated into dataclasses before any work starts: the `fedrobust simulate`
+config (``SimulationConfig``) and the run config's ``federated:`` section (``FederatedSection``),
+which share every setting but the data, the model, the seed and the algorithm(s).
+
+An algorithm is named with its settings, which its own module declares (its ``Params``):
+
+    algorithm: ditto                            # defaults
+    algorithm: {ditto: {lam: 0.1}}              # a simulate config
+    algorithms: [fedavg_ft, {fedprox: {mu: 0.01}}]   # the run config's federated section
+
+Privacy settings are fedrobust.privacy's types; the device phase's attack evaluation is
+fedrobust.evaluation's. Errors name the dotted key (``federated.algorithms[1].fedprox.mu``).
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -9,27 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fedrobust.config_schema import build_with_overrides, dataclass_from_mapping, read_yaml_mapping
 from fedrobust.errors import ConfigError
+from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
+from fedrobust.federated.algorithms.registry import ALGORITHMS  # importing it registers every algorithm
+from fedrobust.privacy.config import DPConfig, PrivacyConfig
 
 PARAM_GROUPS = ("all", "head", "adapters")
-ROUND_DP_MODES = ("none", "server_fixed", "server_adaptive")
-DP_ACCOUNTANTS = ("rdp", "prv", "gdp")
-
-
-@dataclass
-class DPConfig:
-    """DP-SGD (Opacus) for on-device personalization; off unless a noise level or a target is set."""
-
-    noise_multiplier: float | None = None  # sigma; or
-    target_epsilon: float | None = None  # Opacus picks sigma to end at this epsilon after the epochs
-    max_grad_norm: float = 1.0  # per-sample clipping bound
-    delta: float = 1e-5
-    accountant: str = "rdp"
-
-    @property
-    def enabled(self) -> bool:
-        return self.noise_multiplier is not None or self.target_epsilon is not None
+DEFAULT_ALGORITHM = "robust_student"
 
 
 @dataclass
@@ -39,7 +41,6 @@ class LocalTrainConfig:
     epochs: int = 1
     lr: float = 2e-3
     batch_size: int = 16
-    proximal_mu: float = 0.0  # FedProx's mu; FedProx sends it with every round
     adversarial: bool = False  # embedding-space PGD adversarial training
     adversarial_epsilon: float = 0.05
     adversarial_steps: int = 1
@@ -61,52 +62,6 @@ class PersonalizeConfig:
 
 
 @dataclass
-class EvalConfig:
-    attack: str = "fast_deepwordbug"
-    adversarial_examples: int = 10  # per-client sample of test examples attacked
-    max_queries: int | None = None
-
-
-@dataclass
-class DittoConfig:
-    lam: float = 0.1  # pull of the personal model toward the global one
-    personal_epochs: int = 1
-
-
-@dataclass
-class FedRepConfig:
-    head_epochs: int = 2  # head epochs before the body epoch, each round
-
-
-@dataclass
-class RoundsDPConfig:
-    """User-level DP in the federated rounds with Flower's server-side DP strategy wrappers."""
-
-    mode: str = "none"  # none | server_fixed | server_adaptive
-    noise_multiplier: float = 1.0
-    clipping_norm: float = 1.0  # the fixed bound, or the initial one for adaptive clipping
-    target_clipped_quantile: float = 0.5
-    clip_norm_lr: float = 0.2
-    clipped_count_stddev: float | None = None  # adaptive only; Flower's default: sampled clients / 20
-    delta: float = 1e-5
-
-
-@dataclass
-class MembershipConfig:
-    """Membership inference on each device: members = its personalization data, non-members = its test data."""
-
-    attacks: list[str] = field(default_factory=list)  # e.g. [loss_threshold, reference_calibrated]
-    reference_models: int = 2  # models personalized on public data, for the calibrated attack
-    max_examples: int | None = None  # cap on members and on non-members per device
-
-
-@dataclass
-class PrivacyConfig:
-    rounds: RoundsDPConfig = field(default_factory=RoundsDPConfig)
-    membership: MembershipConfig = field(default_factory=MembershipConfig)
-
-
-@dataclass
 class SimulationEngineConfig:
     backend: str = "ray"
     num_cpus_per_client: float = 1.0
@@ -117,23 +72,46 @@ class SimulationEngineConfig:
     devices_per_node: int = 1  # devices each Flower node simulates in turn (fedrobust.federated.cohorts)
 
 
-@dataclass
-class SimulationConfig:
-    data: str
-    model: str  # a student artifact; baselines re-initialize the same architecture
-    algorithm: str = "robust_student"
+@dataclass(kw_only=True)
+class FederatedSettings:
+    """Everything about a federation except its data, model, seed and algorithm."""
+
     rounds: int = 3
     fraction_train: float = 0.2
     min_train_clients: int = 2
     max_clients: int | None = None  # use only the first N device clients (quick runs)
-    seed: int = 0
     local: LocalTrainConfig = field(default_factory=LocalTrainConfig)
     personalize: PersonalizeConfig = field(default_factory=PersonalizeConfig)
-    evaluate: EvalConfig = field(default_factory=EvalConfig)
-    ditto: DittoConfig = field(default_factory=DittoConfig)
-    fedrep: FedRepConfig = field(default_factory=FedRepConfig)
+    evaluate: DeviceAttackEvalConfig = field(default_factory=DeviceAttackEvalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     simulation: SimulationEngineConfig = field(default_factory=SimulationEngineConfig)
+
+
+@dataclass(kw_only=True)
+class FederatedSection(FederatedSettings):
+    """The run config's ``federated:`` section: the settings, and the algorithms to compare (one
+    federation each)."""
+
+    algorithms: list[Any] = field(default_factory=lambda: [DEFAULT_ALGORITHM])
+
+
+@dataclass(kw_only=True)
+class SimulationConfig(FederatedSettings):
+    """One federation: what `fedrobust simulate` reads, and what each device receives."""
+
+    data: str
+    model: str  # a student artifact; baselines re-initialize the same architecture
+    algorithm: Any = DEFAULT_ALGORITHM  # a name, or {name: {param: value}}
+    seed: int = 0
+
+    @property
+    def algorithm_name(self) -> str:
+        return algorithm_name(self.algorithm, "algorithm")
+
+    @property
+    def algorithm_params(self) -> Any:
+        """The algorithm's settings: an instance of its ``Params`` dataclass."""
+        return algorithm_params(self.algorithm, "algorithm")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -145,71 +123,143 @@ class SimulationConfig:
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def validate(config: SimulationConfig) -> SimulationConfig:
-    from fedrobust.federated.algorithms import ALGORITHMS
+def _key(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
-    ALGORITHMS.get(config.algorithm)
+
+def _entry(entry: Any, where: str) -> tuple[str, Any]:
+    """(name, params mapping or None) of an algorithm entry: ``name`` or ``{name: {params}}``."""
+    if isinstance(entry, str):
+        name, params = entry, None
+    elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str):
+        name, params = next(iter(entry.items()))
+    else:
+        raise ConfigError(f"config key {where} must be an algorithm name or a one-key mapping "
+                          f"{{name: {{param: value}}}}, e.g. {{ditto: {{lam: 0.1}}}}; got {entry!r}")
+    if name not in ALGORITHMS:
+        raise ConfigError(f"config key {where}: unknown federated algorithm {name!r}; known: {', '.join(ALGORITHMS.names())}")
+    return name, params
+
+
+def algorithm_name(entry: Any, where: str) -> str:
+    """The registered algorithm an entry names (ConfigError naming ``where`` otherwise)."""
+    return _entry(entry, where)[0]
+
+
+def algorithm_params(entry: Any, where: str) -> Any:
+    """The entry's settings as the algorithm's ``Params`` dataclass, checked key by key."""
+    name, params = _entry(entry, where)
+    params_type = ALGORITHMS.get(name).Params
+    params_where = f"{where}.{name}"
+    value = dataclass_from_mapping(params_type, {} if params is None else params, params_where)
+    if hasattr(value, "validate"):
+        value.validate(params_where)
+    return value
+
+
+def _flow(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+
+
+def _algorithm_form(entry: Any, algorithm_key: str) -> str:
+    if algorithm_key.endswith("algorithms"):
+        return f"{algorithm_key}: [..., {_flow(entry)}]"
+    return f"{algorithm_key}: {_flow(entry)}"
+
+
+def check_moved_keys(mapping: Any, where: str = "", algorithm_key: str = "algorithm") -> None:
+    """Keys of earlier versions fail with the form that replaced them: the ``ditto:`` / ``fedrep:``
+    sections and ``local.proximal_mu`` are algorithm settings now, ``evaluate.adversarial_examples``
+    is ``evaluate.examples``."""
+    if not isinstance(mapping, dict):
+        return
+    for name in ("ditto", "fedrep"):
+        if name in mapping:
+            params = mapping[name] or dataclasses.asdict(ALGORITHMS.get(name).Params())
+            raise ConfigError(f"config key {_key(where, name)} moved: write {_algorithm_form({name: params}, algorithm_key)}")
+    local = mapping.get("local")
+    if isinstance(local, dict) and "proximal_mu" in local:
+        form = _algorithm_form({"fedprox": {"mu": local["proximal_mu"]}}, algorithm_key)
+        raise ConfigError(f"config key {_key(where, 'local.proximal_mu')} moved: write {form} "
+                          f"(the proximal term is FedProx's setting; Ditto's is its lam)")
+    evaluate = mapping.get("evaluate")
+    for old in evaluate if isinstance(evaluate, dict) else ():
+        if old in RENAMED_KEYS:
+            raise ConfigError(f"config key {_key(where, 'evaluate.' + old)} is now {_key(where, 'evaluate.' + RENAMED_KEYS[old])}")
+
+
+def validate_settings(settings: FederatedSettings, where: str = "") -> None:
+    """Check the shared settings; keys are named under ``where`` (e.g. ``federated.rounds``)."""
+    k = lambda key: _key(where, key)  # noqa: E731
+    local, personalize, engine = settings.local, settings.personalize, settings.simulation
     checks = [
-        (config.rounds >= 0, "rounds must be >= 0"),
-        (0 < config.fraction_train <= 1, "fraction_train must be in (0, 1]"),
-        (config.min_train_clients >= 1, "min_train_clients must be >= 1"),
-        (config.max_clients is None or config.max_clients >= 1, "max_clients must be >= 1"),
-        (config.local.epochs >= 0 and config.personalize.epochs >= 0, "epochs must be >= 0"),
-        (config.local.lr > 0 and config.personalize.lr > 0, "lr must be > 0"),
-        (config.local.proximal_mu >= 0, "local.proximal_mu must be >= 0"),
-        (config.personalize.params in PARAM_GROUPS, f"personalize.params must be one of {', '.join(PARAM_GROUPS)}"),
-        (config.evaluate.adversarial_examples >= 0, "evaluate.adversarial_examples must be >= 0"),
-        (0 <= config.simulation.inject_failure_fraction < 1, "simulation.inject_failure_fraction must be in [0, 1)"),
-        (config.simulation.num_cpus_per_client > 0, "simulation.num_cpus_per_client must be > 0"),
-        (config.simulation.devices_per_node >= 1, "simulation.devices_per_node must be >= 1"),
+        (settings.rounds >= 0, f"{k('rounds')} must be >= 0"),
+        (0 < settings.fraction_train <= 1, f"{k('fraction_train')} must be in (0, 1]"),
+        (settings.min_train_clients >= 1, f"{k('min_train_clients')} must be >= 1"),
+        (settings.max_clients is None or settings.max_clients >= 1, f"{k('max_clients')} must be >= 1"),
+        (local.epochs >= 0, f"{k('local.epochs')} must be >= 0"),
+        (personalize.epochs >= 0, f"{k('personalize.epochs')} must be >= 0"),
+        (local.lr > 0, f"{k('local.lr')} must be > 0"),
+        (personalize.lr > 0, f"{k('personalize.lr')} must be > 0"),
+        (personalize.params in PARAM_GROUPS, f"{k('personalize.params')} must be one of {', '.join(PARAM_GROUPS)}"),
+        (0 <= engine.inject_failure_fraction < 1, f"{k('simulation.inject_failure_fraction')} must be in [0, 1)"),
+        (engine.num_cpus_per_client > 0, f"{k('simulation.num_cpus_per_client')} must be > 0"),
+        (engine.devices_per_node >= 1, f"{k('simulation.devices_per_node')} must be >= 1"),
+        (not (personalize.dp.enabled and personalize.adversarial),
+         f"{k('personalize.dp')} cannot be combined with {k('personalize.adversarial')} (DP-SGD here takes one "
+         f"forward pass per step); set {k('personalize.adversarial')}: false"),
+        (settings.privacy.rounds.mode != "server_adaptive" or engine.devices_per_node == 1,
+         f"{k('privacy.rounds.mode')} server_adaptive counts clipped updates per Flower message; "
+         f"set {k('simulation.devices_per_node')}: 1"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"config key {message}")
-    if config.evaluate.adversarial_examples:
-        from fedrobust.attacks import ATTACKS
+    settings.evaluate.validate(k("evaluate"))
+    personalize.dp.validate(k("personalize.dp"))
+    settings.privacy.validate(k("privacy"))
 
-        ATTACKS.get(config.evaluate.attack)
-    validate_privacy(config)
+
+def validate(config: SimulationConfig) -> SimulationConfig:
+    algorithm_params(config.algorithm, "algorithm")
+    validate_settings(config)
     return config
 
 
-def validate_privacy(config: SimulationConfig) -> None:
-    dp, rounds, membership = config.personalize.dp, config.privacy.rounds, config.privacy.membership
-    checks = [
-        (dp.noise_multiplier is None or dp.target_epsilon is None,
-         "personalize.dp: set noise_multiplier or target_epsilon, not both"),
-        (dp.noise_multiplier is None or dp.noise_multiplier >= 0, "personalize.dp.noise_multiplier must be >= 0"),
-        (dp.target_epsilon is None or dp.target_epsilon > 0, "personalize.dp.target_epsilon must be > 0"),
-        (dp.max_grad_norm > 0, "personalize.dp.max_grad_norm must be > 0"),
-        (0 < dp.delta < 1 and 0 < rounds.delta < 1, "personalize.dp.delta and privacy.rounds.delta must be in (0, 1)"),
-        (dp.accountant in DP_ACCOUNTANTS, f"personalize.dp.accountant must be one of {', '.join(DP_ACCOUNTANTS)}"),
-        (not (dp.enabled and config.personalize.adversarial),
-         "personalize.dp cannot be combined with personalize.adversarial (DP-SGD here takes one forward "
-         "pass per step); set personalize.adversarial: false"),
-        (rounds.mode in ROUND_DP_MODES, f"privacy.rounds.mode must be one of {', '.join(ROUND_DP_MODES)}"),
-        (rounds.noise_multiplier >= 0, "privacy.rounds.noise_multiplier must be >= 0"),
-        (rounds.clipping_norm > 0, "privacy.rounds.clipping_norm must be > 0"),
-        (0 <= rounds.target_clipped_quantile <= 1, "privacy.rounds.target_clipped_quantile must be in [0, 1]"),
-        (rounds.clip_norm_lr > 0, "privacy.rounds.clip_norm_lr must be > 0"),
-        (rounds.mode != "server_adaptive" or config.simulation.devices_per_node == 1,
-         "privacy.rounds.mode server_adaptive counts clipped updates per Flower message; set simulation.devices_per_node: 1"),
-        (membership.reference_models >= 0, "privacy.membership.reference_models must be >= 0"),
-        (membership.max_examples is None or membership.max_examples >= 2, "privacy.membership.max_examples must be >= 2"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"config key {message}")
-    if membership.attacks:
-        from fedrobust.privacy.membership import MEMBERSHIP_ATTACKS
-
-        for name in membership.attacks:
-            if MEMBERSHIP_ATTACKS.get(name).needs_reference_models and membership.reference_models < 1:
-                raise ConfigError(f"config key privacy.membership.reference_models must be >= 1 for the {name} attack")
+def validate_section(section: FederatedSection, where: str = "federated") -> FederatedSection:
+    """Check every algorithm entry (and that none is named twice) and the shared settings."""
+    names = [algorithm_name(entry, f"{where}.algorithms[{i}]") for i, entry in enumerate(section.algorithms)]
+    for i, entry in enumerate(section.algorithms):
+        algorithm_params(entry, f"{where}.algorithms[{i}]")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"config key {where}.algorithms lists a name twice: {repeated[0]} (one federation per algorithm)")
+    validate_settings(section, where)
+    return section
 
 
 def config_from_mapping(mapping: dict[str, Any]) -> SimulationConfig:
+    check_moved_keys(mapping)
     return validate(dataclass_from_mapping(SimulationConfig, mapping))
+
+
+def section_from_mapping(mapping: dict[str, Any], where: str = "federated") -> FederatedSection:
+    """The run config's federated section from its YAML mapping, validated (moved keys included)."""
+    check_moved_keys(mapping, where, algorithm_key=f"{where}.algorithms")
+    if isinstance(mapping, dict) and not isinstance(mapping.get("algorithms", []), list):
+        raise ConfigError(f"config key {where}.algorithms must be a list of algorithms, got {mapping['algorithms']!r}")
+    return validate_section(dataclass_from_mapping(FederatedSection, mapping, where), where)
+
+
+def simulation_config_for(section: FederatedSection, entry: Any, data: str, model: str, seed: int) -> SimulationConfig:
+    """The federation of one of the section's algorithms; errors name keys under ``federated.``."""
+    index = next((i for i, e in enumerate(section.algorithms) if e == entry), None)
+    where = "federated.algorithms" if index is None else f"federated.algorithms[{index}]"
+    algorithm_params(entry, where)
+    settings = {f.name: copy.deepcopy(getattr(section, f.name)) for f in dataclasses.fields(FederatedSettings)}
+    config = SimulationConfig(**settings, data=data, model=model, algorithm=copy.deepcopy(entry), seed=seed)
+    validate_settings(config, "federated")
+    return config
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SimulationConfig:

@@ -1,31 +1,35 @@
-"""The final phase on one device: measure the global model, personalize it, measure it again."""
+"""The final phase on one device: measure the global model, personalize it, measure it again.
+
+Both phases are measured by fedrobust.evaluation (natural accuracy and loss on all the device's
+test texts, accuracy under ``evaluate.attack`` on the same seeded sample of ``evaluate.examples``
+of them), then the privacy metrics are added (fedrobust.federated.device_privacy).
+"""
 
 from __future__ import annotations
 
 import copy
 
+from fedrobust.evaluation.measure import measure
 from fedrobust.federated.algorithms import Algorithm, ClientCall
-from fedrobust.federated.local_eval import evaluate_model
-from fedrobust.federated.transport import derive_seed
+from fedrobust.federated.device_privacy import privacy_metrics
+from fedrobust.seeding import derive_seed
 
 PHASES = ("global", "personalized")
 
 
 def personalize_and_measure(algorithm: Algorithm, call: ClientCall) -> dict[str, float | int]:
     """Flat metrics as the server expects them: ``<phase>/<metric>`` plus sizes and the partition id."""
-    from fedrobust.privacy.device_privacy import privacy_metrics
-
     data, settings = call.data, call.config.evaluate
     seed = derive_seed(call.config.seed, "attack", call.partition_id)  # same examples in both phases
     # the received weights, kept before global_model() may load device state into them, for the
     # reference models of membership inference (a copy per device costs more than a small device's work)
     received = copy.deepcopy(call.model) if call.config.privacy.membership.attacks else call.model
     global_model = algorithm.global_model(call)
-    results = {"global": evaluate_model(global_model, call.tokenizer, data.test_texts, data.test_labels, settings, seed)}
+    results = {"global": measure(global_model, call.tokenizer, data.test_texts, data.test_labels, settings, seed)}
     personalized = algorithm.personalized_model(call)
     results["personalized"] = (
         results["global"] if personalized is None
-        else evaluate_model(personalized, call.tokenizer, data.test_texts, data.test_labels, settings, seed)
+        else measure(personalized, call.tokenizer, data.test_texts, data.test_labels, settings, seed)
     )
     metrics: dict[str, float | int] = {"num-examples": data.n_test, "partition-id": call.partition_id, "n-train": data.n_train}
     for phase in PHASES:

@@ -1,21 +1,25 @@
 """One device's local training: a pure function of (model, data, settings, seed).
 
 Used by every algorithm for federated rounds and for personalization. Options: a subset of
-parameters, a proximal pull toward reference weights (FedProx, Ditto), and embedding-space
-PGD adversarial training (the same objective the distillation uses).
+parameters, an algorithm's data-independent penalty (FedProx's and Ditto's proximal term), and
+embedding-space PGD adversarial training (the same objective the distillation uses). With DP
+settings the training is DP-SGD (fedrobust.privacy.dp_personalization).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fedrobust.federated.config import DPConfig
+from fedrobust.distill.batch import DistillBatch
+from fedrobust.distill.losses.embedding_pgd import EmbeddingPGD
 from fedrobust.models.base import TextClassifier
+from fedrobust.privacy.config import DPConfig
+from fedrobust.privacy.dp_personalization import train_privately
 
 
 @dataclass(frozen=True)
@@ -29,19 +33,19 @@ class TrainSettings:
     dp: DPConfig | None = None  # DP-SGD (fedrobust.privacy) when enabled
 
 
-def proximal_term(model: nn.Module, reference: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over the referenced parameters of ||w - w_ref||^2 (FedProx's term without mu/2)."""
-    total = torch.zeros(())
-    for name, param in model.named_parameters():
-        if name in reference:
-            total = total + (param - reference[name]).pow(2).sum()
-    return total
+class Penalty(Protocol):
+    """A term of the local objective that depends on the weights only, not on the data.
+
+    ``loss`` is added to each batch's loss; under DP-SGD, where the data's gradient is clipped
+    and noised per example, ``add_gradient`` adds the term's gradient after the noise instead
+    (no data, so no privacy cost)."""
+
+    def loss(self, model: nn.Module) -> torch.Tensor: ...
+
+    def add_gradient(self, model: nn.Module) -> None: ...
 
 
 def _adversarial_loss(model: TextClassifier, input_ids, attention_mask, labels, settings: TrainSettings) -> torch.Tensor:
-    from fedrobust.distill.batch import DistillBatch
-    from fedrobust.distill.losses.embedding_pgd import EmbeddingPGD
-
     pgd = EmbeddingPGD(None, epsilon=settings.adversarial_epsilon, steps=settings.adversarial_steps, target="ce")
     empty = torch.empty(0)
     batch = DistillBatch(input_ids, attention_mask, labels, empty, empty, empty, empty)
@@ -58,15 +62,11 @@ def train_locally(
     settings: TrainSettings,
     seed: int,
     parameters: list[nn.Parameter] | None = None,
-    proximal_reference: dict[str, torch.Tensor] | None = None,
-    proximal_mu: float = 0.0,
+    penalty: Penalty | None = None,
 ) -> dict[str, float]:
     """Train in place; returns the mean training loss and the number of steps."""
     if settings.dp is not None and settings.dp.enabled:
-        from fedrobust.privacy.dp_personalization import train_privately
-
-        return train_privately(model, tokenizer, texts, labels, settings, settings.dp, seed, parameters,
-                               proximal_reference, proximal_mu)
+        return train_privately(model, tokenizer, texts, labels, settings, settings.dp, seed, parameters, penalty)
     if settings.epochs == 0 or not texts:
         return {"train_loss": float("nan"), "steps": 0}
     torch.manual_seed(seed)
@@ -78,7 +78,6 @@ def train_locally(
     optimizer = torch.optim.Adam(params, lr=settings.lr)
     encoded = tokenizer(list(texts))
     targets = torch.as_tensor(list(labels), dtype=torch.long)
-    reference = {k: v.detach().clone() for k, v in proximal_reference.items()} if proximal_reference else None
     model.train()
     losses = []
     for _ in range(settings.epochs):
@@ -90,8 +89,8 @@ def train_locally(
             loss = F.cross_entropy(logits, y)
             if settings.adversarial:
                 loss = 0.5 * loss + 0.5 * _adversarial_loss(model, ids, mask, y, settings)
-            if reference is not None and proximal_mu > 0:
-                loss = loss + 0.5 * proximal_mu * proximal_term(model, reference)
+            if penalty is not None:
+                loss = loss + penalty.loss(model)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

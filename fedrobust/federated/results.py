@@ -11,16 +11,17 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS, N_ATTACKED, NATURAL_ACC
 from fedrobust.files import write_text_atomically
 
 MIA_ATTACKS = ("loss_threshold", "reference_calibrated")  # fedrobust.privacy.membership's registry names
 MIA_COLUMNS = [f"mia_{a}_{m}" for a in MIA_ATTACKS for m in ("auc", "tpr_at_1pct_fpr")]
 PRIVACY_COLUMNS = ["dp_epsilon", "rounds_epsilon", *MIA_COLUMNS]
 CLIENT_COLUMNS = ["client_id", "partition_id", "algorithm", "phase", "n_train", "n_test",
-                  "natural_acc", "adversarial_acc", "n_adv", "loss", *PRIVACY_COLUMNS]
+                  NATURAL_ACC, ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, LOSS, *PRIVACY_COLUMNS]
 ROUND_COLUMNS = ["round", "algorithm", "sampled", "succeeded", "failed", "train_loss", "train_examples",
                  "public_natural_acc", "wall_s"]
-METRICS = ("natural_acc", "adversarial_acc")
+METRICS = (NATURAL_ACC, ADVERSARIAL_ACC)  # summarized over clients in summary.json
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Path:
@@ -95,8 +96,8 @@ def client_rows(algorithm: str, partition_id: int, client_id: str, metrics: Mapp
         rows.append({
             "client_id": client_id, "partition_id": partition_id, "algorithm": algorithm, "phase": phase,
             "n_train": int(metrics["n-train"]), "n_test": int(metrics["num-examples"]),
-            "natural_acc": metrics[f"{phase}/natural_acc"], "adversarial_acc": metrics[f"{phase}/adversarial_acc"],
-            "n_adv": int(metrics[f"{phase}/n_adv"]), "loss": metrics[f"{phase}/loss"],
+            **{m: metrics[f"{phase}/{m}"] for m in (NATURAL_ACC, ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS)},
+            N_ATTACKED: int(metrics[f"{phase}/{N_ATTACKED}"]),
             **{column: metrics.get(f"{phase}/{column}", math.nan) for column in PRIVACY_COLUMNS},
         })
     return rows

@@ -19,14 +19,16 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from fedrobust.errors import FedrobustError
+from fedrobust.evaluation.measure import natural_metrics
+from fedrobust.evaluation.metrics import NATURAL_ACC
 from fedrobust.federated import worker_cache
-from fedrobust.federated.algorithms import ALGORITHMS, Algorithm
+from fedrobust.federated.algorithms import Algorithm, build_algorithm
 from fedrobust.federated.checkpoint import Checkpointer
-from fedrobust.federated.cohorts import DEVICES_KEY, devices_of_node, num_nodes, unpack_reply
+from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, devices_of_node, num_nodes, unpack_reply
 from fedrobust.federated.config import SimulationConfig, load_config
-from fedrobust.federated.local_eval import natural_metrics
 from fedrobust.federated.results import CLIENT_COLUMNS, client_rows, summarize_clients, write_csv, write_summary
 from fedrobust.federated.transport import load_arrays, to_arrays
+from fedrobust.privacy.round_dp import with_round_privacy
 
 log = logging.getLogger(__name__)
 SUMMARY = "summary.json"
@@ -36,12 +38,18 @@ class FederationError(FedrobustError):
     """The federation cannot go on (e.g. every sampled client failed)."""
 
 
-def _base_config(config: SimulationConfig, run_dir: Path, server_round: int) -> ConfigRecord:
+def _base_config(config: SimulationConfig, algorithm: Algorithm, run_dir: Path, server_round: int) -> ConfigRecord:
     return ConfigRecord({
         "fedrobust-config": json.dumps(config.to_dict(), sort_keys=True),
+        ALGORITHM_MODULE_KEY: type(algorithm).__module__,  # workers import it: a user's algorithm registers there
         "run-dir": str(run_dir.resolve()),
         "server-round": server_round,
     })
+
+
+def make_strategy(algorithm: Algorithm, config: SimulationConfig):
+    """The algorithm's aggregation strategy, wrapped with Flower's DP wrapper when ``privacy.rounds`` asks."""
+    return with_round_privacy(algorithm.aggregation_strategy(config), config.privacy.rounds)
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float, settle_s: float = 5.0) -> list[int]:
@@ -82,7 +90,7 @@ def map_devices(grid: Grid, num_clients: int, devices_per_node: int, timeout: fl
 class Federation:
     def __init__(self, config: SimulationConfig, run_dir: Path) -> None:
         self.config, self.run_dir = config, Path(run_dir)
-        self.algorithm: Algorithm = ALGORITHMS.get(config.algorithm)
+        self.algorithm: Algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
         self.dataset = worker_cache.federated_dataset(config.data)
         self.num_clients = min(len(self.dataset), config.max_clients or len(self.dataset))
         self.model = worker_cache.initial_model(config.model, self.algorithm.starts_from, config.seed)
@@ -98,7 +106,7 @@ class Federation:
         except FedrobustError:
             return float("nan")
         load_arrays(self.model, arrays)
-        return natural_metrics(self.model, self.tokenizer, public.test_texts, public.test_labels)["natural_acc"]
+        return natural_metrics(self.model, self.tokenizer, public.test_texts, public.test_labels)[NATURAL_ACC]
 
     def _collect(self, replies: list[Message], sent: list[Message], where: str) -> dict[int, RecordDict]:
         """Per-device records of the replies; devices that failed or never answered are noted."""
@@ -135,7 +143,7 @@ class Federation:
         started = time.perf_counter()
         for server_round in range(completed + 1, rounds + 1):
             t0 = time.perf_counter()
-            messages = list(strategy.configure_train(server_round, arrays, _base_config(config, self.run_dir, server_round), grid))
+            messages = list(strategy.configure_train(server_round, arrays, _base_config(config, self.algorithm, self.run_dir, server_round), grid))
             replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
             ok = self._collect(replies, messages, f"round {server_round}")
             sampled = sum(len(m.content["config"][DEVICES_KEY]) for m in messages)
@@ -144,7 +152,7 @@ class Federation:
             ok_replies = [r for r in replies if not r.has_error()]
             arrays, metrics = strategy.aggregate_train(server_round, ok_replies)
             row = {
-                "round": server_round, "algorithm": config.algorithm, "sampled": sampled, "succeeded": len(ok),
+                "round": server_round, "algorithm": config.algorithm_name, "sampled": sampled, "succeeded": len(ok),
                 "failed": sampled - len(ok), "train_loss": round(float(metrics["train-loss"]), 5) if metrics else None,
                 "train_examples": sum(int(r["metrics"]["num-examples"]) for r in ok.values()),
                 "public_natural_acc": round(self._public_accuracy(arrays), 4),
@@ -160,20 +168,21 @@ class Federation:
     def personalize_and_evaluate(self, grid: Grid, arrays: ArrayRecord, devices_of: dict[int, list[int]]) -> list[dict[str, Any]]:
         config = self.config
         final_round = (config.rounds if self.algorithm.federated else 0) + 1
-        base = _base_config(config, self.run_dir, final_round)
+        base = _base_config(config, self.algorithm, self.run_dir, final_round)
         messages = [Message(RecordDict({"arrays": arrays, "config": ConfigRecord({**base, DEVICES_KEY: devices})}),
                             message_type=MessageType.EVALUATE, dst_node_id=node)
                     for node, devices in sorted(devices_of.items(), key=lambda item: item[1][0])]
         total = sum(len(d) for d in devices_of.values())
+        examples = "all" if config.evaluate.examples is None else config.evaluate.examples
         print(f"[personalize + evaluate] {total} clients on {len(messages)} nodes ({config.evaluate.attack} on "
-              f"{config.evaluate.adversarial_examples} examples each) ...", flush=True)
+              f"{examples} examples each) ...", flush=True)
         t0 = time.perf_counter()
         replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
         per_device = self._collect(replies, messages, "personalize+evaluate")
         rows = []
         for device in sorted(per_device):
             metrics = dict(per_device[device]["metrics"])
-            rows += client_rows(config.algorithm, device, self.dataset.client_ids[device], metrics)
+            rows += client_rows(config.algorithm_name, device, self.dataset.client_ids[device], metrics)
         print(f"[personalize + evaluate] {len(per_device)}/{total} clients ok in {time.perf_counter() - t0:.1f} s", flush=True)
         return rows
 
@@ -183,14 +192,14 @@ class Federation:
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         engine = self.config.simulation
         devices_of = map_devices(grid, self.num_clients, engine.devices_per_node, engine.timeout_s)
-        strategy = self.algorithm.make_strategy(self.config)
+        strategy = make_strategy(self.algorithm, self.config)
         strategy.devices_of = devices_of
         checkpoints = Checkpointer(self.run_dir, self.config.fingerprint())
         arrays = self.run_rounds(grid, strategy, checkpoints)
         rows = self.personalize_and_evaluate(grid, arrays, devices_of)
         write_csv(self.run_dir / "clients.csv", CLIENT_COLUMNS, rows)
         summary = {
-            "algorithm": self.config.algorithm,
+            "algorithm": self.config.algorithm_name,
             "clients": sum(len(d) for d in devices_of.values()),
             "clients_evaluated": len(rows) // 2,
             **summarize_clients(rows),

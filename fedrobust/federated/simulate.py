@@ -13,6 +13,7 @@ from typing import Any
 from fedrobust.errors import ConfigError, FedrobustError
 from fedrobust.federated import worker_cache
 from fedrobust.federated.checkpoint import Checkpointer
+from fedrobust.federated.client_app import app as client_app
 from fedrobust.federated.cohorts import num_nodes
 from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.server_app import SUMMARY, make_server_app
@@ -44,16 +45,14 @@ def check_inputs(config: SimulationConfig) -> int:
 
 
 def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -> dict[str, Any]:
-    from flwr.simulation import run_simulation
-
-    from fedrobust.federated.client_app import app as client_app
+    from flwr.simulation import run_simulation  # starts nothing, but imports Ray: only when a simulation runs
 
     out = Path(out)
     num_clients = check_inputs(config)
     Checkpointer(out, config.fingerprint()).resume()  # refuses a run directory of another config, before Ray starts
     per_node = config.simulation.devices_per_node
     nodes = f" ({num_nodes(num_clients, per_node)} Flower nodes of {per_node})" if per_node > 1 else ""
-    print(f"simulating {config.algorithm} on {num_clients} devices{nodes}, {config.rounds} rounds -> {out}", flush=True)
+    print(f"simulating {config.algorithm_name} on {num_clients} devices{nodes}, {config.rounds} rounds -> {out}", flush=True)
     (out / SUMMARY).unlink(missing_ok=True)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")

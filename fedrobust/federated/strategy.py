@@ -14,11 +14,11 @@ from typing import Iterable
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg, FedProx
+from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
 from fedrobust.federated.cohorts import DEVICES_KEY, unpack_reply
-from fedrobust.federated.transport import derive_seed
+from fedrobust.seeding import derive_seed
 
 
 class SeededSampling:
@@ -26,7 +26,7 @@ class SeededSampling:
 
     seed: int = 0
     devices_of: dict[int, list[int]]
-    uniform_weights: bool = False  # every device's update counts once (DP rounds, fedrobust.privacy.round_dp)
+    uniform_weights: bool = False  # every device's update counts once (DP rounds: fedrobust.privacy.round_dp sets it)
 
     def sample_devices(self, server_round: int) -> list[int]:
         devices = sorted(d for ds in self.devices_of.values() for d in ds)
@@ -37,8 +37,6 @@ class SeededSampling:
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         chosen = set(self.sample_devices(server_round))
         config["server-round"] = server_round
-        if hasattr(self, "proximal_mu"):
-            config["proximal-mu"] = self.proximal_mu
         messages = []
         for node, devices in sorted(self.devices_of.items(), key=lambda item: item[1][0]):
             sampled = [d for d in devices if d in chosen]
@@ -66,12 +64,6 @@ def mean_arrayrecords(contents: list[RecordDict]) -> ArrayRecord:
 
 
 class SeededFedAvg(SeededSampling, FedAvg):
-    def __init__(self, *, seed: int = 0, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.seed, self.devices_of = seed, {}
-
-
-class SeededFedProx(SeededSampling, FedProx):
     def __init__(self, *, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.seed, self.devices_of = seed, {}

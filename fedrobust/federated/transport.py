@@ -1,8 +1,6 @@
-"""Model weights <-> Flower ArrayRecords, and the seeds every client call derives."""
+"""Model weights <-> Flower ArrayRecords."""
 
 from __future__ import annotations
-
-import hashlib
 
 from flwr.app import ArrayRecord
 
@@ -29,8 +27,3 @@ def load_arrays(model: TextClassifier, arrays: ArrayRecord) -> None:
         raise ValueError(f"received weights for unknown parameters: {sorted(missing)[:3]}")
     model.load_state_dict(state, strict=False)
 
-
-def derive_seed(*parts: object) -> int:
-    """A stable 31-bit seed from the run seed and e.g. the round and the client."""
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF

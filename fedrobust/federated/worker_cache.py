@@ -13,9 +13,12 @@ from functools import lru_cache
 import torch
 
 from fedrobust.data import FederatedDataset
+from fedrobust.federated.algorithms import Algorithm, build_algorithm
 from fedrobust.federated.config import SimulationConfig, config_from_mapping
-from fedrobust.federated.transport import derive_seed
 from fedrobust.models.base import TextClassifier
+from fedrobust.models.io import load_model
+from fedrobust.models.registry import build_student
+from fedrobust.seeding import derive_seed
 
 
 @lru_cache(maxsize=4)
@@ -25,8 +28,6 @@ def federated_dataset(data_dir: str) -> FederatedDataset:
 
 @lru_cache(maxsize=4)
 def _student(model_dir: str):
-    from fedrobust.models.io import load_model
-
     return load_model(model_dir)
 
 
@@ -37,8 +38,6 @@ def _fresh(model_dir: str, seed: int) -> TextClassifier:
     Integer buffers (a pruned vocabulary's token -> row map) are copied from the student: they
     are part of the architecture, and without them every token would read as [UNK].
     """
-    from fedrobust.models.registry import build_student
-
     student, _ = _student(model_dir)
     config = dict(student.config)
     torch.manual_seed(derive_seed(seed, "fresh-init"))
@@ -62,3 +61,10 @@ def initial_model(model_dir: str, starts_from: str, seed: int) -> TextClassifier
 @lru_cache(maxsize=8)
 def parse_config(config_json: str) -> SimulationConfig:
     return config_from_mapping(json.loads(config_json))
+
+
+@lru_cache(maxsize=8)
+def algorithm_for(config_json: str) -> Algorithm:
+    """The configured algorithm with its settings (its instances hold settings only, no state)."""
+    config = parse_config(config_json)
+    return build_algorithm(config.algorithm_name, config.algorithm_params)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from torch import nn
 
-from fedrobust.federated.config import SimulationConfig
+from fedrobust.privacy.config import RoundsDPConfig
 
 REPORT_ATTRIBUTE = "fedrobust_dp_report"
 
@@ -77,12 +77,13 @@ def rounds_epsilon(noise_multiplier: float, num_clients: int, sampled: int, roun
     return epsilon_for(noise_multiplier, sampled / max(1, num_clients), rounds, delta, "rdp")
 
 
-def federation_epsilon(config: SimulationConfig, num_clients: int, federated: bool) -> float:
-    """User-level epsilon of the rounds every device took part in (0 without rounds)."""
-    if not federated or config.rounds == 0:
+def federation_epsilon(settings: RoundsDPConfig, num_clients: int, rounds: int, fraction_train: float,
+                       min_train_clients: int) -> float:
+    """User-level epsilon of the ``rounds`` federated rounds every device took part in (0 without
+    rounds, ``inf`` for rounds without DP); the sampling is the seeded strategy's."""
+    if rounds == 0:
         return 0.0
-    dp = config.privacy.rounds
-    if dp.mode == "none":
+    if settings.mode == "none":
         return math.inf
-    sampled = sampled_per_round(num_clients, config.fraction_train, config.min_train_clients)
-    return rounds_epsilon(dp.noise_multiplier, num_clients, sampled, config.rounds, dp.delta)
+    sampled = sampled_per_round(num_clients, fraction_train, min_train_clients)
+    return rounds_epsilon(settings.noise_multiplier, num_clients, sampled, rounds, settings.delta)

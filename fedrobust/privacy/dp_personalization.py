@@ -3,9 +3,10 @@ gradient clipping to ``max_grad_norm``, Gaussian noise of ``noise_multiplier * m
 (or the multiplier that reaches ``target_epsilon`` after the configured epochs), and the
 accountant's epsilon at ``delta``, recorded on the trained model.
 
-Same contract as ``train_locally``: trains ``model`` in place; a subset of parameters may be
-trained; a proximal pull toward reference weights (Ditto) is data independent, so it is added
-to the gradient after the noise and costs no privacy.
+Same contract as the federated side's local training: trains ``model`` in place; a subset of
+parameters may be trained; ``settings`` is anything with ``epochs``, ``lr`` and ``batch_size``.
+A data-independent penalty (e.g. Ditto's proximal pull toward the global model) is an object with
+``add_gradient(model)``; it is added to the gradient after clipping and noise and costs no privacy.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from fedrobust.federated.config import DPConfig
 from fedrobust.models.base import TextClassifier
 from fedrobust.privacy.accounting import DPReport, epsilon_for, noise_for_target, record_dp_report
+from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.opacus_compat import check_trainable_by_opacus, from_opacus, incompatible, to_opacus
 
 
@@ -60,15 +61,14 @@ def train_privately(
     dp: DPConfig,
     seed: int,
     parameters: list[nn.Parameter] | None = None,
-    proximal_reference: dict[str, torch.Tensor] | None = None,
-    proximal_mu: float = 0.0,
+    penalty=None,
 ) -> dict[str, float]:
     """Train in place with DP-SGD; returns the mean loss, the steps and the spent epsilon."""
     with _quiet_opacus():
-        return _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, proximal_reference, proximal_mu)
+        return _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty)
 
 
-def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, proximal_reference, proximal_mu):
+def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty):
     from opacus import PrivacyEngine
 
     if settings.epochs == 0 or not texts:  # the data is not touched
@@ -83,7 +83,6 @@ def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parame
     params = [p for name, p in model.named_parameters() if name in trainable_names]
     model.train()
     check_trainable_by_opacus(model)
-    reference = {k: v.detach().clone() for k, v in proximal_reference.items()} if proximal_reference else None
 
     encoded = tokenizer(list(texts))
     targets = torch.as_tensor(list(labels), dtype=torch.long)
@@ -99,16 +98,14 @@ def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parame
     except NotImplementedError as exc:  # e.g. parameters held directly by a module that also has buffers
         from_opacus(model)
         raise incompatible(model, str(exc)) from None
-    if reference is not None and proximal_mu > 0:
-        named = [(name, p) for name, p in model.named_parameters() if p.requires_grad and name in reference]
+    if penalty is not None:
         accountant_hook = optimizer.step_hook
 
-        def add_proximal_gradient(opt) -> None:  # runs after clipping and noise, before the update
+        def add_penalty_gradient(opt) -> None:  # runs after clipping and noise, before the update
             accountant_hook(opt)
-            for name, p in named:
-                p.grad.add_(proximal_mu * (p.detach() - reference[name]))
+            penalty.add_gradient(model)
 
-        optimizer.attach_step_hook(add_proximal_gradient)
+        optimizer.attach_step_hook(add_penalty_gradient)
 
     private_model.train()
     losses = []

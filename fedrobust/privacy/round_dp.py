@@ -8,6 +8,10 @@ Each sampled device's update (its weights minus the round's global weights) is c
 one device's influence at ``clipping_norm / sampled``, which is what that noise covers; averaging
 by example counts would not. The accounting is in ``fedrobust.privacy.accounting.rounds_epsilon``.
 
+The strategy is duck typed: any seeded FedAvg-family strategy with ``devices_of``, ``seed``,
+``fraction_train``, ``min_train_nodes`` and ``uniform_weights`` (fedrobust.federated.strategy).
+The federated server wraps its strategy with ``with_round_privacy`` when it builds it.
+
 Flower wants the number of sampled devices when the wrapper is built; it is known once the
 server has mapped devices to nodes, so the wrapper is built when ``devices_of`` is set.
 
@@ -30,9 +34,9 @@ from flwr.serverapp.strategy import (
 )
 
 from fedrobust.errors import ConfigError
-from fedrobust.federated.config import RoundsDPConfig
-from fedrobust.federated.transport import derive_seed
 from fedrobust.privacy.accounting import sampled_per_round
+from fedrobust.privacy.config import RoundsDPConfig
+from fedrobust.seeding import derive_seed
 
 
 class StableAdaptiveClipping(DifferentialPrivacyServerSideAdaptiveClipping):

@@ -1,17 +1,13 @@
-"""Federated algorithms by name."""
+"""Federated algorithms by name: importing this package imports every module in it, and each
+algorithm module registers its algorithm (fedrobust.federated.algorithms.registry)."""
 
-from fedrobust.federated.algorithms.base import Algorithm, ClientCall
-from fedrobust.federated.algorithms.ditto import Ditto
-from fedrobust.federated.algorithms.fedavg import FedAvg
-from fedrobust.federated.algorithms.fedavg_finetune import FedAvgFineTune
-from fedrobust.federated.algorithms.fedprox import FedProx
-from fedrobust.federated.algorithms.fedrep import FedRep
-from fedrobust.federated.algorithms.local_only import LocalOnly
-from fedrobust.federated.algorithms.robust_student import RobustStudent
-from fedrobust.registry import Registry
+import importlib
+import pkgutil
 
-ALGORITHMS: Registry[Algorithm] = Registry("federated algorithm")
-for _algorithm in (FedAvg(), FedAvgFineTune(), FedProx(), Ditto(), FedRep(), LocalOnly(), RobustStudent()):
-    ALGORITHMS.register(_algorithm.name)(_algorithm)
+from fedrobust.federated.algorithms.base import Algorithm, ClientCall, NoParams
+from fedrobust.federated.algorithms.registry import ALGORITHMS, build_algorithm, register_algorithm
 
-__all__ = ["ALGORITHMS", "Algorithm", "ClientCall"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["ALGORITHMS", "Algorithm", "ClientCall", "NoParams", "build_algorithm", "register_algorithm"]

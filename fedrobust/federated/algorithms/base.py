@@ -1,26 +1,36 @@
 """What a federated algorithm decides, on the server and on each device.
 
-An algorithm is a small class: which model it starts from, which weights are shared, which
-Flower strategy aggregates them, what a device does in a training round, and what the device's
-personalized model is at the end. Everything else (messaging, checkpoints, evaluation, tables)
-is the same for all algorithms, so comparisons are like for like.
+An algorithm is a small class with its settings beside it (``Params``, a frozen dataclass that
+configs fill: ``algorithm: {ditto: {lam: 0.1}}``): which model it starts from, which weights are
+shared, which Flower strategy aggregates them, what a device does in a training round (and which
+data-independent penalty its local training adds), and what the device's personalized model is at
+the end. Everything else (messaging, round-level DP, checkpoints, evaluation, tables) is the same
+for all algorithms, so comparisons are like for like.
 """
 
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from fedrobust.data import ClientData
 from fedrobust.federated.client_state import ClientStateStore
-from fedrobust.federated.config import SimulationConfig
-from fedrobust.federated.local_training import TrainSettings, train_locally
+from fedrobust.federated.local_training import Penalty, TrainSettings, train_locally
 from fedrobust.federated.parameter_groups import trainable_parameters
 from fedrobust.federated.strategy import SeededFedAvg
-from fedrobust.federated.transport import derive_seed
 from fedrobust.models.base import TextClassifier
+from fedrobust.seeding import derive_seed
+
+if TYPE_CHECKING:  # the config schema imports the algorithm registry, which imports every algorithm
+    from fedrobust.federated.config import SimulationConfig
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """The settings of an algorithm that has none."""
 
 
 @dataclass
@@ -34,7 +44,6 @@ class ClientCall:
     model: TextClassifier  # a private copy holding the weights the server sent
     server_round: int
     state: ClientStateStore
-    proximal_mu: float = 0.0
 
     def seed(self, purpose: str) -> int:
         return derive_seed(self.config.seed, purpose, self.server_round, self.partition_id)
@@ -66,30 +75,31 @@ def fine_tune(call: ClientCall, model: TextClassifier, settings: TrainSettings, 
 
 class Algorithm:
     name = ""
+    Params: type = NoParams  # the algorithm's settings; configs give them as {name: {key: value}}
     starts_from = "fresh"  # "fresh": the student's architecture, new weights; "student": distilled weights
     federated = True  # False: no federated rounds (local-only training)
     personalizes = True  # False: the personalized phase is the global model itself
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
 
     def shared_keys(self, model: TextClassifier) -> list[str] | None:
         """State keys exchanged with the server; None means all."""
         return None
 
-    def make_strategy(self, config: SimulationConfig):
-        """The aggregation strategy, wrapped with Flower's DP wrapper when ``privacy.rounds`` asks."""
-        from fedrobust.privacy.round_dp import with_round_privacy
-
-        return with_round_privacy(self.aggregation_strategy(config), config.privacy.rounds)
-
     def aggregation_strategy(self, config: SimulationConfig):
+        """The server's strategy (round-level DP, when configured, is wrapped around it by the server)."""
         return SeededFedAvg(fraction_train=config.fraction_train, min_train_nodes=config.min_train_clients,
                             fraction_evaluate=0.0, seed=config.seed)
 
+    def penalty(self, call: ClientCall) -> Penalty | None:
+        """A data-independent term of the round's local objective (FedProx's proximal term); None: none."""
+        return None
+
     def train(self, call: ClientCall) -> dict[str, float]:
         """One federated round on the device, in place on ``call.model``."""
-        reference = call.received_weights() if call.proximal_mu > 0 else None
         return train_locally(call.model, call.tokenizer, call.data.train_texts, call.data.train_labels,
-                             local_settings(call.config), seed=call.seed("train"),
-                             proximal_reference=reference, proximal_mu=call.proximal_mu)
+                             local_settings(call.config), seed=call.seed("train"), penalty=self.penalty(call))
 
     def global_model(self, call: ClientCall) -> TextClassifier:
         """The model evaluated in the 'global' phase on this device."""

@@ -1,6 +1,8 @@
 """Ditto (Li et al. 2021): FedAvg for the global model w, plus a personal model v_k per device
 trained on local data with lambda/2 ||v_k - w||^2 pulling it toward the current global model.
 
+    algorithm: {ditto: {lam: 0.1, personal_epochs: 1}}
+
 The personal model lives in the device's state across rounds. At the end it is trained once more
 (personalize.epochs) toward the final global model; that is the device's personalized model.
 """
@@ -8,14 +10,32 @@ The personal model lives in the device's state across rounds. At the end it is t
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
+from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings, personalize_settings, with_epochs
+from fedrobust.federated.algorithms.proximal import proximal_pull
+from fedrobust.federated.algorithms.registry import register_algorithm
 from fedrobust.federated.local_training import train_locally
 from fedrobust.models.base import TextClassifier
 
 
+@dataclass(frozen=True)
+class DittoParams:
+    lam: float = 0.1  # pull of the personal model toward the global one
+    personal_epochs: int = 1  # personal-model epochs each round, before the global model's local epochs
+
+    def validate(self, where: str) -> None:
+        if self.lam < 0:
+            raise ConfigError(f"config key {where}.lam must be >= 0, got {self.lam}")
+        if self.personal_epochs < 0:
+            raise ConfigError(f"config key {where}.personal_epochs must be >= 0, got {self.personal_epochs}")
+
+
+@register_algorithm
 class Ditto(Algorithm):
     name = "ditto"
+    Params = DittoParams
     starts_from = "fresh"
     personalizes = True
 
@@ -26,22 +46,18 @@ class Ditto(Algorithm):
             personal.load_state_dict(saved)
         return personal
 
-    def _update_personal(self, call: ClientCall, personal: TextClassifier, global_weights, epochs: int, seed_purpose: str) -> None:
-        train_locally(personal, call.tokenizer, call.data.train_texts, call.data.train_labels,
-                      with_epochs(local_settings(call.config), epochs), seed=call.seed(seed_purpose),
-                      proximal_reference=global_weights, proximal_mu=call.config.ditto.lam)
-
     def train(self, call: ClientCall) -> dict[str, float]:
         global_weights = call.received_weights()
         personal = self._personal_model(call)
-        self._update_personal(call, personal, global_weights, call.config.ditto.personal_epochs, "ditto-personal")
+        train_locally(personal, call.tokenizer, call.data.train_texts, call.data.train_labels,
+                      with_epochs(local_settings(call.config), self.params.personal_epochs),
+                      seed=call.seed("ditto-personal"), penalty=proximal_pull(global_weights, self.params.lam))
         call.state.save(call.server_round, personal.state_dict())
         return super().train(call)
 
     def personalized_model(self, call: ClientCall) -> TextClassifier:
         personal = self._personal_model(call)
-        settings = personalize_settings(call.config)
-        train_locally(personal, call.tokenizer, call.data.train_texts, call.data.train_labels, settings,
-                      seed=call.seed("personalize"), proximal_reference=call.received_weights(),
-                      proximal_mu=call.config.ditto.lam)
+        train_locally(personal, call.tokenizer, call.data.train_texts, call.data.train_labels,
+                      personalize_settings(call.config), seed=call.seed("personalize"),
+                      penalty=proximal_pull(call.received_weights(), self.params.lam))
         return personal

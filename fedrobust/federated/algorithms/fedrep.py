@@ -4,20 +4,36 @@ head per device that never leaves it.
 Each round the device first trains its head (body frozen), then the body (head frozen), and
 sends back the body only. Its 'global' model is the final body with its own head; personalizing
 fine-tunes the head further.
+
+    algorithm: {fedrep: {head_epochs: 2}}
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
+from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings, personalize_settings, with_epochs
+from fedrobust.federated.algorithms.registry import register_algorithm
 from fedrobust.federated.local_training import train_locally
 from fedrobust.federated.parameter_groups import HEAD, body_keys, head_keys
 from fedrobust.models.base import TextClassifier
 
 
+@dataclass(frozen=True)
+class FedRepParams:
+    head_epochs: int = 2  # head epochs before the body epochs, each round
+
+    def validate(self, where: str) -> None:
+        if self.head_epochs < 0:
+            raise ConfigError(f"config key {where}.head_epochs must be >= 0, got {self.head_epochs}")
+
+
+@register_algorithm
 class FedRep(Algorithm):
     name = "fedrep"
+    Params = FedRepParams
     starts_from = "fresh"
     personalizes = True
 
@@ -36,7 +52,7 @@ class FedRep(Algorithm):
         head_ids = {id(p) for p in head}
         body = [p for p in model.parameters() if id(p) not in head_ids]
         train_locally(model, call.tokenizer, data.train_texts, data.train_labels,
-                      with_epochs(settings, call.config.fedrep.head_epochs), seed=call.seed("fedrep-head"), parameters=head)
+                      with_epochs(settings, self.params.head_epochs), seed=call.seed("fedrep-head"), parameters=head)
         metrics = train_locally(model, call.tokenizer, data.train_texts, data.train_labels, settings,
                                 seed=call.seed("fedrep-body"), parameters=body)
         state = model.state_dict()

@@ -7,10 +7,12 @@ from __future__ import annotations
 import copy
 
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, personalize_settings, with_epochs
+from fedrobust.federated.algorithms.registry import register_algorithm
 from fedrobust.federated.local_training import train_locally
 from fedrobust.models.base import TextClassifier
 
 
+@register_algorithm
 class LocalOnly(Algorithm):
     name = "local_only"
     starts_from = "fresh"

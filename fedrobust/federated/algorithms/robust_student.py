@@ -6,16 +6,17 @@ adversarial (embedding-PGD) local training; each device then personalizes it by 
 from __future__ import annotations
 
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings
+from fedrobust.federated.algorithms.registry import register_algorithm
 from fedrobust.federated.local_training import train_locally
 
 
+@register_algorithm
 class RobustStudent(Algorithm):
     name = "robust_student"
     starts_from = "student"
     personalizes = True
 
     def train(self, call: ClientCall) -> dict[str, float]:
-        reference = call.received_weights() if call.proximal_mu > 0 else None
         return train_locally(call.model, call.tokenizer, call.data.train_texts, call.data.train_labels,
                              local_settings(call.config, adversarial=True), seed=call.seed("train"),
-                             proximal_reference=reference, proximal_mu=call.proximal_mu)
+                             penalty=self.penalty(call))

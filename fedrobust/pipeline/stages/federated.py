@@ -1,10 +1,13 @@
 """Stage `federated-<algorithm>`: Flower rounds, on-device personalization and per-client evaluation
-(`fedrobust simulate`), one stage per algorithm so each is cached and resumed on its own."""
+(`fedrobust simulate`), one stage per entry of ``federated.algorithms`` so each is cached and resumed
+on its own."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fedrobust.federated.config import SimulationConfig, algorithm_name, simulation_config_for
+from fedrobust.federated.simulate import simulate
 from fedrobust.pipeline.config import PLACEHOLDER, RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 
@@ -16,27 +19,27 @@ class FederatedStage(Stage):
     depends = ("data", "distill")
     resumable = True  # the federation checkpoints every round
 
-    def __init__(self, algorithm: str) -> None:
-        self.algorithm = algorithm
-        self.name = STAGE_PREFIX + algorithm
+    def __init__(self, entry: Any) -> None:
+        self.entry = entry  # an algorithm name or {name: {param: value}}
+        self.algorithm = algorithm_name(entry, "federated.algorithms")
+        self.name = STAGE_PREFIX + self.algorithm
+
+    def _simulation(self, config: RunConfig, data_dir: str, model_dir: str) -> SimulationConfig:
+        return simulation_config_for(config.federated, self.entry, data_dir, model_dir, config.seed)
 
     def inputs(self, config: RunConfig) -> Any:
-        mapping = config.simulation_mapping(self.algorithm, PLACEHOLDER, PLACEHOLDER)
-        engine = {k: v for k, v in (mapping.get("simulation") or {}).items() if k not in ENGINE_ONLY}
-        return {**mapping, "simulation": engine}  # where and how wide it runs does not change results
+        mapping = self._simulation(config, PLACEHOLDER, PLACEHOLDER).to_dict()
+        # where and how wide it runs does not change results
+        mapping["simulation"] = {k: v for k, v in mapping["simulation"].items() if k not in ENGINE_ONLY}
+        return mapping
 
     def describe(self, config: RunConfig) -> str:
-        from fedrobust.federated.config import config_from_mapping
-
-        c = config_from_mapping(config.simulation_mapping(self.algorithm, PLACEHOLDER, PLACEHOLDER))
+        c = self._simulation(config, PLACEHOLDER, PLACEHOLDER)
         clients = f"first {c.max_clients} clients" if c.max_clients else "all clients"
         return f"{c.rounds} rounds, {clients}, {c.fraction_train:g} sampled per round"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        from fedrobust.federated.config import config_from_mapping
-        from fedrobust.federated.simulate import simulate
-
-        config = config_from_mapping(ctx.config.simulation_mapping(self.algorithm, ctx.output_of("data"), ctx.output_of("distill")))
+        config = self._simulation(ctx.config, ctx.output_of("data"), ctx.output_of("distill"))
         summary = simulate(config, ctx.dir, verbose=ctx.verbose)
         means = {f"{phase}/{metric}": summary[phase][metric].get("mean")
                  for phase in ("global", "personalized") for metric in ("natural_acc", "adversarial_acc")}

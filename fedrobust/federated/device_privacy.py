@@ -1,5 +1,6 @@
-"""Per-device privacy metrics for the final phase: the epsilon each phase's model spent on this
-device's data, and membership-inference scores against it.
+"""The device phase's privacy metrics, built from fedrobust.privacy's parts (accountants,
+membership attacks): the epsilon each phase's model spent on this device's data, and
+membership-inference scores against it.
 
 Flat keys, like the rest of the device's metrics: ``<phase>/dp_epsilon`` (record-level epsilon of
 the on-device DP personalization; inf without DP, NaN for the global phase),
@@ -15,14 +16,15 @@ import math
 import torch
 
 from fedrobust.errors import DataError, FedrobustError
+from fedrobust.federated import worker_cache
 from fedrobust.federated.algorithms.base import ClientCall, personalize_settings
 from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.local_training import train_locally
 from fedrobust.federated.parameter_groups import trainable_parameters
-from fedrobust.federated.transport import derive_seed
 from fedrobust.models.base import TextClassifier
 from fedrobust.privacy.accounting import dp_report, federation_epsilon
 from fedrobust.privacy.membership import MEMBERSHIP_ATTACKS, MembershipTarget, roc_auc, tpr_at_fpr
+from fedrobust.seeding import derive_seed
 
 LOW_FPR = 0.01
 
@@ -38,8 +40,6 @@ def reference_models(call: ClientCall, start: TextClassifier, count: int) -> lis
     """``count`` models personalized from the model the server sent, each on a seeded sample of the
     public split as large as this device's training data: what the device's model would look like
     had it personalized on data without its members (the attacker's public knowledge)."""
-    from fedrobust.federated import worker_cache
-
     try:
         public = worker_cache.federated_dataset(call.config.data).public()
     except FedrobustError as exc:
@@ -66,8 +66,6 @@ def membership_metrics(target: MembershipTarget, attacks: list[str]) -> dict[str
 
 
 def _num_clients(config: SimulationConfig) -> int:
-    from fedrobust.federated import worker_cache
-
     total = len(worker_cache.federated_dataset(config.data))
     return min(total, config.max_clients or total)
 
@@ -80,7 +78,9 @@ def privacy_metrics(
     algorithm does not personalize, and that phase is the global model)."""
     config, data = call.config, call.data
     membership = config.privacy.membership
-    round_eps = federation_epsilon(config, _num_clients(config), federated)
+    rounds = config.rounds if federated else 0
+    round_eps = federation_epsilon(config.privacy.rounds, _num_clients(config), rounds, config.fraction_train,
+                                   config.min_train_clients)
     seed = derive_seed(config.seed, "mia-sample", call.partition_id)
     members = _sample(data.train_texts, data.train_labels, membership.max_examples, seed)
     nonmembers = _sample(data.test_texts, data.test_labels, membership.max_examples, seed + 1)

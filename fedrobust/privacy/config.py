@@ -1,0 +1,99 @@
+"""Privacy settings: DP-SGD for on-device training, DP in the federated rounds, and membership
+inference. Each type validates itself and names its keys under the dotted path it sits at
+(``where``), e.g. ``personalize.dp.max_grad_norm`` or ``federated.privacy.rounds.mode``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fedrobust.errors import ConfigError
+from fedrobust.privacy.membership import MEMBERSHIP_ATTACKS
+
+ROUND_DP_MODES = ("none", "server_fixed", "server_adaptive")
+DP_ACCOUNTANTS = ("rdp", "prv", "gdp")
+
+
+def _check(checks: list[tuple[bool, str]]) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"config key {message}")
+
+
+@dataclass
+class DPConfig:
+    """DP-SGD (Opacus) for on-device personalization; off unless a noise level or a target is set."""
+
+    noise_multiplier: float | None = None  # sigma; or
+    target_epsilon: float | None = None  # Opacus picks sigma to end at this epsilon after the epochs
+    max_grad_norm: float = 1.0  # per-sample clipping bound
+    delta: float = 1e-5
+    accountant: str = "rdp"
+
+    @property
+    def enabled(self) -> bool:
+        return self.noise_multiplier is not None or self.target_epsilon is not None
+
+    def validate(self, where: str = "personalize.dp") -> None:
+        _check([
+            (self.noise_multiplier is None or self.target_epsilon is None,
+             f"{where}: set noise_multiplier or target_epsilon, not both"),
+            (self.noise_multiplier is None or self.noise_multiplier >= 0, f"{where}.noise_multiplier must be >= 0"),
+            (self.target_epsilon is None or self.target_epsilon > 0, f"{where}.target_epsilon must be > 0"),
+            (self.max_grad_norm > 0, f"{where}.max_grad_norm must be > 0"),
+            (0 < self.delta < 1, f"{where}.delta must be in (0, 1)"),
+            (self.accountant in DP_ACCOUNTANTS, f"{where}.accountant must be one of {', '.join(DP_ACCOUNTANTS)}"),
+        ])
+
+
+@dataclass
+class RoundsDPConfig:
+    """User-level DP in the federated rounds with Flower's server-side DP strategy wrappers."""
+
+    mode: str = "none"  # none | server_fixed | server_adaptive
+    noise_multiplier: float = 1.0
+    clipping_norm: float = 1.0  # the fixed bound, or the initial one for adaptive clipping
+    target_clipped_quantile: float = 0.5
+    clip_norm_lr: float = 0.2
+    clipped_count_stddev: float | None = None  # adaptive only; Flower's default: sampled clients / 20
+    delta: float = 1e-5
+
+    def validate(self, where: str = "privacy.rounds") -> None:
+        _check([
+            (self.mode in ROUND_DP_MODES, f"{where}.mode must be one of {', '.join(ROUND_DP_MODES)}"),
+            (self.noise_multiplier >= 0, f"{where}.noise_multiplier must be >= 0"),
+            (self.clipping_norm > 0, f"{where}.clipping_norm must be > 0"),
+            (0 <= self.target_clipped_quantile <= 1, f"{where}.target_clipped_quantile must be in [0, 1]"),
+            (self.clip_norm_lr > 0, f"{where}.clip_norm_lr must be > 0"),
+            (0 < self.delta < 1, f"{where}.delta must be in (0, 1)"),
+        ])
+
+
+@dataclass
+class MembershipConfig:
+    """Membership inference on each device: members = its personalization data, non-members = its test data."""
+
+    attacks: list[str] = field(default_factory=list)  # e.g. [loss_threshold, reference_calibrated]
+    reference_models: int = 2  # models personalized on public data, for the calibrated attack
+    max_examples: int | None = None  # cap on members and on non-members per device
+
+    def validate(self, where: str = "privacy.membership") -> None:
+        _check([
+            (self.reference_models >= 0, f"{where}.reference_models must be >= 0"),
+            (self.max_examples is None or self.max_examples >= 2, f"{where}.max_examples must be >= 2"),
+        ])
+        for name in self.attacks:
+            if name not in MEMBERSHIP_ATTACKS:
+                raise ConfigError(f"config key {where}.attacks: unknown membership-inference attack {name!r}; "
+                                  f"known: {', '.join(MEMBERSHIP_ATTACKS.names())}")
+            if MEMBERSHIP_ATTACKS.get(name).needs_reference_models and self.reference_models < 1:
+                raise ConfigError(f"config key {where}.reference_models must be >= 1 for the {name} attack")
+
+
+@dataclass
+class PrivacyConfig:
+    rounds: RoundsDPConfig = field(default_factory=RoundsDPConfig)
+    membership: MembershipConfig = field(default_factory=MembershipConfig)
+
+    def validate(self, where: str = "privacy") -> None:
+        self.rounds.validate(f"{where}.rounds")
+        self.membership.validate(f"{where}.membership")
