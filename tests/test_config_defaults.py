@@ -14,7 +14,7 @@ from fedrobust.cli.main import build_parser
 from fedrobust.data.prepare import DataConfig
 from fedrobust.distill.config import load_config as load_distill_config
 from fedrobust.distill.teacher_pipeline import TeacherConfig
-from fedrobust.federated.config import config_from_mapping as simulation_from_mapping
+from fedrobust.federated.config import simulation_config_for
 from fedrobust.federated.config import load_config as load_simulation_config
 from fedrobust.pipeline.config import RunConfig, load_run_config
 from fedrobust.search.config import SearchConfig, load_search_config
@@ -87,7 +87,7 @@ def test_federated_defaults_are_the_simulate_commands(tmp_path):
     (tmp_path / "simulate.yaml").write_text(yaml.safe_dump({"data": "d", "model": "m"}))
     from_command = load_simulation_config(tmp_path / "simulate.yaml")
     config = RunConfig()
-    from_run = simulation_from_mapping(config.simulation_mapping(config.algorithms[0], "d", "m"))
+    from_run = simulation_config_for(config.federated, config.algorithms[0], "d", "m", config.seed)
     assert from_run == from_command
 
 

@@ -21,7 +21,7 @@ def test_shipped_run_configs_validate(name):
 
 def test_quickstart_asks_for_at_least_50_personalized_clients():
     config = load_run_config(CONFIGS / "quickstart.yaml")
-    assert config.federated["max_clients"] >= 50 and config.federated["personalize"]["epochs"] >= 1
+    assert config.federated.max_clients >= 50 and config.federated.personalize.epochs >= 1
 
 
 @pytest.mark.parametrize("mapping, message", [
@@ -51,10 +51,10 @@ def test_quickstart_asks_for_at_least_50_personalized_clients():
     ({"evaluate": {"examples": 0}}, "config key evaluate.examples must be >= 1"),
     ({"evaluate": {"max_examples": 10}}, "config key evaluate.max_examples was renamed: use evaluate.examples"),
     ({"evaluate": {"top_k": 0}}, "config key evaluate.top_k must be >= 1"),
-    ({"federated": {"algorithms": "fedavg"}}, "federated.algorithms must be a list"),
+    ({"federated": {"algorithms": "fedavg"}}, "federated.algorithms must be list"),
     ({"federated": {"algorithms": ["fedavg", "fedavg"]}}, "lists a name twice"),
     ({"federated": {"algorithms": ["fedavgg"]}}, "fedavgg"),
-    ({"federated": {"algorithms": ["fedavg"], "rounds": -1}}, "federated .*rounds must be >= 0"),
+    ({"federated": {"algorithms": ["fedavg"], "rounds": -1}}, "config key federated.rounds must be >= 0"),
     ({"federated": {"algorithms": ["fedavg"], "rounds": "many"}}, "config key federated.rounds must be int"),
     ({"federated": {"algorithms": ["fedavg"], "local": {"epoks": 1}}}, "unknown config key federated.local.epoks"),
     ({"name": "a/b"}, "config key name"),
@@ -69,7 +69,7 @@ def test_cli_flags_and_set_map_to_config_keys(tmp_path, capsys):
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump({"name": "x", "distill": {"student": {"name": "bigru_attention"}}}))
     config = load_run_config(path, {"federated.rounds": 7, "out": "elsewhere", "seed": 3})
-    assert config.federated["rounds"] == 7 and config.out_dir() == Path("elsewhere") and config.seed == 3
+    assert config.federated.rounds == 7 and config.out_dir() == Path("elsewhere") and config.seed == 3
     assert main(["run", str(path), "--set", "teacher.epochs=zero"]) == 2
     assert "teacher.epochs must be int" in capsys.readouterr().err
     assert main(["run", str(tmp_path / "missing.yaml")]) == 2

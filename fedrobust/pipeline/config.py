@@ -8,7 +8,7 @@ prepare`, `fedrobust teacher` and `fedrobust distill` is a key here with the sam
     teacher:   fedrobust.distill.teacher_pipeline.TeacherConfig + path
     distill:   fedrobust.distill.config.DistillSettings         + path (data, teacher, seed: from the run)
     evaluate:  fedrobust.evaluation.config.AttackEvalConfig     + models, explanation_agreement, top_k
-    federated: keys of a `fedrobust simulate` config except data/model/algorithm/seed, and `algorithms`
+    federated: fedrobust.federated.config.FederatedSection       (a simulate config's settings + algorithms)
 
 A section's ``path`` key points at an artifact made earlier (your own data, teacher or student) and
 replaces that stage. The top-level ``seed`` is every stage's seed. Any section, or the whole file,
@@ -23,19 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fedrobust.config_schema import at_least, dataclass_from_mapping, dotted, load_config, validated
+from fedrobust.config_schema import at_least, dotted, load_config, validated
 from fedrobust.data.prepare import DataConfig
 from fedrobust.distill.config import DistillConfig, DistillSettings
 from fedrobust.distill.teacher_pipeline import TeacherConfig
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS as RENAMED_ATTACK_KEYS
 from fedrobust.evaluation.config import AttackEvalConfig
-from fedrobust.federated.config import SimulationConfig
-from fedrobust.federated.config import validate as validate_simulation
+from fedrobust.federated.config import FederatedSection, check_moved_keys, validate_section
 
 PLACEHOLDER = "<from an earlier stage>"
 EVALUATED_MODELS = ("student", "teacher")
-DEFAULT_ALGORITHMS = ("robust_student",)
 RUN_SEED = "the run's top-level seed"
 
 
@@ -119,20 +117,20 @@ class RunConfig:
     teacher: TeacherSection = field(default_factory=TeacherSection)
     distill: DistillSection = field(default_factory=DistillSection)
     evaluate: EvaluateSection = field(default_factory=EvaluateSection)
-    # keys of a `fedrobust simulate` config except data/model/algorithm/seed, and `algorithms`: a list
-    federated: dict[str, Any] = field(default_factory=lambda: {"algorithms": list(DEFAULT_ALGORITHMS)})
+    # a `fedrobust simulate` config's settings, and `algorithms`: names or {name: {param: value}}
+    federated: FederatedSection = field(default_factory=FederatedSection)
     report: ReportSection = field(default_factory=ReportSection)
 
     def __post_init__(self) -> None:
         self.data.seed = self.teacher.seed = self.seed  # so that the saved config shows the seed used
-        self.federated.setdefault("algorithms", list(DEFAULT_ALGORITHMS))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @property
-    def algorithms(self) -> list[str]:
-        return list(self.federated.get("algorithms") or [])
+    def algorithms(self) -> list[Any]:
+        """The federated algorithm entries: names, or {name: {param: value}}."""
+        return list(self.federated.algorithms)
 
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / self.name
@@ -148,10 +146,6 @@ class RunConfig:
     def distill_config(self, data_dir: str, teacher_dir: str) -> DistillConfig:
         return self.distill.distill_config(data_dir, teacher_dir, self.seed)
 
-    def simulation_mapping(self, algorithm: str, data_dir: str, model_dir: str) -> dict[str, Any]:
-        mapping = {k: v for k, v in self.federated.items() if k != "algorithms"}
-        return {**mapping, "data": data_dir, "model": model_dir, "algorithm": algorithm, "seed": self.seed}
-
     def validate(self, where: str = "") -> None:
         if not self.name or "/" in self.name:
             raise ConfigError(f"config key {dotted(where, 'name')} must be a non-empty folder name, got {self.name!r}")
@@ -159,27 +153,15 @@ class RunConfig:
         self.teacher.validate(dotted(where, "teacher"))
         self.distill.validate(dotted(where, "distill"))
         self.evaluate.validate(dotted(where, "evaluate"))
-        self._check_federated(dotted(where, "federated"))
-
-    def _check_federated(self, where: str) -> None:
-        algorithms = self.federated.get("algorithms")
-        if not isinstance(algorithms, list) or not all(isinstance(a, str) for a in algorithms):
-            raise ConfigError(f"config key {where}.algorithms must be a list of names, got {algorithms!r}")
-        if len(set(algorithms)) != len(algorithms):
-            raise ConfigError(f"config key {where}.algorithms lists a name twice: {algorithms}")
-        for algorithm in algorithms:
-            simulation = dataclass_from_mapping(
-                SimulationConfig, self.simulation_mapping(algorithm, PLACEHOLDER, PLACEHOLDER), where)
-            try:
-                validate_simulation(simulation)
-            except ConfigError as exc:  # the simulate schema names its own keys; say which section holds them
-                raise ConfigError(f"in section {where} ({algorithm}): {exc}") from None
+        validate_section(self.federated, dotted(where, "federated"))
 
 
 def config_from_mapping(mapping: dict[str, Any]) -> RunConfig:
+    if isinstance(mapping, dict):  # keys that moved into algorithm settings fail naming their new form
+        check_moved_keys(mapping.get("federated"), "federated", algorithm_key="federated.algorithms")
     return validated(RunConfig, mapping)
 
 
 def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a run YAML (and the files it extends), apply ``--set key=value`` overrides, validate every section."""
-    return load_config(RunConfig, path, overrides, set_by_parent={"distill": tuple(DistillSection.SET_BY_PARENT)})
+    return load_config(config_from_mapping, path, overrides, set_by_parent={"distill": tuple(DistillSection.SET_BY_PARENT)})
