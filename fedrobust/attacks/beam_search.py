@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from fedrobust.attacks.records import FAILED, SUCCESSFUL
-from fedrobust.attacks.search import SEARCH_METHODS, ExampleSearch, SearchMethod, SearchParts, SearchSettings
+from fedrobust.attacks.search import (
+    SEARCH_METHODS,
+    ExampleSearch,
+    SearchMethod,
+    SearchParts,
+    SearchSettings,
+    advance_until_done,
+)
 from fedrobust.errors import ConfigError
 
 
@@ -40,11 +47,7 @@ class BeamSearch(SearchMethod):
 
     def search(self, examples: list[ExampleSearch], parts: SearchParts) -> None:
         frontiers = [_Frontier(e, [_Beam(list(e.words), frozenset(), e.probs)]) for e in examples]
-        while True:
-            active = [f for f in frontiers if f.example.searching]
-            if not active:
-                break
-            self._step(active, parts)
+        advance_until_done(frontiers, lambda active: self._step(active, parts))
 
     def _step(self, active: list[_Frontier], parts: SearchParts) -> None:
         pairs = [(f, b) for f in active for b in f.beam]

@@ -24,6 +24,7 @@ from fedrobust.attacks.search import (
     SearchMethod,
     SearchParts,
     SearchSettings,
+    advance_until_done,
     ranked,
 )
 from fedrobust.errors import ConfigError
@@ -63,11 +64,7 @@ class GreedyWordImportanceSearch(SearchMethod):
     def search(self, examples: list[ExampleSearch], parts: SearchParts) -> None:
         walks = [_Walk(example) for example in examples]
         self._rank_words(walks, parts)
-        while True:
-            active = [w for w in walks if w.example.searching]
-            if not active:
-                break
-            self._step(active, parts)
+        advance_until_done(walks, lambda active: self._step(active, parts))
 
     def _rank_words(self, walks: list[_Walk], parts: SearchParts) -> None:
         """Order each example's modifiable words by importance (TextAttack's WIR)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -127,6 +127,16 @@ class SearchMethod(ABC):
 
 
 SEARCH_METHODS: Registry[type[SearchMethod]] = Registry("search method")
+
+
+def advance_until_done(states: Sequence[Any], step: Callable[[list[Any]], None]) -> None:
+    """Call ``step`` on the search states (each holding an ``example``) whose example is still
+    searching, until none is: the lockstep loop every search method runs."""
+    while True:
+        active = [state for state in states if state.example.searching]
+        if not active:
+            return
+        step(active)
 
 
 def build_search(name: str, settings: SearchSettings) -> SearchMethod:
