@@ -221,15 +221,6 @@ def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     return dict(parse_override(item) for item in items)
 
 
-def read_config(path: str | Path, overrides: Mapping[str, Any] | None = None,
-                set_by_parent: Mapping[str, Iterable[str]] | None = None,
-                on_merge: MergeCheck | None = None) -> dict[str, Any]:
-    """A config file as one mapping: overrides applied, then every ``extends:`` resolved."""
-    path = Path(path)
-    mapping = apply_overrides(read_yaml_mapping(path), overrides)
-    return resolve_extends(mapping, path, set_by_parent=set_by_parent, on_merge=on_merge)
-
-
 def load_config(build: type[T] | Callable[[dict[str, Any]], T], path: str | Path,
                 overrides: Mapping[str, Any] | None = None,
                 set_by_parent: Mapping[str, Iterable[str]] | None = None,
@@ -241,17 +232,6 @@ def load_config(build: type[T] | Callable[[dict[str, Any]], T], path: str | Path
         mapping = resolve_extends(apply_overrides(raw, overrides), Path(path), set_by_parent=set_by_parent,
                                   on_merge=on_merge)
         return validated(build, mapping) if dataclasses.is_dataclass(build) else build(mapping)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-
-
-def build_with_overrides(path: str | Path, mapping: dict[str, Any], overrides: dict[str, Any] | None,
-                         build: Callable[[dict[str, Any]], T]) -> T:
-    """Apply dotted overrides to a file's mapping and build it, naming the file in errors
-    (for callers that read the file themselves; ``load_config`` does both)."""
-    mapping = resolve_extends(apply_overrides(mapping, overrides), Path(path))
-    try:
-        return build(mapping)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from fedrobust.config_schema import build_with_overrides, dataclass_from_mapping, read_yaml_mapping
+from fedrobust.config_schema import dataclass_from_mapping
+from fedrobust.config_schema import load_config as load_config_file
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
 from fedrobust.federated.algorithms.registry import ALGORITHMS  # importing it registers every algorithm
@@ -263,4 +264,4 @@ def simulation_config_for(section: FederatedSection, entry: Any, data: str, mode
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> SimulationConfig:
-    return build_with_overrides(path, read_yaml_mapping(path), overrides, config_from_mapping)
+    return load_config_file(config_from_mapping, path, overrides)
