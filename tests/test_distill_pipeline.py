@@ -14,6 +14,7 @@ from fedrobust.errors import DataError
 from fedrobust.evaluation import DeviceAttackEvalConfig, measure
 from fedrobust.models import load_model
 from tests.distill_helpers import BAD, GOOD, prepare_tiny_reviews, save_hub_like_teacher
+from tests.models_helpers import tiny_teacher, tokenizer
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
@@ -26,6 +27,22 @@ def teacher_dir(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("teacher")
     run_teacher(data_dir, out, TeacherConfig(model=str(hub_like), epochs=2, lr=3e-3, max_length=16, latency_examples=5, augment_copies=1))
     return out
+
+
+def test_teacher_does_not_depend_on_what_ran_before_it(data_dir, tmp_path):
+    # like the offline MiniLM, a pretrained body without a classifier: the head is new, and must be
+    # drawn from the seed, not from whatever the process drew before
+    hub_like = tmp_path / "tiny_bert_body"
+    tiny_teacher().hf.bert.save_pretrained(hub_like)
+    tokenizer().hf.save_pretrained(hub_like)
+    weights = []
+    for earlier_draws in (0, 5):
+        torch.rand(earlier_draws)
+        out = tmp_path / f"teacher_{earlier_draws}"
+        run_teacher(data_dir, out, TeacherConfig(model=str(hub_like), epochs=1, lr=3e-3, max_length=16, latency_examples=2))
+        weights.append(load_model(out / "model")[0].state_dict())
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 def test_teacher_run_writes_model_metrics_and_cache(teacher_dir):

@@ -109,8 +109,8 @@ def run_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherConfi
     if not texts:
         raise DataError(f"{data_dir} has an empty public training split; prepare it with a larger public_fraction")
     tokenizer = WordPieceTokenizer.from_pretrained(options.model, max_length=options.max_length)
+    torch.manual_seed(options.seed)  # before the new classifier head is drawn, not after
     teacher = HFTeacher.from_pretrained(options.model, num_labels=dataset.num_labels, label_names=dataset.label_names)
-    torch.manual_seed(options.seed)
     train_texts, train_labels = texts, labels
     if options.max_train_examples is not None:
         train_texts, train_labels = texts[: options.max_train_examples], labels[: options.max_train_examples]

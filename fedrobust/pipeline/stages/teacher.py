@@ -11,8 +11,9 @@ from fedrobust.pipeline.config import RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 from fedrobust.pipeline.stages.provided import provided_folder, provided_inputs
 
-# 2: the cache holds the contextual token table; older teacher folders are not reused
-CACHE_FORMAT = 2
+# 2: the cache holds the contextual token table; 3: the classifier head is drawn from the seed
+# (before, from the process's RNG state). Older teacher folders are not reused.
+CACHE_FORMAT = 3
 
 
 def teacher_needed(config: RunConfig) -> bool:
