@@ -75,7 +75,8 @@ def test_one_seeded_sampler_chooses_the_attacked_texts(model_and_tokenizer, monk
     assert [r.text for r in records] == expected
 
     attacked: list[list[str]] = []
-    real_build = evaluation_measure.build_attack
+    attack_eval = importlib.import_module("fedrobust.evaluation.attack_eval")  # attack_metrics attacks through it
+    real_build = attack_eval.build_attack
 
     def recording_build(*args, **kwargs):
         attack = real_build(*args, **kwargs)
@@ -88,7 +89,7 @@ def test_one_seeded_sampler_chooses_the_attacked_texts(model_and_tokenizer, monk
         attack.attack = record
         return attack
 
-    monkeypatch.setattr(evaluation_measure, "build_attack", recording_build)
+    monkeypatch.setattr(attack_eval, "build_attack", recording_build)
     attack_metrics(model, tokenizer, TEXTS, LABELS, AttackEvalConfig(examples=examples), seed=seed)
     assert attacked == [expected]
 

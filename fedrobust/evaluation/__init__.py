@@ -11,7 +11,6 @@ from fedrobust.evaluation.confidence import bootstrap_mean_interval, wilson_inte
 from fedrobust.evaluation.measure import (
     accuracy,
     attack_metrics,
-    correct_predictions,
     measure,
     natural_metrics,
     predict,
@@ -26,7 +25,6 @@ __all__ = [
     "DeviceAttackEvalConfig",
     "accuracy",
     "attack_metrics",
-    "correct_predictions",
     "measure",
     "natural_metrics",
     "predict",

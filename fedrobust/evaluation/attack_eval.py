@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from fedrobust.attacks import Attack, AttackRecord, build_attack
 from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation.attack_summary import summarize_attack
-from fedrobust.evaluation.measure import correct_predictions
 from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.models.base import TextClassifier
 
@@ -74,9 +73,7 @@ def evaluate_attack(
     chosen = sample_indices(len(texts), examples, seed)
     sample_texts, sample_labels = [texts[i] for i in chosen], [int(labels[i]) for i in chosen]
     records, elapsed, cpu = _timed_attack(runner, sample_texts, sample_labels)
-    natural = correct_predictions(model, tokenizer, sample_texts, sample_labels)
-    summary = {**_attack_info(runner, max_queries, seed),
-               **summarize_attack(records, elapsed, cpu, seed=seed, natural_correct=natural)}
+    summary = {**_attack_info(runner, max_queries, seed), **summarize_attack(records, elapsed, cpu, seed=seed)}
     return records, summary
 
 
@@ -110,20 +107,16 @@ def evaluate_clients(
             texts.append(client_texts[i])
             labels.append(int(client_labels[i]))
     records, elapsed, cpu = _timed_attack(runner, texts, labels)
-    natural = correct_predictions(model, tokenizer, texts, labels)
     rows = [ClientAttackRecord(cid, i, r) for (cid, i), r in zip(owners, records)]
-    by_client: dict[str, tuple[list[AttackRecord], list[bool]]] = {}
-    for row, correct in zip(rows, natural):
-        client_records, client_correct = by_client.setdefault(row.client_id, ([], []))
-        client_records.append(row.record)
-        client_correct.append(correct)
+    by_client: dict[str, list[AttackRecord]] = {}
+    for row in rows:
+        by_client.setdefault(row.client_id, []).append(row.record)
     per_client_summaries = [
-        {"client_id": cid, **summarize_attack(recs, seed=seed, natural_correct=correct)}
-        for cid, (recs, correct) in by_client.items()
+        {"client_id": cid, **summarize_attack(recs, seed=seed)} for cid, recs in by_client.items()
     ]
     summary = {
         **_attack_info(runner, max_queries, seed),
         "num_clients": len(by_client),
-        **summarize_attack(records, elapsed, cpu, seed=seed, natural_correct=natural),
+        **summarize_attack(records, elapsed, cpu, seed=seed),
     }
     return rows, per_client_summaries, summary

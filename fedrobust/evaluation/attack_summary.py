@@ -23,24 +23,15 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def summarize_attack(
-    records: Sequence[AttackRecord], elapsed_s: float | None = None, cpu_s: float | None = None, seed: int = 0,
-    natural_correct: Sequence[bool] | None = None,
+    records: Sequence[AttackRecord], elapsed_s: float | None = None, cpu_s: float | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Counts, rates and means with 95% intervals; throughput when the wall (and CPU) time is given.
-
-    ``natural_correct`` (one per record, from fedrobust.evaluation.measure.correct_predictions)
-    gives natural_acc; without it, records alone (e.g. read back from a CSV) give it from the
-    attack's own clean prediction.
-    """
+    natural_acc is that of the attacked texts, from the model's clean prediction the attack made."""
     n = len(records)
     successful = sum(r.result == SUCCESSFUL for r in records)
     failed = sum(r.result == FAILED for r in records)
     skipped = sum(r.result == SKIPPED for r in records)
-    if natural_correct is None:
-        natural_correct = [r.clean_pred == r.label for r in records]
-    elif len(natural_correct) != n:
-        raise ValueError(f"natural_correct has {len(natural_correct)} entries for {n} records")
-    clean_correct = sum(bool(c) for c in natural_correct)
+    clean_correct = sum(r.clean_pred == r.label for r in records)
     attacked = [r for r in records if r.result != SKIPPED]
     queries = [float(r.queries) for r in attacked]
     perturbed = [r.perturbed_fraction for r in records if r.result == SUCCESSFUL]

@@ -13,11 +13,9 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from fedrobust.attacks import build_attack
-from fedrobust.evaluation.attack_summary import summarize_attack
+from fedrobust.evaluation.attack_eval import evaluate_attack
 from fedrobust.evaluation.config import AttackEvalConfig
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS, N_ATTACKED, NATURAL_ACC
-from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.models.base import TextClassifier
 
 EVAL_BATCH = 64
@@ -41,19 +39,6 @@ def predict(model: TextClassifier, tokenizer: Any, texts: Sequence[str]) -> torc
     return predict_logits(model, tokenizer, texts).argmax(-1)
 
 
-def _is_correct(logits: torch.Tensor, labels: Sequence[int]) -> torch.Tensor:
-    return logits.argmax(-1) == torch.as_tensor(list(labels), dtype=torch.long)
-
-
-def correct_predictions(
-    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]
-) -> list[bool]:
-    """Per text: is the clean text classified correctly (what natural_acc averages)."""
-    if not texts:
-        return []
-    return _is_correct(predict_logits(model, tokenizer, texts), labels).tolist()
-
-
 def natural_metrics(model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]) -> dict[str, float]:
     """``natural_acc`` and ``loss`` on every text; both NaN when there are no texts."""
     if not texts:
@@ -61,7 +46,7 @@ def natural_metrics(model: TextClassifier, tokenizer: Any, texts: Sequence[str],
     logits = predict_logits(model, tokenizer, texts)
     y = torch.as_tensor(list(labels), dtype=torch.long)
     # correct / n in double precision, the same ratio summarize_attack reports for a sample
-    return {NATURAL_ACC: int(_is_correct(logits, labels).sum()) / len(texts),
+    return {NATURAL_ACC: int((logits.argmax(-1) == y).sum()) / len(texts),
             LOSS: float(F.cross_entropy(logits, y))}
 
 
@@ -78,10 +63,8 @@ def attack_metrics(
     that were classified correctly before)."""
     if not settings.attacks_anything or not texts:
         return {ADVERSARIAL_ACC: math.nan, ATTACK_SUCCESS_RATE: math.nan, N_ATTACKED: 0}
-    chosen = sample_indices(len(texts), settings.examples, seed)
-    attack = build_attack(settings.attack, model, tokenizer, max_queries=settings.max_queries, seed=seed)
-    records = attack.attack([texts[i] for i in chosen], [int(labels[i]) for i in chosen])
-    summary = summarize_attack(records, seed=seed)
+    _, summary = evaluate_attack(model, tokenizer, texts, labels, settings.attack, examples=settings.examples,
+                                 max_queries=settings.max_queries, seed=seed)
     return {key: summary[key] for key in (ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED)}
 
 
