@@ -31,11 +31,6 @@ from fedrobust.models.io import FP32_WEIGHTS
 from fedrobust.search.config import EvaluationSection
 
 
-def attack_settings(evaluation: EvaluationSection) -> AttackEvalConfig:
-    """The search's `evaluation:` section as the shared attack-evaluation settings."""
-    return AttackEvalConfig(attack=evaluation.attack, examples=evaluation.examples, max_queries=evaluation.max_queries)
-
-
 def attacked_metrics(
     model: Any, tokenizer: Any, texts: list[str], labels: list[int], settings: AttackEvalConfig, seed: int, prefix: str,
 ) -> dict[str, float]:
@@ -90,7 +85,7 @@ class DistillEvaluator:
         ev = self.evaluation
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         return {
-            **attacked_metrics(reloaded, tokenizer, texts, labels, attack_settings(ev), config.seed, prefix="val"),
+            **attacked_metrics(reloaded, tokenizer, texts, labels, ev, config.seed, prefix="val"),
             "params": int(model.num_parameters()),
             "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS),
             "bytes_int8": len(safetensors_bytes(quantize_state_dict(state))),

@@ -9,7 +9,7 @@ from typing import Any
 from fedrobust.data import FederatedDataset
 from fedrobust.models import load_model
 from fedrobust.search.config import EvaluationSection
-from fedrobust.search.evaluator import attack_settings, attacked_metrics
+from fedrobust.search.evaluator import attacked_metrics
 
 
 def score_on_test(model_dir: str | Path, data_dir: str | Path, evaluation: EvaluationSection, seed: int) -> dict[str, Any]:
@@ -18,6 +18,6 @@ def score_on_test(model_dir: str | Path, data_dir: str | Path, evaluation: Evalu
     public = FederatedDataset.load(data_dir).public()
     texts, labels = list(public.test_texts), [int(y) for y in public.test_labels]
     model, tokenizer = load_model(model_dir)
-    settings = dataclasses.replace(attack_settings(evaluation), examples=evaluation.test_examples)
+    settings = dataclasses.replace(evaluation, examples=evaluation.test_examples)
     return {**attacked_metrics(model, tokenizer, texts, labels, settings, seed, prefix="test"),
             "test_examples": len(texts)}

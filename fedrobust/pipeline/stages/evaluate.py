@@ -8,7 +8,6 @@ from typing import Any
 
 from fedrobust.data import FederatedDataset
 from fedrobust.evaluation import (
-    AttackEvalConfig,
     evaluate_attack,
     explanation_agreement,
     sample_indices,
@@ -17,17 +16,12 @@ from fedrobust.evaluation import (
 )
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
 from fedrobust.models.io import load_model
-from fedrobust.pipeline.config import EvaluateSection, RunConfig
+from fedrobust.pipeline.config import RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 
 # what the stage record (and so the run's summary.json) keeps of each model's attack summary
 SUMMARY_KEYS = (N_ATTACKED, NATURAL_ACC, f"{NATURAL_ACC}_ci95", ADVERSARIAL_ACC, f"{ADVERSARIAL_ACC}_ci95",
                 ATTACK_SUCCESS_RATE, "mean_queries", "examples_per_s")
-
-
-def attack_settings(section: EvaluateSection) -> AttackEvalConfig:
-    """The run config's `evaluate:` section as the shared attack-evaluation settings."""
-    return AttackEvalConfig(attack=section.attack, examples=section.examples, max_queries=section.max_queries)
 
 
 class EvaluateStage(Stage):
@@ -38,25 +32,25 @@ class EvaluateStage(Stage):
         return {**dataclasses.asdict(config.evaluate), "seed": config.seed}
 
     def describe(self, config: RunConfig) -> str:
-        settings = attack_settings(config.evaluate)
-        return f"{settings.attack} on {settings.examples or 'all'} public test texts: {', '.join(config.evaluate.models)}"
+        section = config.evaluate  # an AttackEvalConfig with the models to attack
+        return f"{section.attack} on {section.examples or 'all'} public test texts: {', '.join(section.models)}"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        section, settings, seed = ctx.config.evaluate, attack_settings(ctx.config.evaluate), ctx.config.seed
+        section, seed = ctx.config.evaluate, ctx.config.seed
         public = FederatedDataset.load(ctx.output_of("data")).public()
         folders = {"student": ctx.output_of("distill")}
         if "teacher" in ctx.upstream:
             folders["teacher"] = ctx.upstream["teacher"]["model"]
-        result: dict[str, Any] = {"output": str(ctx.dir), "attack": settings.attack}
+        result: dict[str, Any] = {"output": str(ctx.dir), "attack": section.attack}
         student_records = None
         for name in section.models:
             model, tokenizer = load_model(folders[name])
-            records, summary = evaluate_attack(model, tokenizer, public.test_texts, public.test_labels, settings.attack,
-                                               examples=settings.examples, max_queries=settings.max_queries, seed=seed)
+            records, summary = evaluate_attack(model, tokenizer, public.test_texts, public.test_labels, section.attack,
+                                               examples=section.examples, max_queries=section.max_queries, seed=seed)
             write_records_csv((r.to_dict() for r in records), ctx.dir / f"{name}_examples.csv")
             write_summary_json(summary, ctx.dir / f"{name}_summary.json")
             result[name] = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
-            print(f"  {name}: natural {summary[NATURAL_ACC]:.3f}, under {settings.attack} "
+            print(f"  {name}: natural {summary[NATURAL_ACC]:.3f}, under {section.attack} "
                   f"{summary[ADVERSARIAL_ACC]:.3f} ({summary[N_ATTACKED]} texts, "
                   f"{summary.get('examples_per_s', float('nan')):.1f} texts/s)", flush=True)
             if name == "student":
@@ -73,7 +67,7 @@ class EvaluateStage(Stage):
         else:  # the same seeded sample the attack would have run on
             student, tokenizer = load_model(folders["student"])
             public = FederatedDataset.load(ctx.output_of("data")).public()
-            rows = sample_indices(len(public.test_texts), attack_settings(section).examples, seed)
+            rows = sample_indices(len(public.test_texts), section.examples, seed)
             texts, labels = [public.test_texts[i] for i in rows], [public.test_labels[i] for i in rows]
         teacher, teacher_tokenizer = load_model(folders["teacher"])
         rows, agreement = explanation_agreement(student, teacher, tokenizer, texts, k=section.top_k, targets=labels,
