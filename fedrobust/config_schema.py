@@ -82,6 +82,14 @@ def _check_keys(cls: type, mapping: dict[str, Any], where: str) -> None:
         raise ConfigError(f"unknown config key {dotted(where, unknown[0])}; allowed here: {', '.join(allowed)}")
 
 
+def check_all(checks: Iterable[tuple[bool, str]]) -> None:
+    """Raise ConfigError ``config key <message>`` for the first check that fails; each message
+    starts with the dotted key it is about."""
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"config key {message}")
+
+
 def dataclass_from_mapping(cls: type[T], mapping: Any, where: str = "") -> T:
     """Build ``cls`` (and the dataclasses it embeds) from a mapping, checking keys and types only;
     every error names the dotted key under ``where``."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from fedrobust.config_schema import dataclass_from_mapping
+from fedrobust.config_schema import check_all, dataclass_from_mapping, dotted, validated
 from fedrobust.config_schema import load_config as load_config_file
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
@@ -124,10 +124,6 @@ class SimulationConfig(FederatedSettings):
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _key(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
 def _entry(entry: Any, where: str) -> tuple[str, Any]:
     """(name, params mapping or None) of an algorithm entry: ``name`` or ``{name: {params}}``."""
     if isinstance(entry, str):
@@ -152,10 +148,7 @@ def algorithm_params(entry: Any, where: str) -> Any:
     name, params = _entry(entry, where)
     params_type = ALGORITHMS.get(name).Params
     params_where = f"{where}.{name}"
-    value = dataclass_from_mapping(params_type, {} if params is None else params, params_where)
-    if hasattr(value, "validate"):
-        value.validate(params_where)
-    return value
+    return validated(params_type, {} if params is None else params, params_where)
 
 
 def _flow(value: Any) -> str:
@@ -177,21 +170,21 @@ def check_moved_keys(mapping: Any, where: str = "", algorithm_key: str = "algori
     for name in ("ditto", "fedrep"):
         if name in mapping:
             params = mapping[name] or dataclasses.asdict(ALGORITHMS.get(name).Params())
-            raise ConfigError(f"config key {_key(where, name)} moved: write {_algorithm_form({name: params}, algorithm_key)}")
+            raise ConfigError(f"config key {dotted(where, name)} moved: write {_algorithm_form({name: params}, algorithm_key)}")
     local = mapping.get("local")
     if isinstance(local, dict) and "proximal_mu" in local:
         form = _algorithm_form({"fedprox": {"mu": local["proximal_mu"]}}, algorithm_key)
-        raise ConfigError(f"config key {_key(where, 'local.proximal_mu')} moved: write {form} "
+        raise ConfigError(f"config key {dotted(where, 'local.proximal_mu')} moved: write {form} "
                           f"(the proximal term is FedProx's setting; Ditto's is its lam)")
     evaluate = mapping.get("evaluate")
     for old in evaluate if isinstance(evaluate, dict) else ():
         if old in RENAMED_KEYS:
-            raise ConfigError(f"config key {_key(where, 'evaluate.' + old)} is now {_key(where, 'evaluate.' + RENAMED_KEYS[old])}")
+            raise ConfigError(f"config key {dotted(where, 'evaluate.' + old)} is now {dotted(where, 'evaluate.' + RENAMED_KEYS[old])}")
 
 
 def validate_settings(settings: FederatedSettings, where: str = "") -> None:
     """Check the shared settings; keys are named under ``where`` (e.g. ``federated.rounds``)."""
-    k = lambda key: _key(where, key)  # noqa: E731
+    k = lambda key: dotted(where, key)  # noqa: E731
     local, personalize, engine = settings.local, settings.personalize, settings.simulation
     checks = [
         (settings.rounds >= 0, f"{k('rounds')} must be >= 0"),
@@ -213,9 +206,7 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
          f"{k('privacy.rounds.mode')} server_adaptive counts clipped updates per Flower message; "
          f"set {k('simulation.devices_per_node')}: 1"),
     ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"config key {message}")
+    check_all(checks)
     settings.evaluate.validate(k("evaluate"))
     personalize.dp.validate(k("personalize.dp"))
     settings.privacy.validate(k("privacy"))

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fedrobust.config_schema import check_all
 from fedrobust.errors import ConfigError
 from fedrobust.privacy.membership import MEMBERSHIP_ATTACKS
 
 ROUND_DP_MODES = ("none", "server_fixed", "server_adaptive")
 DP_ACCOUNTANTS = ("rdp", "prv", "gdp")
-
-
-def _check(checks: list[tuple[bool, str]]) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(f"config key {message}")
 
 
 @dataclass
@@ -34,7 +29,7 @@ class DPConfig:
         return self.noise_multiplier is not None or self.target_epsilon is not None
 
     def validate(self, where: str = "personalize.dp") -> None:
-        _check([
+        check_all([
             (self.noise_multiplier is None or self.target_epsilon is None,
              f"{where}: set noise_multiplier or target_epsilon, not both"),
             (self.noise_multiplier is None or self.noise_multiplier >= 0, f"{where}.noise_multiplier must be >= 0"),
@@ -58,7 +53,7 @@ class RoundsDPConfig:
     delta: float = 1e-5
 
     def validate(self, where: str = "privacy.rounds") -> None:
-        _check([
+        check_all([
             (self.mode in ROUND_DP_MODES, f"{where}.mode must be one of {', '.join(ROUND_DP_MODES)}"),
             (self.noise_multiplier >= 0, f"{where}.noise_multiplier must be >= 0"),
             (self.clipping_norm > 0, f"{where}.clipping_norm must be > 0"),
@@ -77,7 +72,7 @@ class MembershipConfig:
     max_examples: int | None = None  # cap on members and on non-members per device
 
     def validate(self, where: str = "privacy.membership") -> None:
-        _check([
+        check_all([
             (self.reference_models >= 0, f"{where}.reference_models must be >= 0"),
             (self.max_examples is None or self.max_examples >= 2, f"{where}.max_examples must be >= 2"),
         ])
