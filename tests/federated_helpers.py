@@ -8,8 +8,7 @@ from pathlib import Path
 import torch
 
 from fedrobust.data import FederatedDataset
-from fedrobust.data.prepare import PrepareOptions, prepare
-from fedrobust.data.sources import SourceOptions
+from fedrobust.data.prepare import DataConfig, prepare
 from fedrobust.federated.config import config_from_mapping
 from tests.data_helpers import synthetic_rows, write_csv
 
@@ -37,8 +36,8 @@ def make_federation(root: Path, num_owners: int = 6) -> tuple[Path, Path]:
 
     source = write_csv(root / "rows.csv", synthetic_rows(n=40 * num_owners, num_owners=num_owners))
     data_dir = root / "data"
-    prepare(PrepareOptions(source=f"csv:{source}", public_fraction=0.1, min_samples=5,
-                           source_options=SourceOptions("review", "stars", "who")), data_dir)
+    prepare(DataConfig(source=f"csv:{source}", public_fraction=0.1, min_samples=5,
+                       text_column="review", label_column="stars", owner_column="who"), data_dir)
     model_dir = root / "student"
     save_model(tiny_student(), tokenizer(), model_dir)
     return data_dir, model_dir

@@ -268,11 +268,3 @@ def write_federation(splits: dict[str, dict[str, LeafUser]], meta: dict, out: Pa
 def prepare(options: DataConfig, out: Path, overwrite: bool = False) -> dict:
     splits, meta = build_federation(options)
     return write_federation(splits, meta, out, overwrite=overwrite)
-
-
-def PrepareOptions(*, source_options: SourceOptions | None = None, **values: Any) -> DataConfig:  # noqa: N802
-    """Transitional: the old constructor (nested SourceOptions), for callers not yet on DataConfig;
-    remove once tests/federated_helpers.py and tests/test_evaluation_cli.py build DataConfig."""
-    columns = {} if source_options is None else {
-        f.name: getattr(source_options, f.name) for f in fields(SourceOptions)}
-    return DataConfig(**columns, **values)
