@@ -107,9 +107,33 @@ def dataclass_from_mapping(cls: type[T], mapping: Any, where: str = "") -> T:
         value = mapping[f.name]
         if dataclasses.is_dataclass(hints[f.name]):
             values[f.name] = dataclass_from_mapping(hints[f.name], value, key)
+        elif _dataclass_items(hints[f.name]) is not None:
+            values[f.name] = _dataclass_list(_dataclass_items(hints[f.name]), value, key)
         else:
             values[f.name] = check_type(value, hints[f.name], key)
     return cls(**values)
+
+
+def _dataclass_items(annotation: Any) -> type | None:
+    """``X`` of a ``list[X]`` field whose items are dataclasses, else None."""
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)[:1] or (None,)
+        return item if item is not None and dataclasses.is_dataclass(item) else None
+    return None
+
+
+def _dataclass_list(item: type, value: Any, where: str) -> list[Any]:
+    """A list of mappings, each checked into ``item``; where ``item.SHORTHAND`` names a field, a bare
+    string sets that field alone (``attacks: [fast_pwws]``)."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"config key {where} must be a list, got {value!r}")
+    shorthand = getattr(item, "SHORTHAND", None)
+    built = []
+    for i, entry in enumerate(value):
+        if shorthand and isinstance(entry, str):
+            entry = {shorthand: entry}
+        built.append(dataclass_from_mapping(item, entry, f"{where}[{i}]"))
+    return built
 
 
 def validated(cls: type[T], mapping: Any, where: str = "") -> T:

@@ -66,8 +66,9 @@ def test_distill_defaults_are_the_run_configs(tmp_path):
 def test_evaluate_defaults_are_the_run_configs():
     args = parse("evaluate", "--model", "m", "--data", "d", "--out", "o")
     section = RunConfig().evaluate
-    assert (args.attack, args.examples, args.max_queries, args.top_k) == (
-        section.attack, section.examples, section.max_queries, section.top_k)
+    first = section.attacks[0]
+    assert (args.attack, args.word_budgets, args.max_queries, args.max_edit_distance, args.examples, args.top_k) == (
+        first.attack, first.word_budgets, first.max_queries, first.max_edit_distance, section.examples, section.top_k)
 
 
 def test_search_scores_candidates_with_the_shared_attack_settings(tmp_path):
@@ -77,7 +78,7 @@ def test_search_scores_candidates_with_the_shared_attack_settings(tmp_path):
     assert overrides_of(args) == {}  # no shortcut changes a key unless given
     search, run = dataclasses.fields(SearchConfig), RunConfig().evaluate
     evaluation = next(f for f in search if f.name == "evaluation").default_factory()
-    assert (evaluation.attack, evaluation.max_queries) == (run.attack, run.max_queries)
+    assert evaluation.primary == run.primary  # the same first threat model, attack and budget
     assert evaluation.examples == 100  # validation texts: a smaller sample than the evaluate stage's 200
 
 

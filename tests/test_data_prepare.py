@@ -145,3 +145,15 @@ def test_cli_prepare_and_stats(csv_source, tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out.split("\nplot: ")[0])
     assert stats["devices"]["users"] == len(FederatedDataset.load(out))
     assert (out / "label_distribution.png").stat().st_size > 10_000
+
+
+def test_min_test_keeps_only_devices_with_enough_test_texts(csv_source, tmp_path):
+    every = _prepare(csv_source, tmp_path / "all", min_samples=4)
+    kept = _prepare(csv_source, tmp_path / "kept", min_samples=4, min_test=4)
+    tests = {every.client(i).client_id: every.client(i).n_test for i in range(len(every))}
+    assert min(tests.values()) < 4  # the option has something to drop
+    assert set(kept.client_ids) == {c for c, n in tests.items() if n >= 4}
+    assert all(kept.client(i).test_texts == every.client(every.client_ids.index(kept.client_ids[i])).test_texts
+               for i in range(len(kept)))  # the devices kept are split exactly as before
+    with pytest.raises(ConfigError, match="data.min_test must be >= 1"):
+        DataConfig(min_test=0).validate("data")

@@ -15,10 +15,12 @@ from fedrobust.data import ClientData
 from fedrobust.evaluation import (
     AttackEvalConfig,
     DeviceAttackEvalConfig,
+    ThreatModel,
     accuracy,
     attack_metrics,
     evaluate_attack,
     evaluate_clients,
+    evaluate_threats,
     measure,
     sample_indices,
     with_current_names,
@@ -43,7 +45,8 @@ def test_every_stage_reports_the_same_natural_accuracy(model_and_tokenizer) -> N
     model, tokenizer = model_and_tokenizer
     # the stages import the evaluator's functions, not copies of them
     assert distill_measure.accuracy is distill_pipeline.accuracy is evaluation_measure.accuracy
-    assert evaluate_stage.evaluate_attack is search_evaluator.evaluate_attack is evaluate_attack
+    assert search_evaluator.evaluate_attack is evaluate_attack
+    assert evaluate_stage.evaluate_threats is evaluation_measure.evaluate_threats is evaluate_threats
 
     distill_number = distill_measure.accuracy(model, tokenizer, TEXTS, NOISY_LABELS)  # distill, teacher metrics.json
     _, summary = evaluate_attack(model, tokenizer, TEXTS, NOISY_LABELS, "fast_deepwordbug", examples=None, seed=0)
@@ -58,11 +61,17 @@ def test_every_stage_reports_the_same_natural_accuracy(model_and_tokenizer) -> N
 
 def test_attack_metrics_and_evaluate_attack_agree(model_and_tokenizer) -> None:
     model, tokenizer = model_and_tokenizer
-    settings = AttackEvalConfig(examples=4)
-    _, summary = evaluate_attack(model, tokenizer, TEXTS, LABELS, settings.attack, examples=settings.examples, seed=5)
+    settings = AttackEvalConfig(attacks=[ThreatModel("fast_deepwordbug", word_budgets=[0.25])], examples=4)
+    threat, budget = settings.primary
+    _, summary = evaluate_attack(model, tokenizer, TEXTS, LABELS, threat.attack, examples=settings.examples, seed=5,
+                                 max_queries=threat.max_queries, **threat.options(budget))
     numbers = attack_metrics(model, tokenizer, TEXTS, LABELS, settings, seed=5)
-    assert set(numbers) == {"adversarial_acc", "attack_success_rate", "n_attacked"}
-    assert all(numbers[key] == summary[key] for key in numbers)
+    label = "fast_deepwordbug@0.25"
+    assert set(numbers) == {"adversarial_acc", "attack_success_rate", "n_attacked", "n_correct_attacked",
+                            f"adversarial_acc[{label}]", f"attack_success_rate[{label}]"}
+    for key in ("adversarial_acc", "attack_success_rate", "n_attacked"):
+        assert numbers[key] == summary[key] == numbers.get(f"{key}[{label}]", summary[key])
+    assert numbers["n_correct_attacked"] == summary["num_successful"] + summary["num_failed"]
 
 
 def test_one_seeded_sampler_chooses_the_attacked_texts(model_and_tokenizer, monkeypatch) -> None:
@@ -90,8 +99,9 @@ def test_one_seeded_sampler_chooses_the_attacked_texts(model_and_tokenizer, monk
         return attack
 
     monkeypatch.setattr(attack_eval, "build_attack", recording_build)
-    attack_metrics(model, tokenizer, TEXTS, LABELS, AttackEvalConfig(examples=examples), seed=seed)
-    assert attacked == [expected]
+    settings = AttackEvalConfig(attacks=[ThreatModel("fast_deepwordbug"), ThreatModel("fast_pwws")], examples=examples)
+    attack_metrics(model, tokenizer, TEXTS, LABELS, settings, seed=seed)
+    assert attacked == [expected, expected]  # each attack once (its smaller budget is read off the larger)
 
     client = ClientData("alice", [], [], TEXTS, LABELS)
     rows, _, _ = evaluate_clients(model, tokenizer, [client], per_client=examples, seed=seed)

@@ -125,7 +125,7 @@ def test_fedavg_does_not_personalize_and_fedavg_ft_does(federation, tmp_path):
         ({"fraction_train": 0.0}, "fraction_train"),
         ({"personalize": {"params": "some"}}, "personalize.params must be one of all, head, adapters"),
         ({"local": {"epohcs": 2}}, "unknown config key local.epohcs"),
-        ({"evaluate": {"attack": "nope"}}, "evaluate.attack: unknown attack 'nope'"),
+        ({"evaluate": {"attacks": ["nope"]}}, r"evaluate.attacks\[0\].attack: unknown attack 'nope'"),
         ({"evaluate": {"examples": -1}}, "evaluate.examples must be >= 0"),
         ({"simulation": {"inject_failure_fraction": 1.5}}, "inject_failure_fraction"),
     ],

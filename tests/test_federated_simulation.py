@@ -10,7 +10,9 @@ from fedrobust.federated.simulate import simulate
 from fedrobust.seeding import derive_seed
 from tests.federated_helpers import make_federation, sim_config
 
-REQUIRED_COLUMNS = {"client_id", "algorithm", "phase", "n_train", "n_test", "natural_acc", "adversarial_acc", "loss"}
+REQUIRED_COLUMNS = {"client_id", "algorithm", "phase", "n_train", "n_test", "natural_acc", "adversarial_acc", "loss",
+                    "majority_acc", "top_class_share", "constant", "natural_acc_ci95_low", "natural_acc_ci95_high",
+                    "adversarial_acc[fast_deepwordbug@0.1]", "attack_success_rate[fast_pwws@0.25]"}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,15 @@ def test_two_round_simulation_writes_per_client_tables(federation, tmp_path):
     assert [int(r["round"]) for r in rounds] == [1, 2] and all(int(r["succeeded"]) >= 2 for r in rounds)
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["round_0001.safetensors", "round_0002.safetensors"]
     for phase in ("global", "personalized"):
-        for metric in ("natural_acc", "adversarial_acc"):
-            assert {"mean", "median", "p10", "worst", "std"} <= set(summary[phase][metric])
+        assert {"mean", "median", "p10", "worst", "std"} <= set(summary[phase]["natural_acc"])
+        # accuracy under attack is summarized over the devices whose model is not constant
+        varied = [r for r in rows if r["phase"] == phase and r["constant"] == "0"]
+        assert summary[phase]["adversarial_acc"]["clients"] == len(varied)
+        assert summary[phase]["evidence"]["constant_devices"] == 5 - len(varied)
+        assert summary[phase]["evidence"]["majority_acc"]["devices"] == 5
+    assert all(0 <= float(r["majority_acc"]) <= 1 and float(r["top_class_share"]) >= 0.5 for r in rows)
+    assert any("constant" in alarm or "majority" in alarm for alarm in summary["alarms"]) or not any(
+        r["constant"] == "1" for r in rows)
     assert summary["failures"]["count"] == 0 and summary["wall_s"] > 0
     assert (tmp_path / "run" / "config.yaml").is_file()
     # personalization trained: at least one client's loss changed between phases

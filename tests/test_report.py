@@ -31,12 +31,21 @@ def test_report_of_one_run_has_the_headline_table_and_plots(two_runs):
     row = next(line for line in markdown.splitlines() if line.startswith("| fedavg_ft "))
     assert "| 5/5 |" in row  # five device clients, all evaluated
     assert {p.name for p in paths["plots"]} == {"client_accuracy.png", "personalization_gain.png",
-                                              "algorithm_comparison.png", "rounds.png"}
+                                              "algorithm_comparison.png", "rounds.png", "budget_curves.png"}
     for plot in paths["plots"]:
         assert plot.read_bytes().startswith(PNG_MAGIC) and f"]({plot.name})" in markdown
     html = paths["html"].read_text()
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 4 and all(base64.b64decode(i).startswith(PNG_MAGIC) for i in images)
+    assert len(images) == 5 and all(base64.b64decode(i).startswith(PNG_MAGIC) for i in images)
+
+
+def test_report_reads_every_accuracy_against_the_majority_baseline(two_runs, tmp_path):
+    markdown = build_report(list(two_runs), tmp_path / "report")["markdown"].read_text()
+    assert "Against the majority-label baseline" in markdown
+    baseline_rows = [line for line in markdown.splitlines() if line.startswith(("| fedavg_ft | personalized", "| local_only | personalized"))]
+    assert len(baseline_rows) >= 2
+    assert "| fedavg_ft − local_only | natural_acc |" in markdown  # paired comparison, both phases
+    assert "adversarial_acc[fast_deepwordbug@" in markdown
 
 
 def test_report_compares_runs_and_counts_clients(two_runs, tmp_path):

@@ -36,7 +36,7 @@ def test_overrides_and_paths_resolve(base, tmp_path):
     ({"objectives": [{"metric": "accuracy"}]}, r"objectives\[0\].metric"),
     ({"objectives": [{"metric": "params", "goal": "smallest"}]}, "goal"),
     ({"candidates": 0}, "candidates"),
-    ({"evaluation": {"attack": "nope"}}, "evaluation.attack"),
+    ({"evaluation": {"attacks": ["nope"]}}, "evaluation.attacks"),
     ({"evaluation": {"examples": 0}}, "config key evaluation.examples must be >= 1"),
     ({"evaluation": {"attack_examples": 10}}, "config key evaluation.attack_examples was renamed: use evaluation.examples"),
     ({"evaluation": {"test_attack_examples": 10}}, "evaluation.test_attack_examples was renamed: use evaluation.test_examples"),

@@ -13,6 +13,10 @@ class Attack(ABC):
     """Untargeted evasion attack on a classifier: attack(texts, labels) -> one record each."""
 
     name: str = "attack"
+    # True when the attack's search path does not depend on its word budget (the budget only cuts
+    # it short), so that records at a smaller budget can be derived from a run at a larger one
+    # (budgets.records_within) instead of rerunning
+    nested_word_budgets: bool = False
 
     @abstractmethod
     def attack(self, texts: Sequence[str], labels: Sequence[int]) -> list[AttackRecord]:

@@ -1,8 +1,9 @@
 """beam: TextAttack's ``BeamSearch``, run in lockstep on many examples.
 
 Each step, every text in an example's beam asks for its swaps (words not yet changed, within the
-recipe's limits), all of them are scored together as whole texts, and the ``beam_width`` best
-(highest 1 - p(label)) become the next beam. The best of a step is the example's result so far,
+example's word budget: every beam text of step k has k words changed, so a budget of k words ends
+the search after step k), all of them are scored together as whole texts, and the ``beam_width``
+best (highest 1 - p(label)) become the next beam. The best of a step is the example's result so far,
 even when it scores below the last step's (as in TextAttack); the search ends on success, when
 the query budget is spent or when no swap is left. HotFlip's recipe uses it.
 """

@@ -10,7 +10,8 @@ from fedrobust.registry import Registry
 
 AttackBuilder = Callable[..., Attack]
 
-# Builders take (model, tokenizer, *, max_queries: int | None, seed: int, **options).
+# Builders take (model, tokenizer, *, max_queries: int | None, seed: int, **options); every one
+# takes the word budget options max_words and max_word_fraction (see budgets).
 ATTACKS: Registry[AttackBuilder] = Registry("attack")
 
 

@@ -2,7 +2,8 @@
 
 Same recipe as TextAttack's DeepWordBugGao2018: four random character edits per word, words
 ranked by replacing them with [UNK], greedy search, stop words and already edited words left
-alone, Levenshtein distance to the original text at most 30.
+alone, Levenshtein distance to the original text at most ``max_edit_distance`` (30, TextAttack's
+value); the word budget options of every fast attack apply as well.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Sequence
 
 import editdistance
 
+from fedrobust.attacks.budgets import check_edit_distance
 from fedrobust.attacks.catalog import ATTACKS
 from fedrobust.attacks.char_edits import deepwordbug_candidates
 from fedrobust.attacks.word_swap_attack import WordSwapAttack
@@ -51,6 +53,7 @@ class FastDeepWordBug(WordSwapAttack):
     ranking = "unk"
 
     def __init__(self, *args: Any, max_edit_distance: int = MAX_EDIT_DISTANCE, **kwargs: Any) -> None:
+        check_edit_distance(max_edit_distance)
         self.max_edit_distance = max_edit_distance
         super().__init__(*args, **kwargs)
 

@@ -15,15 +15,15 @@ from typing import Any
 from fedrobust.attacks.catalog import ATTACKS
 from fedrobust.attacks.gradient_flips import GradientFlips, GradientWordFlips
 from fedrobust.attacks.word_swap_attack import WordSwapAttack
-from fedrobust.attacks.word_swaps import ModifiableWords, Transformation
-from fedrobust.attacks.words import english_stopwords
+from fedrobust.attacks.word_swaps import Transformation
 from fedrobust.models.base import TextClassifier
 
 
 @ATTACKS.register("fast_hotflip")
 class FastHotFlip(WordSwapAttack):
     """``threads`` defaults to 1 and ``examples_per_batch`` to all: the beam keeps exact score
-    order, so results could move with how examples are split into batches."""
+    order, so results could move with how examples are split into batches. ``max_words`` defaults
+    to the recipe's 2; ``max_words=None`` leaves only ``max_word_fraction`` (if given) to bound it."""
 
     name = "fast_hotflip"
     search_method = "beam"
@@ -33,7 +33,7 @@ class FastHotFlip(WordSwapAttack):
         model: TextClassifier,
         tokenizer: Any,
         *,
-        max_words: int = 2,
+        max_words: int | None = 2,
         top_n: int = 1,
         batch_size: int = 64,
         threads: int | None = 1,
@@ -41,13 +41,15 @@ class FastHotFlip(WordSwapAttack):
         **options: Any,
     ) -> None:
         self.flips = GradientFlips(model, tokenizer, top_n=top_n, batch_size=batch_size)
-        self.max_words = max_words
         super().__init__(
-            model, tokenizer, batch_size=batch_size, threads=threads, examples_per_batch=examples_per_batch, **options
+            model,
+            tokenizer,
+            batch_size=batch_size,
+            threads=threads,
+            examples_per_batch=examples_per_batch,
+            max_words=max_words,
+            **options,
         )
 
     def transformation(self) -> Transformation:
         return GradientWordFlips(self.flips)
-
-    def modifiable_words(self) -> ModifiableWords:
-        return ModifiableWords(english_stopwords(), max_words=self.max_words)

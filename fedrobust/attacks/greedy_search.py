@@ -134,7 +134,9 @@ class GreedyWordImportanceSearch(SearchMethod):
 
 
 def _next_proposal(walk: _Walk, parts: SearchParts) -> _Proposal | None:
-    limit = parts.modifiable.max_words
+    """The next ranked word that has swaps; None once the example's word budget is spent (the
+    search then fails with the words changed so far, as TextAttack's MaxWordsPerturbed ends it)."""
+    limit = walk.example.word_limit(parts.modifiable)
     if limit is not None and len(walk.example.changed()) >= limit:
         return None
     while walk.cursor < len(walk.order):

@@ -17,7 +17,10 @@ class AttackRecord:
 
     ``result`` follows TextAttack: "skipped" when the clean prediction is already wrong,
     "successful" when the attack flipped a correct prediction, "failed" otherwise.
-    ``queries`` counts model evaluations, the clean one included.
+    ``queries`` counts model evaluations, the clean one included. ``words_changed``: word positions
+    of ``perturbed_text`` that differ from ``text``; ``words_total``: words of ``text`` (both as
+    TextAttack splits words), what a word budget is checked against. They default to 0 so that
+    records written before they existed still load.
     """
 
     text: str
@@ -28,6 +31,8 @@ class AttackRecord:
     queries: int
     perturbed_fraction: float
     perturbed_text: str
+    words_changed: int = 0
+    words_total: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

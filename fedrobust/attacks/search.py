@@ -69,6 +69,10 @@ class ExampleSearch:
     def budget_left(self) -> int:
         return 1 << 62 if self.max_queries is None else max(self.max_queries - self.queries, 0)
 
+    def word_limit(self, modifiable: ModifiableWords) -> int | None:
+        """The most words this example may have changed (its budget from the original's length)."""
+        return modifiable.limit(len(self.split.words))
+
     def changed(self) -> frozenset[int]:
         """Indices of the words changed so far."""
         return frozenset(i for i, (old, new) in enumerate(zip(self.split.words, self.words)) if old != new)
@@ -86,6 +90,8 @@ class ExampleSearch:
             queries=self.queries,
             perturbed_fraction=perturbed_fraction(self.split.words, self.words),
             perturbed_text=self.split.render(self.words),
+            words_changed=len(self.changed()),
+            words_total=len(self.split.words),
         )
 
 

@@ -20,7 +20,10 @@ RecipeBuild = Callable[[Any, Any], Any]
 
 
 class TextAttackRecipe(Attack):
-    """A TextAttack attack over a fedrobust model; ``max_queries`` becomes its query budget."""
+    """A TextAttack attack over a fedrobust model; ``max_queries`` becomes its query budget.
+
+    ``nested_word_budgets`` stays False: TextAttack's searches are not checked to take the same
+    path under every word budget, so a smaller budget needs its own run."""
 
     def __init__(
         self,
@@ -91,4 +94,6 @@ def _to_record(text: str, label: int, result: Any) -> AttackRecord:
         queries=int(perturbed.num_queries),
         perturbed_fraction=changed / len(original_words) if original_words else 0.0,
         perturbed_text=perturbed.attacked_text.text,
+        words_changed=changed,
+        words_total=len(original_words),
     )

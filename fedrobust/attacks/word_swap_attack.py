@@ -14,6 +14,7 @@ import torch
 
 from fedrobust.attacks import beam_search, greedy_search  # noqa: F401  (register the search methods)
 from fedrobust.attacks.base import Attack, check_inputs
+from fedrobust.attacks.budgets import check_word_budget
 from fedrobust.attacks.randomness import ExampleRandom
 from fedrobust.attacks.records import AttackRecord
 from fedrobust.attacks.scoring import BatchScorer, eval_mode
@@ -70,18 +71,23 @@ class WordSwapAttack(Attack):
     """A fast word-swap attack; a recipe subclass gives ``transformation()``, ``constraints()``,
     ``modifiable_words()`` and its default ``search_method`` and word ``ranking``.
 
-    ``search`` picks another search method by name (``greedy_wir``, ``beam``), ``beam_width`` is
-    the beam's. Stop words (NLTK's English list, as TextAttack's StopwordModification) are never
-    modified. ``batch_size`` 64: on one CPU thread a transformer runs fastest per text in small
-    batches. A model that offers a swap-logits fast path (the BiGRU-attention student reuses GRU
-    states) serves the searches that score swaps (``reuse_states``, in batches of
-    ``reuse_batch_size`` swaps). ``threads`` (default: torch's intra-op thread count at call time)
-    splits a call into that many shards run side by side, each with torch on one thread (see
-    ``sharding``). Results are the same either way: every example draws from its own random stream.
+    ``search`` picks another search method by name (``greedy_wir``, ``beam``), ``beam_width`` is the
+    beam's. Stop words (NLTK's English list, as TextAttack's StopwordModification) are never
+    modified. The word budget: at most ``max_words`` words and at most ``max_word_fraction`` of a
+    text's words (rounded up) changed, None not limiting (see budgets.word_limit). Both searches
+    follow the same path whatever the budget and stop on the first flip, so the budget only cuts the
+    path short: ``nested_word_budgets``. ``batch_size`` 64: on one CPU thread a transformer runs
+    fastest per text in small batches. A model that offers a swap-logits fast path (the
+    BiGRU-attention student reuses GRU states) serves the searches that score swaps
+    (``reuse_states``, in batches of ``reuse_batch_size`` swaps). ``threads`` (default: torch's
+    intra-op thread count at call time) splits a call into that many shards run side by side, each
+    with torch on one thread (see ``sharding``). Results are the same either way: every example
+    draws from its own random stream.
     """
 
     search_method = "greedy_wir"
     ranking = "unk"
+    nested_word_budgets = True
 
     def __init__(
         self,
@@ -97,11 +103,16 @@ class WordSwapAttack(Attack):
         reuse_states: bool = True,
         reuse_batch_size: int = 256,
         threads: int | None = None,
+        max_words: int | None = None,
+        max_word_fraction: float | None = None,
     ) -> None:
+        check_word_budget(max_words, max_word_fraction)
         if max_queries is not None and max_queries < 1:
             raise ConfigError(f"max_queries must be at least 1 (the clean prediction), got {max_queries}")
         if threads is not None and threads < 1:
             raise ConfigError(f"threads must be at least 1, got {threads}")
+        self.max_words = max_words
+        self.max_word_fraction = max_word_fraction
         settings = SearchSettings(ranking=self.ranking, beam_width=beam_width)
         search_name = search or self.search_method
         build_search(search_name, settings)  # fail early on a bad name or setting
@@ -137,7 +148,7 @@ class WordSwapAttack(Attack):
         return []
 
     def modifiable_words(self) -> ModifiableWords:
-        return ModifiableWords(english_stopwords())
+        return ModifiableWords(english_stopwords(), self.max_words, self.max_word_fraction)
 
     def attack(self, texts: Sequence[str], labels: Sequence[int]) -> list[AttackRecord]:
         check_inputs(texts, labels)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
+from fedrobust.attacks.budgets import word_limit
 from fedrobust.attacks.randomness import IntegerSource
 from fedrobust.attacks.words import SplitText
 
@@ -65,13 +66,22 @@ class CandidatesPerWord:
 @dataclass(frozen=True)
 class ModifiableWords:
     """Pre-transformation constraints: stop words (as TextAttack's StopwordModification), words
-    already changed (RepeatModification) and at most ``max_words`` changed words."""
+    already changed (RepeatModification) and the word budget (MaxWordsPerturbed): at most
+    ``limit(n_words)`` changed words, from ``max_words`` and ``max_word_fraction`` (see budgets)."""
 
     stopwords: frozenset[str]
     max_words: int | None = None
+    max_word_fraction: float | None = None
+
+    def limit(self, n_words: int) -> int | None:
+        """The most words a text of ``n_words`` words may have changed; None: no limit."""
+        return word_limit(n_words, self.max_words, self.max_word_fraction)
 
     def __call__(self, words: Sequence[str], modified: frozenset[int] = frozenset()) -> list[int]:
-        if self.max_words is not None and len(modified) >= self.max_words:
+        """Indices of ``words`` that may change next. A swap replaces one word by one word, so
+        ``len(words)`` is the original text's word count that the budget is a fraction of."""
+        limit = self.limit(len(words))
+        if limit is not None and len(modified) >= limit:
             return []
         return [i for i, w in enumerate(words) if i not in modified and w not in self.stopwords]
 

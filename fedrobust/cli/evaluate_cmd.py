@@ -23,7 +23,7 @@ SUMMARY_JSON = "summary.json"
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from fedrobust.attacks import ATTACKS
     from fedrobust.config_schema import add_dataclass_flags
-    from fedrobust.evaluation import AttackEvalConfig
+    from fedrobust.evaluation import AttackEvalConfig, ThreatModel
 
     p = subparsers.add_parser(
         "evaluate",
@@ -34,8 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, type=Path, help="model folder written by save_model (student or teacher)")
     p.add_argument("--data", required=True, type=Path, help="prepared federated directory (fedrobust data prepare)")
-    add_dataclass_flags(p, AttackEvalConfig, helps={
-        "attack": f"one of: {', '.join(ATTACKS.names())}",
+    add_dataclass_flags(p, ThreatModel, helps={"attack": f"one of: {', '.join(ATTACKS.names())}"})
+    add_dataclass_flags(p, AttackEvalConfig, skip=("attacks",), helps={
         "examples": "public split: a seeded sample of this many test texts is attacked; none: all"})
     p.add_argument("--split", choices=("public", "clients"), default="public",
                    help="public: the server's test split; clients: every device client's test split")
@@ -56,7 +56,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ConfigError("--examples applies to --split public; for clients use --per-client and --max-clients")
     if args.split == "public" and (args.per_client is not None or args.max_clients is not None):
         raise ConfigError("--per-client/--max-clients apply to --split clients; for public use --examples")
-    for flag in ("examples", "per_client", "max_clients", "max_queries", "top_k"):
+    for flag in ("examples", "per_client", "max_clients", "top_k"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
@@ -88,20 +88,25 @@ def _environment() -> dict[str, str]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from fedrobust.attacks import ATTACKS, build_attack
+    from fedrobust.config_schema import dataclass_from_args
     from fedrobust.data import FederatedDataset
     from fedrobust.evaluation import (
-        evaluate_attack,
+        AttackEvalConfig,
+        ThreatModel,
         evaluate_clients,
+        evaluate_threats,
         explanation_agreement,
         write_records_csv,
         write_summary_json,
     )
+    from fedrobust.evaluation.config import threat_label
     from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
     from fedrobust.models.io import load_model
 
     _check_args(args)
-    ATTACKS.get(args.attack)  # unknown names fail before anything is loaded
+    threat = dataclass_from_args(ThreatModel, args)
+    settings = AttackEvalConfig(attacks=[threat], examples=args.examples)
+    settings.validate("evaluate")  # unknown attacks and impossible budgets fail before anything is loaded
     dataset = FederatedDataset.load(args.data)
     model, tokenizer = load_model(args.model)
     if model.num_labels != dataset.num_labels:
@@ -109,27 +114,35 @@ def run_evaluate(args: argparse.Namespace) -> int:
             f"{args.model} predicts {model.num_labels} labels but {args.data} has {dataset.num_labels}; "
             "evaluate a model trained on this dataset"
         )
-    attack = build_attack(args.attack, model, tokenizer, max_queries=args.max_queries, seed=args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    by_threat: dict[str, Any] = {}
+    example_rows: list[dict[str, Any]] = []
+    client_rows: list[dict[str, Any]] = []
 
     if args.split == "public":
         public = dataset.public()
-        records, summary = evaluate_attack(
-            model, tokenizer, public.test_texts, public.test_labels, attack,
-            examples=args.examples, max_queries=args.max_queries, seed=args.seed,
-        )
-        write_records_csv((r.to_dict() for r in records), args.out / EXAMPLES_CSV)
-        clean_texts, clean_labels = [r.text for r in records], [r.label for r in records]
+        for label, (records, threat_summary) in evaluate_threats(
+                model, tokenizer, public.test_texts, public.test_labels, settings, args.seed).items():
+            by_threat[label] = threat_summary
+            example_rows += [{"threat": label, **r.to_dict()} for r in records]
     else:
         client_ids = dataset.client_ids[: args.max_clients] if args.max_clients else dataset.client_ids
-        rows, per_client, summary = evaluate_clients(
-            model, tokenizer, (dataset.client(c) for c in client_ids), attack,
-            per_client=args.per_client, max_queries=args.max_queries, seed=args.seed,
-        )
-        write_records_csv((r.to_row() for r in rows), args.out / EXAMPLES_CSV)
-        write_records_csv((_flat(s) for s in per_client), args.out / PER_CLIENT_CSV)
-        clean_texts, clean_labels = [r.record.text for r in rows], [r.record.label for r in rows]
+        for budget in threat.budgets:
+            label = threat_label(threat.attack, budget)
+            rows, per_client, threat_summary = evaluate_clients(
+                model, tokenizer, (dataset.client(c) for c in client_ids), threat.attack,
+                per_client=args.per_client, max_queries=threat.max_queries, seed=args.seed, **threat.options(budget),
+            )
+            by_threat[label] = {"word_budget": budget, **threat_summary}
+            example_rows += [{"threat": label, **r.to_row()} for r in rows]
+            client_rows += [{"threat": label, **_flat(s)} for s in per_client]
+        write_records_csv(client_rows, args.out / PER_CLIENT_CSV)
+    write_records_csv(example_rows, args.out / EXAMPLES_CSV)
+    primary = by_threat[settings.labels()[0]]
+    primary_rows = [r for r in example_rows if r["threat"] == settings.labels()[0]]  # each attacked text once
+    clean_texts, clean_labels = [r["text"] for r in primary_rows], [r["label"] for r in primary_rows]
+    summary: dict[str, Any] = {**primary, "threats": by_threat}
 
     if args.compare_to is not None:
         other, other_tokenizer = load_model(args.compare_to)
@@ -149,7 +162,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     write_summary_json(summary, args.out / SUMMARY_JSON)
     log.info(
         "%s on %s (%s, %d texts attacked): %s %.3f  %s %.3f  %s %.3f  %.1f examples/s -> %s",
-        args.attack, args.model, args.split, summary[N_ATTACKED], NATURAL_ACC, summary[NATURAL_ACC],
+        settings.labels()[0], args.model, args.split, summary[N_ATTACKED], NATURAL_ACC, summary[NATURAL_ACC],
         ADVERSARIAL_ACC, summary[ADVERSARIAL_ACC], ATTACK_SUCCESS_RATE, summary[ATTACK_SUCCESS_RATE],
         summary.get("examples_per_s", float("nan")), args.out / SUMMARY_JSON,
     )

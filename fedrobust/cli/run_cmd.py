@@ -20,6 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="override a config key, e.g. --set federated.rounds=5 --set teacher.epochs=1")
     p.add_argument("--out", default=None, help="run folder (config key out; default runs/<name>)")
     p.add_argument("--seed", type=int, default=None, help="config key seed")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                   help="config key seeds: one run per seed in OUT/seed-<s>/, aggregated as mean ± sd")
+    p.add_argument("--federated-seeds", type=int, nargs="+", default=None, metavar="S",
+                   help="config key federated_seeds: like --seeds, varying only the federated stages")
     p.add_argument("--rerun", action="append", default=[], metavar="STAGE",
                    help="run this stage again even if it is cached (e.g. federated-robust_student)")
     p.add_argument("--prune", action="store_true", help="delete stage outputs the current config no longer uses")
@@ -28,14 +32,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fedrobust.pipeline import load_run_config, run_study
-    from fedrobust.pipeline.summary_text import format_headline
+    from fedrobust.pipeline.summary_text import format_headline, format_seed_headline
 
     overrides = parse_overrides(args.overrides)
     if args.out is not None:
         overrides["out"] = args.out
-    if args.seed is not None:
-        overrides["seed"] = args.seed
+    for key in ("seed", "seeds", "federated_seeds"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
     config = load_run_config(args.config, overrides)
     summary = run_study(config, verbose=logging.getLogger().level <= logging.DEBUG, rerun=args.rerun, prune=args.prune)
-    print(format_headline(summary))
+    print(format_headline(summary) if "figures" not in summary else format_seed_headline(summary))
     return 0

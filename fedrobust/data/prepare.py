@@ -45,6 +45,8 @@ class DataConfig:
     alpha: float = field(default=0.5, metadata=flag_help("Dirichlet concentration / power-law shape"))
     classes_per_client: int = field(default=2, metadata=flag_help("pathological partition: classes per client"))
     min_samples: int = field(default=10, metadata=flag_help("smallest device client; smaller ones join the public split"))
+    min_test: int = field(default=1, metadata=flag_help(
+        "devices with fewer test texts after the split are left out (counted in the provenance)"))
     user_fraction: float = field(default=1.0, metadata=flag_help("fraction of device clients kept"))
     train_fraction: float = field(default=0.8, metadata=flag_help("per-client share of samples for training"))
     public_fraction: float = field(default=0.15, metadata=flag_help("share of samples held by the server (whole clients)"))
@@ -68,6 +70,8 @@ class DataConfig:
         at_least(self.num_clients, 1, key("num_clients"), allow_none=True)
         if self.alpha <= 0:
             raise ConfigError(f"config key {key('alpha')} must be > 0, got {self.alpha}")
+        if self.min_test < 1:
+            raise ConfigError(f"config key {key('min_test')} must be >= 1 (a device needs a test text), got {self.min_test}")
         if self.min_samples < 2:
             raise ConfigError(f"config key {key('min_samples')} must be >= 2 so every client has a train and a test "
                               f"example, got {self.min_samples}")
@@ -192,6 +196,7 @@ def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]
         if rows:
             splits[split][client] = LeafUser([texts[r] for r in rows], [labels[r] for r in rows])
 
+    too_few_test = 0
     for client in device_ids:
         rows = clients[client]
         if presplit is not None:
@@ -199,6 +204,9 @@ def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]
             test = [r for r in rows if presplit[r] == "test"]
         else:
             train, test = _train_test_split(rows, options.train_fraction, rng)
+        if len(test) < options.min_test:  # the split's random draws stay the same for the devices kept
+            too_few_test += 1
+            continue
         add("train", client, train)
         add("test", client, test)
     public_rows = sorted(r for c in public_ids for r in clients[c])
@@ -212,13 +220,15 @@ def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]
         add("public_train", PUBLIC_CLIENT, sorted(train))  # sorted: source order, not shuffled
         add("public_test", PUBLIC_CLIENT, sorted(test))
     if not splits["train"]:
-        raise DataError(f"{options.source}: no client has >= {options.min_samples} samples; lower min_samples")
+        raise DataError(f"{options.source}: no client has >= {options.min_samples} samples and >= {options.min_test} "
+                        "test texts; lower min_samples or min_test")
     provenance = {
         "source_rows": n_source,
         "duplicates_dropped": n_source - len(dataset),
         "clients_partitioned": len(clients) - bool(held_out),
         "clients_below_min_samples_to_public": n_small,
         "device_clients_dropped_by_user_fraction": n_devices_before - len(device_ids),
+        "device_clients_dropped_by_min_test": too_few_test,
     }
     meta = {
         "format": FORMAT,

@@ -3,10 +3,10 @@ confidence intervals, and explanation agreement between two models; every stage 
 through it, under the names of fedrobust.evaluation.metrics."""
 
 from fedrobust.evaluation.agreement import explanation_agreement, spearman, top_k_overlap
-from fedrobust.evaluation.attack_eval import ClientAttackRecord, evaluate_attack, evaluate_clients
+from fedrobust.evaluation.attack_eval import ClientAttackRecord, evaluate_attack, evaluate_clients, evaluate_threats
 from fedrobust.evaluation.attack_summary import summarize_attack
 from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
-from fedrobust.evaluation.config import AttackEvalConfig, DeviceAttackEvalConfig
+from fedrobust.evaluation.config import AttackEvalConfig, DeviceAttackEvalConfig, ThreatModel
 from fedrobust.evaluation.confidence import bootstrap_mean_interval, wilson_interval
 from fedrobust.evaluation.measure import (
     accuracy,
@@ -23,6 +23,7 @@ from fedrobust.evaluation.writing import write_records_csv, write_summary_json
 __all__ = [
     "AttackEvalConfig",
     "DeviceAttackEvalConfig",
+    "ThreatModel",
     "accuracy",
     "attack_metrics",
     "measure",
@@ -35,6 +36,7 @@ __all__ = [
     "TokenAttributions",
     "bootstrap_mean_interval",
     "evaluate_attack",
+    "evaluate_threats",
     "evaluate_clients",
     "explanation_agreement",
     "grad_x_input",

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from fedrobust.attacks import Attack, AttackRecord, build_attack
+from fedrobust.attacks.budgets import records_within
 from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation.attack_summary import summarize_attack
+from fedrobust.evaluation.config import AttackEvalConfig, ThreatModel, threat_label
 from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.models.base import TextClassifier
 
@@ -75,6 +77,54 @@ def evaluate_attack(
     records, elapsed, cpu = _timed_attack(runner, sample_texts, sample_labels)
     summary = {**_attack_info(runner, max_queries, seed), **summarize_attack(records, elapsed, cpu, seed=seed)}
     return records, summary
+
+
+def attack_at_budgets(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], threat: ThreatModel, seed: int,
+) -> dict[float, tuple[list[AttackRecord], dict[str, Any]]]:
+    """``threat``'s attack at each of its word budgets on all ``texts``: budget -> (records, summary).
+
+    Attacks whose search path does not depend on the word budget (``nested_word_budgets``: the
+    fast greedy and beam searches stop at the first flip, a word limit only cuts the path short)
+    run once at the largest budget, and the smaller budgets are read off their records; others
+    run once per budget."""
+    budgets = threat.budgets
+    runner = build_attack(threat.attack, model, tokenizer, max_queries=threat.max_queries, seed=seed,
+                          **threat.options(budgets[-1]))
+    results: dict[float, tuple[list[AttackRecord], dict[str, Any]]] = {}
+    if getattr(runner, "nested_word_budgets", False):
+        records, elapsed, cpu = _timed_attack(runner, texts, labels)
+        for budget in budgets:
+            within = records if budget == budgets[-1] else records_within(records, max_word_fraction=budget)
+            results[budget] = within, summarize_attack(within, elapsed, cpu, seed=seed)
+        return results
+    for budget in budgets:
+        if budget != budgets[-1]:
+            runner = build_attack(threat.attack, model, tokenizer, max_queries=threat.max_queries, seed=seed,
+                                  **threat.options(budget))
+        records, elapsed, cpu = _timed_attack(runner, texts, labels)
+        results[budget] = records, summarize_attack(records, elapsed, cpu, seed=seed)
+    return results
+
+
+def evaluate_threats(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], settings: AttackEvalConfig,
+    seed: int,
+) -> dict[str, tuple[list[AttackRecord], dict[str, Any]]]:
+    """Every threat of ``settings`` on the same seeded sample of ``settings.examples`` texts:
+    ``fast_pwws@0.1`` -> (records, summary with the attack, budget and query cap)."""
+    if len(texts) != len(labels):
+        raise DataError(f"evaluate_threats got {len(texts)} texts but {len(labels)} labels")
+    chosen = sample_indices(len(texts), settings.examples, seed)
+    sample_texts, sample_labels = [texts[i] for i in chosen], [int(labels[i]) for i in chosen]
+    results: dict[str, tuple[list[AttackRecord], dict[str, Any]]] = {}
+    for threat in settings.attacks:
+        for budget, (records, summary) in attack_at_budgets(model, tokenizer, sample_texts, sample_labels, threat,
+                                                            seed).items():
+            info = {"attack": threat.attack, "word_budget": budget, "max_queries": threat.max_queries,
+                    "max_edit_distance": threat.max_edit_distance, "seed": seed}
+            results[threat_label(threat.attack, budget)] = records, {**info, **summary}
+    return results
 
 
 def evaluate_clients(

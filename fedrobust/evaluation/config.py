@@ -1,51 +1,143 @@
-"""The attack-evaluation section every stage shares: which attack, on how many texts, with what budget.
+"""The attack-evaluation section every stage shares: which threat models, on how many texts.
 
 `fedrobust evaluate`, the run config's `evaluate:` section, the federated device phase
 (`federated.evaluate` / a simulate config's `evaluate:`) and the search's `evaluation:` all embed
-this type (the device phase with its own default sample size), so the keys mean the same thing
-everywhere:
+this type (the device phase with its own default: every test text), so the keys mean the same
+thing everywhere:
 
-    attack: fast_deepwordbug   # a registered attack (fedrobust.attacks.ATTACKS)
-    examples: 200              # a seeded sample of this many texts is attacked (null: all)
-    max_queries: null          # model queries per attacked text (null: no cap)
+    attacks:                       # threat models; an entry may also be just the attack's name
+      - attack: fast_deepwordbug   # character edits (DeepWordBug)
+        word_budgets: [0.1, 0.25]  # at most this fraction of the text's words modified (ceil), one figure each
+        max_queries: 2000          # model queries per attacked text (null: no cap)
+        max_edit_distance: 30      # character attacks: Levenshtein distance to the original text
+      - attack: fast_pwws          # word substitution (WordNet synonyms, PWWS)
+    examples: 200                  # a seeded sample of this many texts is attacked (null: all)
+
+The first attack at its first budget is the run's *primary* threat: the plain ``adversarial_acc``
+and ``attack_success_rate`` columns are measured under it; every threat also has its own columns
+``adversarial_acc[<attack>@<budget>]`` (fedrobust.evaluation.metrics.threat_metric).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from fedrobust.attacks import ATTACKS
-from fedrobust.config_schema import flag_help
-from fedrobust.errors import ConfigError
+from fedrobust.config_schema import check_all, dotted, flag_help
 
 # keys of the sections this one replaced, and what they are now called
-RENAMED_KEYS = {"adversarial_examples": "examples", "max_examples": "examples", "attack_examples": "examples"}
+RENAMED_KEYS = {"adversarial_examples": "examples", "max_examples": "examples", "attack_examples": "examples",
+                "attack": "attacks (a list of threat models: attacks: [{attack: NAME, word_budgets: [0.1]}])",
+                "max_queries": "attacks[i].max_queries"}
+DEFAULT_WORD_BUDGETS = (0.1, 0.25)
+DEFAULT_MAX_QUERIES = 2000
+CHARACTER_ATTACKS = ("fast_deepwordbug", "textattack:deepwordbug")  # the ones with an edit distance
+
+
+@dataclass
+class ThreatModel:
+    """One attack with its budget: what an adversary may change and how often it may ask."""
+
+    SHORTHAND: ClassVar[str] = "attack"  # a bare string in a list of threat models names the attack
+
+    attack: str = field(default="fast_deepwordbug", metadata=flag_help("a registered attack (fedrobust.attacks)"))
+    word_budgets: list[float] = field(default_factory=lambda: list(DEFAULT_WORD_BUDGETS), metadata=flag_help(
+        "fractions of a text's words the attack may modify (ceil), one measurement each; 1: any number",
+        metavar="FRACTION"))
+    max_queries: int | None = field(default=DEFAULT_MAX_QUERIES, metadata=flag_help(
+        "model queries per attacked text; none: no cap", metavar="N|none"))
+    max_edit_distance: int | None = field(default=None, metadata=flag_help(
+        "character attacks: Levenshtein distance to the original text; none: the attack's default (30)",
+        metavar="N|none"))
+
+    def validate(self, where: str) -> None:
+        if self.attack not in ATTACKS:
+            check_all([(False, f"{dotted(where, 'attack')}: unknown attack {self.attack!r}; known: "
+                               f"{', '.join(ATTACKS.names())}")])
+        check_all([
+            (len(self.word_budgets) > 0, f"{dotted(where, 'word_budgets')} needs at least one budget"),
+            (all(0 <= b <= 1 for b in self.word_budgets),
+             f"{dotted(where, 'word_budgets')} are fractions of words in [0, 1], got {self.word_budgets}"),
+            (self.max_queries is None or self.max_queries >= 1,
+             f"{dotted(where, 'max_queries')} must be >= 1 (or null), got {self.max_queries}"),
+            (self.max_edit_distance is None or self.max_edit_distance >= 0,
+             f"{dotted(where, 'max_edit_distance')} must be >= 0 (or null), got {self.max_edit_distance}"),
+            (self.max_edit_distance is None or self.attack in CHARACTER_ATTACKS,
+             f"{dotted(where, 'max_edit_distance')} applies to character attacks ({', '.join(CHARACTER_ATTACKS)}), "
+             f"not {self.attack}"),
+        ])
+
+    @property
+    def budgets(self) -> list[float]:
+        return sorted(set(self.word_budgets))
+
+    def options(self, word_budget: float) -> dict[str, Any]:
+        """build_attack's keyword options for one word budget (max_queries aside)."""
+        options: dict[str, Any] = {"max_word_fraction": word_budget}
+        if self.max_edit_distance is not None:
+            options["max_edit_distance"] = self.max_edit_distance
+        return options
+
+    def describe(self) -> str:
+        budgets = "/".join(f"{b:.0%}" for b in self.budgets)
+        queries = "no query cap" if self.max_queries is None else f"{self.max_queries} queries"
+        distance = f", edit distance {self.max_edit_distance}" if self.max_edit_distance is not None else ""
+        return f"{self.attack} ({budgets} of words, {queries}{distance})"
+
+
+def default_threats() -> list[ThreatModel]:
+    """A character attack and a word-substitution attack, each at 10% and 25% of words."""
+    return [ThreatModel("fast_deepwordbug"), ThreatModel("fast_pwws")]
+
+
+def threat_label(attack: str, word_budget: float) -> str:
+    """``fast_pwws@0.1``: how a threat (attack at a word budget) is named in columns and tables."""
+    return f"{attack}@{word_budget:g}"
 
 
 @dataclass
 class AttackEvalConfig:
-    attack: str = field(default="fast_deepwordbug", metadata=flag_help("a registered attack (fedrobust.attacks)"))
+    RENAMED_KEYS: ClassVar[dict[str, str]] = RENAMED_KEYS
+
+    attacks: list[ThreatModel] = field(default_factory=default_threats, metadata=flag_help(
+        "threat models: attack, word_budgets, max_queries, max_edit_distance"))
     examples: int | None = field(default=200, metadata=flag_help(
         "a seeded sample of this many texts is attacked; none: all", metavar="N|none"))
-    max_queries: int | None = field(default=None, metadata=flag_help(
-        "model queries per attacked text; none: no cap", metavar="N|none"))
 
     def validate(self, where: str = "evaluate") -> None:
         """Raise ConfigError naming ``<where>.<key>`` for an unknown attack or impossible sizes."""
-        if self.examples is not None and self.examples < 0:
-            raise ConfigError(f"config key {where}.examples must be >= 0 (or null for all), got {self.examples}")
-        if self.max_queries is not None and self.max_queries < 1:
-            raise ConfigError(f"config key {where}.max_queries must be >= 1 (or null), got {self.max_queries}")
-        if self.attacks_anything and self.attack not in ATTACKS:
-            raise ConfigError(f"config key {where}.attack: unknown attack {self.attack!r}; known: {', '.join(ATTACKS.names())}")
+        check_all([(self.examples is None or self.examples >= 0,
+                    f"{where}.examples must be >= 0 (or null for all), got {self.examples}")])
+        if self.attacks_anything:
+            check_all([(len(self.attacks) > 0, f"{where}.attacks needs at least one threat model "
+                                               f"(or examples: 0 to attack nothing)")])
+        for i, threat in enumerate(self.attacks):
+            threat.validate(f"{where}.attacks[{i}]")
 
     @property
     def attacks_anything(self) -> bool:
-        return self.examples is None or self.examples > 0
+        return bool(self.attacks) and (self.examples is None or self.examples > 0)
+
+    @property
+    def primary(self) -> tuple[ThreatModel, float]:
+        """The threat the plain adversarial_acc columns are measured under."""
+        first = self.attacks[0]
+        return first, first.budgets[0]
+
+    def threats(self) -> list[tuple[ThreatModel, float]]:
+        """Every (threat model, word budget) pair, in the config's order."""
+        return [(t, b) for t in self.attacks for b in t.budgets]
+
+    def labels(self) -> list[str]:
+        return [threat_label(t.attack, b) for t, b in self.threats()]
+
+    def describe(self) -> str:
+        return "; ".join(t.describe() for t in self.attacks) or "no attack"
 
 
 @dataclass
 class DeviceAttackEvalConfig(AttackEvalConfig):
-    """The device phase: each device's own test texts, so a much smaller default sample."""
+    """The device phase: each device's own test texts, all of them by default (small sets)."""
 
-    examples: int | None = field(default=10, metadata=AttackEvalConfig.__dataclass_fields__["examples"].metadata)
+    examples: int | None = field(default=None, metadata=AttackEvalConfig.__dataclass_fields__["examples"].metadata)

@@ -13,9 +13,21 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from fedrobust.evaluation.attack_eval import evaluate_attack
+from fedrobust.evaluation.attack_eval import evaluate_threats
 from fedrobust.evaluation.config import AttackEvalConfig
-from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS, N_ATTACKED, NATURAL_ACC
+from fedrobust.evaluation.metrics import (
+    ADVERSARIAL_ACC,
+    ATTACK_SUCCESS_RATE,
+    CONSTANT,
+    CONSTANT_SHARE,
+    LOSS,
+    N_ATTACKED,
+    N_CORRECT_ATTACKED,
+    NATURAL_ACC,
+    THREAT_METRICS,
+    TOP_CLASS_SHARE,
+    threat_metric,
+)
 from fedrobust.models.base import TextClassifier
 
 EVAL_BATCH = 64
@@ -39,39 +51,60 @@ def predict(model: TextClassifier, tokenizer: Any, texts: Sequence[str]) -> torc
     return predict_logits(model, tokenizer, texts).argmax(-1)
 
 
-def natural_metrics(model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]) -> dict[str, float]:
-    """``natural_acc`` and ``loss`` on every text; both NaN when there are no texts."""
+def natural_metrics(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], *, profile: bool = False,
+) -> dict[str, float]:
+    """``natural_acc`` and ``loss`` on every text (both NaN when there are none); with ``profile``
+    also the prediction profile (prediction_profile)."""
     if not texts:
-        return {NATURAL_ACC: math.nan, LOSS: math.nan}
+        empty = {NATURAL_ACC: math.nan, LOSS: math.nan}
+        return {**empty, **prediction_profile(torch.empty(0, dtype=torch.long))} if profile else empty
     logits = predict_logits(model, tokenizer, texts)
     y = torch.as_tensor(list(labels), dtype=torch.long)
     # correct / n in double precision, the same ratio summarize_attack reports for a sample
-    return {NATURAL_ACC: int((logits.argmax(-1) == y).sum()) / len(texts),
-            LOSS: float(F.cross_entropy(logits, y))}
+    metrics = {NATURAL_ACC: int((logits.argmax(-1) == y).sum()) / len(texts), LOSS: float(F.cross_entropy(logits, y))}
+    return {**metrics, **prediction_profile(logits.argmax(-1))} if profile else metrics
 
 
 def accuracy(model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int]) -> float:
     return natural_metrics(model, tokenizer, texts, labels)[NATURAL_ACC]
 
 
+def prediction_profile(predictions: torch.Tensor) -> dict[str, float]:
+    """How concentrated a model's predictions are on one device: the share of its most frequent
+    class, and the flag for a (near-)constant model, whose accuracy under attack is meaningless."""
+    if predictions.numel() == 0:
+        return {TOP_CLASS_SHARE: math.nan, CONSTANT: 0}
+    share = float(torch.bincount(predictions).max()) / predictions.numel()
+    return {TOP_CLASS_SHARE: share, CONSTANT: int(share >= CONSTANT_SHARE)}
+
+
 def attack_metrics(
     model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], settings: AttackEvalConfig,
     seed: int,
 ) -> dict[str, float]:
-    """Accuracy under ``settings.attack`` on a seeded sample of ``settings.examples`` texts
+    """Accuracy under every threat of ``settings`` on a seeded sample of ``settings.examples`` texts
     (TextAttack's conventions: failed attacks over attacked texts; success rate over the texts
-    that were classified correctly before)."""
-    if not settings.attacks_anything or not texts:
-        return {ADVERSARIAL_ACC: math.nan, ATTACK_SUCCESS_RATE: math.nan, N_ATTACKED: 0}
-    _, summary = evaluate_attack(model, tokenizer, texts, labels, settings.attack, examples=settings.examples,
-                                 max_queries=settings.max_queries, seed=seed)
-    return {key: summary[key] for key in (ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED)}
+    that were classified correctly before), under ``adversarial_acc[<threat>]`` names, plus the
+    primary threat's under the plain names."""
+    labels_of_threats = settings.labels() if settings.attacks_anything else []
+    if not labels_of_threats or not texts:
+        empty = {ADVERSARIAL_ACC: math.nan, ATTACK_SUCCESS_RATE: math.nan, N_ATTACKED: 0, N_CORRECT_ATTACKED: 0}
+        return {**empty, **{threat_metric(m, label): math.nan for label in labels_of_threats for m in THREAT_METRICS}}
+    results = evaluate_threats(model, tokenizer, texts, labels, settings, seed)
+    metrics: dict[str, float] = {}
+    for label, (_, summary) in results.items():
+        metrics.update({threat_metric(m, label): summary[m] for m in THREAT_METRICS})
+    primary = results[labels_of_threats[0]][1]
+    return {**{m: primary[m] for m in THREAT_METRICS}, N_ATTACKED: primary[N_ATTACKED],
+            N_CORRECT_ATTACKED: primary["num_successful"] + primary["num_failed"], **metrics}
 
 
 def measure(
     model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], settings: AttackEvalConfig,
     seed: int,
 ) -> dict[str, float]:
-    """Natural metrics on every text plus accuracy under attack on the seeded sample."""
-    return {**natural_metrics(model, tokenizer, texts, labels),
-            **attack_metrics(model, tokenizer, texts, labels, settings, seed)}
+    """Natural metrics and the prediction profile on every text, accuracy under each threat on
+    the seeded sample."""
+    natural = natural_metrics(model, tokenizer, texts, labels, profile=True)
+    return {**natural, **attack_metrics(model, tokenizer, texts, labels, settings, seed)}

@@ -1,15 +1,18 @@
 """The final phase on one device: measure the global model, personalize it, measure it again.
 
-Both phases are measured by fedrobust.evaluation (natural accuracy and loss on all the device's
-test texts, accuracy under ``evaluate.attack`` on the same seeded sample of ``evaluate.examples``
-of them), then the privacy metrics are added (fedrobust.federated.device_privacy).
+Both phases are measured by fedrobust.evaluation (natural accuracy, loss and the prediction
+profile on all the device's test texts, accuracy under every threat of ``evaluate.attacks`` on the
+same seeded sample of ``evaluate.examples`` of them, all by default), beside the device's
+majority-label baseline; then the privacy metrics are added (fedrobust.federated.device_privacy).
 """
 
 from __future__ import annotations
 
 import copy
 
+from fedrobust.evaluation.baselines import majority_accuracy
 from fedrobust.evaluation.measure import measure
+from fedrobust.evaluation.metrics import MAJORITY_ACC
 from fedrobust.federated.algorithms import Algorithm, ClientCall
 from fedrobust.federated.device_privacy import privacy_metrics
 from fedrobust.seeding import derive_seed
@@ -31,7 +34,8 @@ def personalize_and_measure(algorithm: Algorithm, call: ClientCall) -> dict[str,
         results["global"] if personalized is None
         else measure(personalized, call.tokenizer, data.test_texts, data.test_labels, settings, seed)
     )
-    metrics: dict[str, float | int] = {"num-examples": data.n_test, "partition-id": call.partition_id, "n-train": data.n_train}
+    metrics: dict[str, float | int] = {"num-examples": data.n_test, "partition-id": call.partition_id, "n-train": data.n_train,
+                                       MAJORITY_ACC: majority_accuracy(data.train_labels, data.test_labels)}
     for phase in PHASES:
         for key, value in results[phase].items():
             metrics[f"{phase}/{key}"] = value

@@ -11,17 +11,41 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS, N_ATTACKED, NATURAL_ACC
+from fedrobust.evaluation.confidence import wilson_interval
+from fedrobust.evaluation.device_summary import is_constant, summarize_phase, threat_labels
+from fedrobust.evaluation.metrics import (
+    ADVERSARIAL_ACC,
+    ATTACK_SUCCESS_RATE,
+    CONSTANT,
+    LOSS,
+    MAJORITY_ACC,
+    N_ATTACKED,
+    N_CORRECT_ATTACKED,
+    NATURAL_ACC,
+    THREAT_METRICS,
+    TOP_CLASS_SHARE,
+    threat_metric,
+)
 from fedrobust.files import write_text_atomically
 
 MIA_ATTACKS = ("loss_threshold", "reference_calibrated")  # fedrobust.privacy.membership's registry names
 MIA_COLUMNS = [f"mia_{a}_{m}" for a in MIA_ATTACKS for m in ("auc", "tpr_at_1pct_fpr")]
 PRIVACY_COLUMNS = ["dp_epsilon", "rounds_epsilon", *MIA_COLUMNS]
 CLIENT_COLUMNS = ["client_id", "partition_id", "algorithm", "phase", "n_train", "n_test",
-                  NATURAL_ACC, ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, LOSS, *PRIVACY_COLUMNS]
+                  NATURAL_ACC, f"{NATURAL_ACC}_ci95_low", f"{NATURAL_ACC}_ci95_high", MAJORITY_ACC, TOP_CLASS_SHARE,
+                  CONSTANT, ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, N_CORRECT_ATTACKED, LOSS,
+                  *PRIVACY_COLUMNS]
 ROUND_COLUMNS = ["round", "algorithm", "sampled", "succeeded", "failed", "train_loss", "train_examples",
                  "public_natural_acc", "wall_s"]
 METRICS = (NATURAL_ACC, ADVERSARIAL_ACC)  # summarized over clients in summary.json
+PHASES = ("global", "personalized")
+
+
+def client_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """CLIENT_COLUMNS with each measured threat's columns after the primary threat's."""
+    threats = [threat_metric(m, label) for label in threat_labels(rows) for m in THREAT_METRICS]
+    at = CLIENT_COLUMNS.index(N_CORRECT_ATTACKED) + 1
+    return [*CLIENT_COLUMNS[:at], *threats, *CLIENT_COLUMNS[at:]]
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Path:
@@ -51,12 +75,18 @@ def _distribution(rows: list[Mapping[str, Any]], key: str, worst=min) -> dict[st
     }
 
 
-def summarize_clients(rows: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Per phase, the distribution of each metric over clients, and the per-client gain."""
+def summarize_clients(rows: list[Mapping[str, Any]], seed: int = 0) -> dict[str, Any]:
+    """Per phase, the distribution of each metric over clients (accuracy under attack over the
+    devices whose model is not constant), the evidence a reviewer reads (macro and micro accuracy
+    with intervals, the majority baseline and the gain over it, per threat), and the per-client
+    personalization gain."""
     summary: dict[str, Any] = {}
-    by_phase = {phase: [r for r in rows if r["phase"] == phase] for phase in ("global", "personalized")}
+    by_phase = {phase: [r for r in rows if r["phase"] == phase] for phase in PHASES}
     for phase, phase_rows in by_phase.items():
-        summary[phase] = {metric: _distribution(phase_rows, metric) for metric in METRICS}
+        counted = [r for r in phase_rows if not is_constant(r)]
+        summary[phase] = {NATURAL_ACC: _distribution(phase_rows, NATURAL_ACC),
+                          ADVERSARIAL_ACC: _distribution(counted, ADVERSARIAL_ACC),
+                          "evidence": summarize_phase(phase_rows, seed=seed)}
     before = {r["client_id"]: r for r in by_phase["global"]}
     gains = []
     for row in by_phase["personalized"]:
@@ -91,15 +121,26 @@ def summarize_privacy(by_phase: Mapping[str, list[Mapping[str, Any]]]) -> dict[s
 
 
 def client_rows(algorithm: str, partition_id: int, client_id: str, metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per phase from a device's flat ``<phase>/<metric>`` record, with the natural
+    accuracy's Wilson interval and the device's majority-label baseline."""
     rows = []
-    for phase in ("global", "personalized"):
-        rows.append({
+    n_test = int(metrics["num-examples"])
+    for phase in PHASES:
+        row: dict[str, Any] = {
             "client_id": client_id, "partition_id": partition_id, "algorithm": algorithm, "phase": phase,
-            "n_train": int(metrics["n-train"]), "n_test": int(metrics["num-examples"]),
-            **{m: metrics[f"{phase}/{m}"] for m in (NATURAL_ACC, ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, LOSS)},
-            N_ATTACKED: int(metrics[f"{phase}/{N_ATTACKED}"]),
-            **{column: metrics.get(f"{phase}/{column}", math.nan) for column in PRIVACY_COLUMNS},
-        })
+            "n_train": int(metrics["n-train"]), "n_test": n_test,
+            MAJORITY_ACC: metrics.get(MAJORITY_ACC, math.nan),
+            **{column: math.nan for column in PRIVACY_COLUMNS},
+        }
+        prefix = f"{phase}/"
+        row.update({key[len(prefix):]: value for key, value in metrics.items() if key.startswith(prefix)})
+        for column in (N_ATTACKED, N_CORRECT_ATTACKED, CONSTANT):
+            if column in row:
+                row[column] = int(row[column])
+        natural = float(row.get(NATURAL_ACC, math.nan))
+        low, high = wilson_interval(round(natural * n_test), n_test) if math.isfinite(natural) else (math.nan, math.nan)
+        row[f"{NATURAL_ACC}_ci95_low"], row[f"{NATURAL_ACC}_ci95_high"] = low, high
+        rows.append(row)
     return rows
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,16 @@ from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, R
 from flwr.serverapp import Grid, ServerApp
 
 from fedrobust.errors import FedrobustError
+from fedrobust.evaluation.baselines import majority_accuracy
 from fedrobust.evaluation.measure import natural_metrics
 from fedrobust.evaluation.metrics import NATURAL_ACC
 from fedrobust.federated import worker_cache
 from fedrobust.federated.algorithms import Algorithm, build_algorithm
 from fedrobust.federated.checkpoint import Checkpointer
 from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, devices_of_node, num_nodes, unpack_reply
+from fedrobust.federated.alarms import device_alarms, round_alarms
 from fedrobust.federated.config import SimulationConfig, load_config
-from fedrobust.federated.results import CLIENT_COLUMNS, client_rows, summarize_clients, write_csv, write_summary
+from fedrobust.federated.results import client_columns, client_rows, summarize_clients, write_csv, write_summary
 from fedrobust.federated.transport import load_arrays, to_arrays
 from fedrobust.privacy.round_dp import with_round_privacy
 
@@ -108,6 +111,15 @@ class Federation:
         load_arrays(self.model, arrays)
         return natural_metrics(self.model, self.tokenizer, public.test_texts, public.test_labels)[NATURAL_ACC]
 
+    def _public_majority_share(self) -> float | None:
+        """Accuracy on the public test split of always predicting the public training majority."""
+        try:
+            public = self.dataset.public()
+        except FedrobustError:
+            return None
+        share = majority_accuracy(public.train_labels, public.test_labels)
+        return round(share, 4) if math.isfinite(share) else None
+
     def _collect(self, replies: list[Message], sent: list[Message], where: str) -> dict[int, RecordDict]:
         """Per-device records of the replies; devices that failed or never answered are noted."""
         asked = {m.metadata.dst_node_id: [int(d) for d in m.content["config"][DEVICES_KEY]] for m in sent}
@@ -174,8 +186,8 @@ class Federation:
                     for node, devices in sorted(devices_of.items(), key=lambda item: item[1][0])]
         total = sum(len(d) for d in devices_of.values())
         examples = "all" if config.evaluate.examples is None else config.evaluate.examples
-        print(f"[personalize + evaluate] {total} clients on {len(messages)} nodes ({config.evaluate.attack} on "
-              f"{examples} examples each) ...", flush=True)
+        print(f"[personalize + evaluate] {total} clients on {len(messages)} nodes ({config.evaluate.describe()} on "
+              f"{examples} test texts each) ...", flush=True)
         t0 = time.perf_counter()
         replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
         per_device = self._collect(replies, messages, "personalize+evaluate")
@@ -195,14 +207,24 @@ class Federation:
         strategy = make_strategy(self.algorithm, self.config)
         strategy.devices_of = devices_of
         checkpoints = Checkpointer(self.run_dir, self.config.fingerprint())
+        start_public = self._public_accuracy(to_arrays(self.model, self.algorithm.shared_keys(self.model)))
         arrays = self.run_rounds(grid, strategy, checkpoints)
         rows = self.personalize_and_evaluate(grid, arrays, devices_of)
-        write_csv(self.run_dir / "clients.csv", CLIENT_COLUMNS, rows)
+        write_csv(self.run_dir / "clients.csv", client_columns(rows), rows)
+        clients_summary = summarize_clients(rows, seed=self.config.seed)
+        majority_share = self._public_majority_share()
+        alarms = round_alarms(start_public if math.isfinite(start_public) else None, majority_share,
+                              checkpoints.rows) + device_alarms(clients_summary)
+        for alarm in alarms:
+            print(f"WARNING: {alarm}", flush=True)
         summary = {
             "algorithm": self.config.algorithm_name,
             "clients": sum(len(d) for d in devices_of.values()),
             "clients_evaluated": len(rows) // 2,
-            **summarize_clients(rows),
+            **clients_summary,
+            "public_natural_acc_start": round(start_public, 4),
+            "public_majority_share": majority_share,
+            "alarms": alarms,
             "failures": {"count": len(self.failed_clients), "clients": self.failed_clients,
                          "train_failures_per_round": {r["round"]: r["failed"] for r in checkpoints.rows}},
             "rounds_completed": len(checkpoints.rows),

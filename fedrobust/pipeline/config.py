@@ -110,6 +110,12 @@ class ReportSection:
 class RunConfig:
     name: str = "run"
     seed: int = 0
+    # the federated stages' seed (client sampling, local training order, attack draws); null: seed
+    federated_seed: int | None = None
+    # repeat the study once per seed into RUN_DIR/seed-<s>/ and aggregate (mean ± sd); `seeds` varies
+    # every stage, `federated_seeds` only the federated stages (data, teacher, student shared)
+    seeds: list[int] = field(default_factory=list)
+    federated_seeds: list[int] = field(default_factory=list)
     out: str | None = None  # default runs/<name>
     # a folder shared by several runs so that identical stages are computed once (default RUN_DIR/stages)
     stage_cache: str | None = None
@@ -149,11 +155,35 @@ class RunConfig:
     def validate(self, where: str = "") -> None:
         if not self.name or "/" in self.name:
             raise ConfigError(f"config key {dotted(where, 'name')} must be a non-empty folder name, got {self.name!r}")
+        if self.seeds and self.federated_seeds:
+            raise ConfigError(f"config keys {dotted(where, 'seeds')} and {dotted(where, 'federated_seeds')}: "
+                              "give one of them (seeds varies every stage, federated_seeds only the federation)")
+        for key in ("seeds", "federated_seeds"):
+            values = getattr(self, key)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"config key {dotted(where, key)} repeats a seed: {values}")
         self.data.validate(dotted(where, "data"))
         self.teacher.validate(dotted(where, "teacher"))
         self.distill.validate(dotted(where, "distill"))
         self.evaluate.validate(dotted(where, "evaluate"))
         validate_section(self.federated, dotted(where, "federated"))
+
+    @property
+    def seed_list(self) -> tuple[str, list[int]]:
+        """Which seed a multi-seed study varies ("seed" or "federated_seed") and its values; no values
+        for a single run."""
+        return ("federated_seed", self.federated_seeds) if self.federated_seeds else ("seed", self.seeds)
+
+    def for_seed(self, value: int) -> "RunConfig":
+        """This study as one run of a multi-seed study, in RUN_DIR/seed-<value>/, sharing its stage cache."""
+        key, _ = self.seed_list
+        run = copy.deepcopy(self)
+        setattr(run, key, value)
+        run.seeds, run.federated_seeds = [], []
+        run.stage_cache = self.stage_cache or str(self.out_dir() / "stages")
+        run.out = str(self.out_dir() / f"seed-{value}")
+        run.__post_init__()
+        return run
 
 
 def config_from_mapping(mapping: dict[str, Any]) -> RunConfig:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
+from fedrobust.evaluation.device_summary import compare_rows
 from fedrobust.pipeline.config import RunConfig
+from fedrobust.report.collect import CLIENTS_CSV, read_table
 from fedrobust.pipeline.stages import STAGE_PREFIX
 
 STUDENT_KEYS = ("name", "params", "bytes_fp32", "bytes_int8", "natural_acc", "natural_acc_int8", "latency_ms")
@@ -30,6 +33,21 @@ def headline_summary(config: RunConfig, run_dir: Path, records: dict[str, dict[s
     if federated:
         summary["federated"] = {algorithm: {k: v for k, v in result.items() if k not in ("algorithm",)}
                                 for algorithm, result in federated.items()}
+        if len(federated) > 1:
+            summary["comparisons"] = paired_comparisons(federated)
     summary["stages"] = status
     summary["report"] = str(run_dir / "report" / "report.md")
     return summary
+
+
+def paired_comparisons(federated: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every pair of algorithms, per phase: paired per-device differences (first minus second) of
+    natural accuracy and of accuracy under each threat (fedrobust.evaluation.device_summary)."""
+    rows = {name: read_table(Path(result["output"]) / CLIENTS_CSV) for name, result in federated.items()
+            if (Path(result["output"]) / CLIENTS_CSV).is_file()}
+    comparisons: dict[str, Any] = {}
+    for a, b in itertools.combinations(rows, 2):
+        comparisons[f"{a} - {b}"] = {
+            phase: compare_rows([r for r in rows[a] if r["phase"] == phase], [r for r in rows[b] if r["phase"] == phase])
+            for phase in ("global", "personalized")}
+    return comparisons

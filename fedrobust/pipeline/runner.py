@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -20,6 +21,7 @@ from fedrobust.pipeline.lock import run_folder_lock
 from fedrobust.pipeline.stages import Stage, StageContext, study_stages
 from fedrobust.pipeline.store import StageStore, fingerprint, folder_bytes
 from fedrobust.report import build_report
+from fedrobust.report.seeds import seed_blocks, seed_summary
 
 RUN_RECORD = "run.json"
 SUMMARY = "summary.json"
@@ -137,8 +139,35 @@ class StudyRunner:
         return len(stale), freed
 
 
+def run_seeds(config: RunConfig, verbose: bool = False, rerun: Iterable[str] = (), prune: bool = False) -> dict[str, Any]:
+    """Every seed's run in RUN_DIR/seed-<s>/ (a shared stage cache: stages that do not depend on the
+    varied seed run once), then RUN_DIR/summary.json and report/ with figures as mean ± sd over seeds."""
+    key, values = config.seed_list
+    out_dir = config.out_dir().resolve()
+    seed_dirs: dict[int, Path] = {}
+    for value in values:
+        print(f"== {key} {value} ({len(seed_dirs) + 1}/{len(values)})", flush=True)
+        run = config.for_seed(value)
+        run_study(run, verbose=verbose, rerun=rerun, prune=False)
+        seed_dirs[value] = Path(run.out).resolve()
+    summary = {"name": config.name, "run_dir": str(out_dir), "varied": key, **seed_summary(seed_dirs),
+               "runs": {value: str(folder) for value, folder in seed_dirs.items()},
+               "report": str(out_dir / "report" / "report.md")}
+    write_text_atomically(out_dir / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
+    paths = build_report(list(seed_dirs.values()), out_dir / "report", title=config.report.title,
+                         extra=seed_blocks(summary))
+    print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
+    return summary
+
+
 def run_study(config: RunConfig, out: Path | None = None, verbose: bool = False, rerun: Iterable[str] = (),
               prune: bool = False) -> dict[str, Any]:
+    """One run, or with ``seeds`` / ``federated_seeds`` one run per seed and their aggregate."""
+    if config.seed_list[1]:
+        if out is not None:
+            config = copy.deepcopy(config)
+            config.out = str(out)
+        return run_seeds(config, verbose=verbose, rerun=rerun, prune=prune)
     runner = StudyRunner(config, out or config.out_dir(), verbose=verbose, rerun=rerun)
     summary = runner.run()
     stale = runner.stale_folders()

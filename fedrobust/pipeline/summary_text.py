@@ -12,8 +12,11 @@ def _f(value: Any) -> str:
 
 
 def _under_attack(attack: dict[str, Any], model: str) -> str:
-    """The evaluate stage's accuracy under attack of one model, when it was evaluated."""
-    return f"  under {attack['attack']} {_f(attack[model][ADVERSARIAL_ACC])}" if attack.get(model) else ""
+    """The evaluate stage's accuracy under each threat of one model, when it was evaluated."""
+    threats = attack.get("threats") or []
+    if not attack.get(model) or not threats:
+        return ""
+    return "  under " + ", ".join(f"{t} {_f(attack[model].get(t, {}).get(ADVERSARIAL_ACC))}" for t in threats)
 
 
 def format_headline(summary: dict[str, Any]) -> str:
@@ -27,10 +30,26 @@ def format_headline(summary: dict[str, Any]) -> str:
         lines.append(f"student   {student['params']:>11,} params{ratio}  natural {_f(student.get(NATURAL_ACC))}"
                      + _under_attack(attack, "student"))
     for algorithm, result in (summary.get("federated") or {}).items():
+        constant = result.get("constant_devices") or {}
         lines.append(
-            f"{algorithm:<16} {result['clients_evaluated']}/{result['clients']} clients  "
-            f"natural {_f(result['global/natural_acc'])} -> {_f(result['personalized/natural_acc'])}  "
-            f"under attack {_f(result['global/adversarial_acc'])} -> {_f(result['personalized/adversarial_acc'])}  "
-            f"(global -> personalized, client means; {result['failures']} failed)")
+            f"{algorithm:<16} {result['clients_evaluated']}/{result['clients']} devices  "
+            f"natural {_f(result['global/natural_acc'])} -> {_f(result['personalized/natural_acc'])} "
+            f"(majority label {_f(result.get('majority_acc'))})  "
+            f"under attack {_f(result['global/adversarial_acc'])} -> {_f(result['personalized/adversarial_acc'])} "
+            f"(without {constant.get('global', 0)} / {constant.get('personalized', 0)} constant-model devices)  "
+            f"(global -> personalized, device means; {result['failures']} failed)")
+        lines += [f"  WARNING: {alarm}" for alarm in result.get("alarms", [])]
+    lines.append(f"summary: {summary['run_dir']}/summary.json   report: {summary['report']}")
+    return "\n".join(lines)
+
+
+def format_seed_headline(summary: dict[str, Any]) -> str:
+    """A multi-seed study: each algorithm's personalized figures as mean ± sd over seeds."""
+    lines = [f"{summary['varied']} in {summary['seeds']}: mean ± sd over seeds, personalized phase, macro over devices"]
+    for algorithm, phases in summary["figures"].items():
+        figures = phases.get("personalized", {})
+        parts = [f"{name} {_f(f['mean'])} ± {_f(f['sd'])}" for name, f in figures.items()
+                 if name.startswith(("natural_acc (macro)", "majority", "adversarial_acc"))]
+        lines.append(f"{algorithm:<16} " + "  ".join(parts))
     lines.append(f"summary: {summary['run_dir']}/summary.json   report: {summary['report']}")
     return "\n".join(lines)

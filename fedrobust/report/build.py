@@ -6,19 +6,55 @@ from pathlib import Path
 
 from fedrobust.errors import DataError
 from fedrobust.files import write_text_atomically
-from fedrobust.report import plots
+from fedrobust.report import evidence, plots
 from fedrobust.report.collect import load_runs
 from fedrobust.report.document import Block, Heading, Image, Paragraph, to_html, to_markdown
 from fedrobust.report.tables import arms_table, stages_table, study_table
 
 
-def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | None = None) -> dict[str, Path]:
+def evidence_blocks(arms: list, out_dir: Path) -> tuple[list[Block], list[Path]]:
+    """Baselines, threats, paired comparisons, budget curves and alarms (see report.evidence)."""
+    summaries = evidence.phase_summaries(arms)
+    blocks: list[Block] = []
+    warnings = evidence.alarms(arms)
+    if warnings:
+        blocks += [Heading("Alarms", 3), Paragraph("\n".join(f"- {w}" for w in warnings))]
+    blocks += [Heading("Against the majority-label baseline", 3), Paragraph(
+        "Per device, the majority-label baseline predicts the most frequent label of the device's own training "
+        "texts. Macro: mean over devices; micro: pooled over texts; [95% bootstrap interval over devices]. The "
+        "gain is the paired per-device difference of natural accuracy minus the baseline. A constant-model "
+        "device is one where the model predicts a single class for >= 90% of its test texts."),
+        evidence.baseline_table(summaries),
+        Heading("Under attack, per threat model", 3), Paragraph(
+        "A threat is an attack at a word budget (at most that fraction of a text's words modified). Accuracy "
+        "under attack counts texts still classified correctly after the attack over all attacked texts; "
+        "'survives, of correct' is over the texts classified correctly before (1 - attack success rate). "
+        "Constant-model devices are left out of both and shown apart."),
+        evidence.threat_table(summaries)]
+    for phase in ("personalized", "global"):
+        table = evidence.comparison_table(arms, phase)
+        if table:
+            blocks += [Heading(f"Paired comparisons, {phase}", 3), Paragraph(
+                "Differences per device (first minus second algorithm), mean with a 95% bootstrap interval over "
+                "devices and the Wilcoxon signed-rank p; 'no difference detected' when the interval covers 0. "
+                "Accuracy under attack leaves out devices where either model is constant."), table]
+    curve = plots.budget_curves(evidence.budget_curves(summaries), out_dir / "budget_curves.png")
+    if curve:
+        blocks += [Image(curve, "accuracy against the attack's word budget (0: natural accuracy), per algorithm "
+                                "and phase; macro over devices without constant-model devices")]
+    return blocks, [curve] if curve else []
+
+
+def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | None = None,
+                 extra: list[Block] | None = None) -> dict[str, Path]:
+    """Markdown and HTML over the runs; ``extra`` blocks (a multi-seed study's) come first."""
     runs = load_runs(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     arms = [arm for run in runs for arm in run.arms]
     title = title or ("fedrobust report: " + ", ".join(r.name for r in runs))
-    blocks: list[Block] = [Heading(title, 1), Paragraph("Runs: " + "; ".join(f"{r.name} ({r.dir})" for r in runs))]
+    blocks: list[Block] = [Heading(title, 1), Paragraph("Runs: " + "; ".join(f"{r.name} ({r.dir})" for r in runs)),
+                           *(extra or [])]
     study = study_table(runs)
     if study:
         blocks += [Heading("Compressed student"), Paragraph(
@@ -31,6 +67,10 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
             "Means over clients with 95% intervals. Global: the federated model on each client's test split; "
             "personalized: after on-device fine-tuning. Gains are personalized minus global, per client."),
             arms_table(arms)]
+        evidence_images: list[Path] = []
+        if evidence.has_evidence(arms):
+            more, evidence_images = evidence_blocks(arms, out_dir)
+            blocks += more
         images = [plots.client_accuracy(arms, out_dir / "client_accuracy.png"),
                   plots.personalization_gain(arms, out_dir / "personalization_gain.png"),
                   plots.arm_comparison(arms, out_dir / "algorithm_comparison.png")]
@@ -41,6 +81,7 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
                     "algorithm_comparison": "comparison across algorithms and runs",
                     "rounds": "the global model's public-split accuracy after each round"}
         blocks += [Image(p, captions[p.stem]) for p in images]
+        images += evidence_images
     elif not study:
         raise DataError("nothing to report: the runs hold neither federated results nor a student")
     for run in runs:

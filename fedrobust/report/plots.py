@@ -128,3 +128,22 @@ def rounds_curve(arms: list[Arm], path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def budget_curves(curves: dict[str, dict[str, list[tuple[float, float]]]], path: Path) -> Path | None:
+    """Macro accuracy against the attack's word budget (0: natural accuracy), one panel per attack."""
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.2), squeeze=False)
+    for ax, (attack, lines) in zip(axes.flat, curves.items()):
+        for name, points in lines.items():
+            xs, ys = zip(*sorted(points))
+            ax.plot(xs, ys, marker="o", ls="--" if name.endswith("global") else "-", label=name)
+        ax.set(xlabel="word budget (fraction of words modified)", ylabel="accuracy (macro over devices)",
+               title=attack, ylim=(-0.02, 1.02))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

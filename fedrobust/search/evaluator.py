@@ -34,9 +34,11 @@ from fedrobust.search.config import EvaluationSection
 def attacked_metrics(
     model: Any, tokenizer: Any, texts: list[str], labels: list[int], settings: AttackEvalConfig, seed: int, prefix: str,
 ) -> dict[str, float]:
-    """Natural accuracy on every text and the attack's numbers on its seeded sample, named ``<prefix>_*``."""
-    _, attack = evaluate_attack(model, tokenizer, texts, labels, attack=settings.attack, examples=settings.examples,
-                                max_queries=settings.max_queries, seed=seed)
+    """Natural accuracy on every text and the primary threat's numbers on its seeded sample, named
+    ``<prefix>_*``."""
+    threat, budget = settings.primary
+    _, attack = evaluate_attack(model, tokenizer, texts, labels, attack=threat.attack, examples=settings.examples,
+                                max_queries=threat.max_queries, seed=seed, **threat.options(budget))
     return {
         f"{prefix}_{NATURAL_ACC}": accuracy(model, tokenizer, texts, labels),
         f"{prefix}_{ADVERSARIAL_ACC}": float(attack[ADVERSARIAL_ACC]),

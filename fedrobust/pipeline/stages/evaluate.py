@@ -8,7 +8,7 @@ from typing import Any
 
 from fedrobust.data import FederatedDataset
 from fedrobust.evaluation import (
-    evaluate_attack,
+    evaluate_threats,
     explanation_agreement,
     sample_indices,
     write_records_csv,
@@ -21,7 +21,12 @@ from fedrobust.pipeline.stages.base import Stage, StageContext
 
 # what the stage record (and so the run's summary.json) keeps of each model's attack summary
 SUMMARY_KEYS = (N_ATTACKED, NATURAL_ACC, f"{NATURAL_ACC}_ci95", ADVERSARIAL_ACC, f"{ADVERSARIAL_ACC}_ci95",
-                ATTACK_SUCCESS_RATE, "mean_queries", "examples_per_s")
+                ATTACK_SUCCESS_RATE, f"{ATTACK_SUCCESS_RATE}_ci95", "mean_queries", "mean_perturbed_fraction",
+                "examples_per_s")
+
+
+def _file_safe(label: str) -> str:
+    return label.replace(":", "-").replace("@", "_at_")
 
 
 class EvaluateStage(Stage):
@@ -33,7 +38,7 @@ class EvaluateStage(Stage):
 
     def describe(self, config: RunConfig) -> str:
         section = config.evaluate  # an AttackEvalConfig with the models to attack
-        return f"{section.attack} on {section.examples or 'all'} public test texts: {', '.join(section.models)}"
+        return f"{section.describe()} on {section.examples or 'all'} public test texts: {', '.join(section.models)}"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
         section, seed = ctx.config.evaluate, ctx.config.seed
@@ -41,20 +46,23 @@ class EvaluateStage(Stage):
         folders = {"student": ctx.output_of("distill")}
         if "teacher" in ctx.upstream:
             folders["teacher"] = ctx.upstream["teacher"]["model"]
-        result: dict[str, Any] = {"output": str(ctx.dir), "attack": section.attack}
+        result: dict[str, Any] = {"output": str(ctx.dir), "threats": section.labels()}
         student_records = None
         for name in section.models:
             model, tokenizer = load_model(folders[name])
-            records, summary = evaluate_attack(model, tokenizer, public.test_texts, public.test_labels, section.attack,
-                                               examples=section.examples, max_queries=section.max_queries, seed=seed)
-            write_records_csv((r.to_dict() for r in records), ctx.dir / f"{name}_examples.csv")
-            write_summary_json(summary, ctx.dir / f"{name}_summary.json")
-            result[name] = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
-            print(f"  {name}: natural {summary[NATURAL_ACC]:.3f}, under {section.attack} "
-                  f"{summary[ADVERSARIAL_ACC]:.3f} ({summary[N_ATTACKED]} texts, "
-                  f"{summary.get('examples_per_s', float('nan')):.1f} texts/s)", flush=True)
-            if name == "student":
-                student_records = (model, tokenizer, records)
+            threats = evaluate_threats(model, tokenizer, public.test_texts, public.test_labels, section, seed)
+            result[name] = {}
+            for label, (records, summary) in threats.items():
+                write_records_csv((r.to_dict() for r in records), ctx.dir / f"{name}_{_file_safe(label)}_examples.csv")
+                result[name][label] = {k: summary[k] for k in SUMMARY_KEYS if k in summary}
+                print(f"  {name}: natural {summary[NATURAL_ACC]:.3f}, under {label} {summary[ADVERSARIAL_ACC]:.3f} "
+                      f"({summary[N_ATTACKED]} texts, {summary.get('examples_per_s', float('nan')):.1f} texts/s)",
+                      flush=True)
+            write_summary_json({label: summary for label, (_, summary) in threats.items()}, ctx.dir / f"{name}_summary.json")
+            primary = result[name][section.labels()[0]] if threats else {}
+            result[name].update({k: primary[k] for k in (NATURAL_ACC, ADVERSARIAL_ACC, N_ATTACKED) if k in primary})
+            if name == "student" and threats:
+                student_records = (model, tokenizer, next(iter(threats.values()))[0])
         if section.explanation_agreement and "teacher" in folders:
             result["explanation_agreement"] = self._agreement(ctx, folders, student_records)
         return result

@@ -25,7 +25,8 @@ class FederatedStage(Stage):
         self.name = STAGE_PREFIX + self.algorithm
 
     def _simulation(self, config: RunConfig, data_dir: str, model_dir: str) -> SimulationConfig:
-        return simulation_config_for(config.federated, self.entry, data_dir, model_dir, config.seed)
+        seed = config.seed if config.federated_seed is None else config.federated_seed
+        return simulation_config_for(config.federated, self.entry, data_dir, model_dir, seed)
 
     def inputs(self, config: RunConfig) -> Any:
         mapping = self._simulation(config, PLACEHOLDER, PLACEHOLDER).to_dict()
@@ -43,5 +44,9 @@ class FederatedStage(Stage):
         summary = simulate(config, ctx.dir, verbose=ctx.verbose)
         means = {f"{phase}/{metric}": summary[phase][metric].get("mean")
                  for phase in ("global", "personalized") for metric in ("natural_acc", "adversarial_acc")}
+        evidence = {phase: summary[phase]["evidence"] for phase in ("global", "personalized")}
         return {"output": str(ctx.dir), "algorithm": self.algorithm, "clients": summary["clients"],
-                "clients_evaluated": summary["clients_evaluated"], "failures": summary["failures"]["count"], **means}
+                "clients_evaluated": summary["clients_evaluated"], "failures": summary["failures"]["count"], **means,
+                "majority_acc": evidence["personalized"]["majority_acc"].get("macro"),
+                "constant_devices": {phase: e["constant_devices"] for phase, e in evidence.items()},
+                "evidence": evidence, "alarms": summary.get("alarms", [])}

@@ -1,0 +1,95 @@
+"""The report's evidence: every device accuracy beside the majority-label baseline, macro and
+micro with 95% intervals over devices, accuracy under each threat without constant-model devices,
+paired comparisons between algorithms, and the runs' alarms."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from fedrobust.evaluation.device_statistics import describe_difference
+from fedrobust.evaluation.device_summary import compare_rows, summarize_phase, threat_labels
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, MAJORITY_ACC, NATURAL_ACC
+from fedrobust.report.collect import Arm
+from fedrobust.report.document import Table
+
+PHASES = ("global", "personalized")
+
+
+def _rate(stats: dict[str, Any], kind: str) -> str:
+    value = stats.get(kind, math.nan)
+    if not isinstance(value, float) or math.isnan(value):
+        return "–"
+    low, high = stats[f"{kind}_ci95"]
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def phase_summaries(arms: list[Arm]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(arm.label, phase): summarize_phase(arm.phase(phase)) for arm in arms for phase in PHASES
+            if arm.phase(phase)}
+
+
+def baseline_table(summaries: dict[tuple[str, str], dict[str, Any]]) -> Table:
+    rows = []
+    for (label, phase), s in summaries.items():
+        rows.append([label, phase, str(s["devices"]), _rate(s[MAJORITY_ACC], "macro"), _rate(s[NATURAL_ACC], "macro"),
+                     _rate(s[NATURAL_ACC], "micro"), describe_difference(s["gain_over_majority"]),
+                     str(s["constant_devices"])])
+    return Table(["algorithm", "phase", "devices", "majority label (macro)", "natural (macro)", "natural (micro)",
+                  "gain over majority, paired [95% CI], Wilcoxon p", "constant-model devices"], rows)
+
+
+def threat_table(summaries: dict[tuple[str, str], dict[str, Any]]) -> Table:
+    rows = []
+    for (label, phase), s in summaries.items():
+        for threat, t in s["threats"].items():
+            constant = t["constant_devices_adversarial_acc"]
+            rows.append([label, phase, threat, str(t[ADVERSARIAL_ACC]["devices"]),
+                         _rate(t["natural_acc_same_devices"], "macro"), _rate(t[ADVERSARIAL_ACC], "macro"),
+                         _rate(t[ADVERSARIAL_ACC], "micro"), _rate(t["robust_acc_on_correct"], "micro"),
+                         f"{constant['macro']:.3f} on {constant['devices']}" if constant["devices"] else "–"])
+    return Table(["algorithm", "phase", "threat", "devices counted", "natural, same devices (macro)",
+                  "under attack (macro)", "under attack (micro)", "survives, of correct (micro)",
+                  "constant-model devices, under attack"], rows)
+
+
+def comparison_table(arms: list[Arm], phase: str = "personalized") -> Table | None:
+    """Every pair of algorithms on the devices both measured, natural and per threat."""
+    rows = []
+    for a, b in itertools.combinations(arms, 2):
+        differences = compare_rows(a.phase(phase), b.phase(phase))
+        for metric, diff in differences.items():
+            rows.append([f"{a.label} − {b.label}", metric, str(diff["devices"]), describe_difference(diff),
+                         f"{diff['better']}/{diff['worse']}/{diff['tied']}"])
+    if not rows:
+        return None
+    return Table(["pair", "metric", "devices", "mean difference [95% CI], Wilcoxon p", "better/worse/tied devices"],
+                 rows)
+
+
+def budget_curves(summaries: dict[tuple[str, str], dict[str, Any]]) -> dict[str, dict[str, list[tuple[float, float]]]]:
+    """attack -> "algorithm, phase" -> [(word budget, macro accuracy)], budget 0 being natural
+    accuracy on the same devices."""
+    curves: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for (label, phase), s in summaries.items():
+        for threat, t in s["threats"].items():
+            attack, _, budget = threat.rpartition("@")
+            line = curves.setdefault(attack, {}).setdefault(f"{label}, {phase}", [])
+            if not line:
+                line.append((0.0, t["natural_acc_same_devices"]["macro"]))
+            line.append((float(budget), t[ADVERSARIAL_ACC]["macro"]))
+    return curves
+
+
+def alarms(arms: list[Arm]) -> list[str]:
+    return [f"{arm.label}: {alarm}" for arm in arms for alarm in arm.summary.get("alarms", [])]
+
+
+def measured_threats(arms: list[Arm]) -> list[str]:
+    return threat_labels(r for arm in arms for r in arm.clients)
+
+
+def has_evidence(arms: list[Arm]) -> bool:
+    """Older runs lack the majority baseline and threat columns; their report keeps the old tables."""
+    return any(MAJORITY_ACC in r for arm in arms for r in arm.clients[:1])
