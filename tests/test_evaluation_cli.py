@@ -47,7 +47,11 @@ def test_evaluate_public_split_writes_examples_and_summary(workspace) -> None:
     assert summary["n_attacked"] == 12 and summary["attack"] == "fast_deepwordbug"
     assert 0.0 <= summary["adversarial_acc"] <= summary["natural_acc"] <= 1.0
     rows = _rows(out / "examples.csv")
-    assert len(rows) == 12
+    assert len(rows) == 24  # 12 texts at each of the default word budgets, 10% and 25%
+    assert sorted(summary["threats"]) == ["fast_deepwordbug@0.1", "fast_deepwordbug@0.25"]
+    assert [r["text"] for r in rows if r["threat"] == "fast_deepwordbug@0.1"] == [
+        r["text"] for r in rows if r["threat"] == "fast_deepwordbug@0.25"]
+    assert summary["threats"]["fast_deepwordbug@0.1"]["adversarial_acc"] >= summary["threats"]["fast_deepwordbug@0.25"]["adversarial_acc"]
     assert {"text", "label", "clean_pred", "adv_pred", "result", "queries", "perturbed_fraction", "perturbed_text"} <= set(rows[0])
     assert {r["result"] for r in rows} <= {"successful", "failed", "skipped"}
     agreement = summary["explanation_agreement"]
@@ -60,7 +64,7 @@ def test_evaluate_clients_split_writes_per_client_rows(workspace) -> None:
     code = main([
         "evaluate", "--model", str(workspace["student"]), "--data", str(workspace["data"]),
         "--attack", "fast_hotflip", "--split", "clients", "--per-client", "2", "--max-clients", "3",
-        "--max-queries", "50", "--out", str(out),
+        "--max-queries", "50", "--word-budgets", "0.25", "--out", str(out),
     ])
     assert code == 0
     per_client = _rows(out / "per_client.csv")
@@ -70,11 +74,21 @@ def test_evaluate_clients_split_writes_per_client_rows(workspace) -> None:
     assert max(int(r["queries"]) for r in rows) <= 50
 
 
+def test_a_zero_word_budget_leaves_accuracy_under_attack_at_natural_accuracy(workspace) -> None:
+    out = workspace["root"] / "zero_out"
+    assert main(["evaluate", "--model", str(workspace["student"]), "--data", str(workspace["data"]),
+                 "--attack", "fast_pwws", "--word-budgets", "0", "--examples", "10", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())["threats"]["fast_pwws@0"]
+    assert summary["adversarial_acc"] == summary["natural_acc"] and summary["num_successful"] == 0
+
+
 def test_evaluate_reports_bad_options_in_one_line(workspace, capsys) -> None:
     base = ["evaluate", "--model", str(workspace["student"]), "--data", str(workspace["data"]), "--out", str(workspace["root"] / "bad")]
     assert main(base + ["--attack", "textattack:textfooler"]) == 2
     assert "Universal Sentence Encoder" in capsys.readouterr().err
     assert main(base + ["--attack", "nope"]) == 2
     assert "unknown attack 'nope'" in capsys.readouterr().err
+    assert main(base + ["--attack", "fast_pwws", "--word-budgets", "2"]) == 2
+    assert "word_budgets are fractions of words in [0, 1]" in capsys.readouterr().err
     assert main(base + ["--split", "clients", "--examples", "3"]) == 2
     assert "--per-client" in capsys.readouterr().err

@@ -38,12 +38,13 @@ def test_bad_threat_models_fail_naming_the_key(mapping, message):
 
 
 def test_run_config_takes_seeds_or_federated_seeds_not_both(tmp_path):
-    config = config_from_mapping({"name": "s", "out": str(tmp_path), "federated_seeds": [0, 1]})
+    student = {"distill": {"student": {"name": "bigru_attention"}}}
+    config = config_from_mapping({**student, "name": "s", "out": str(tmp_path), "federated_seeds": [0, 1]})
     assert config.seed_list == ("federated_seed", [0, 1])
     one = config.for_seed(1)
     assert one.federated_seed == 1 and one.seed == 0 and one.out == str(tmp_path / "seed-1")
     assert one.stage_cache == str(tmp_path / "stages") and not one.seed_list[1]
     with pytest.raises(ConfigError, match="give one of them"):
-        config_from_mapping({"seeds": [0], "federated_seeds": [1]})
+        config_from_mapping({**student, "seeds": [0], "federated_seeds": [1]})
     with pytest.raises(ConfigError, match="repeats a seed"):
-        config_from_mapping({"seeds": [0, 0]})
+        config_from_mapping({**student, "seeds": [0, 0]})
