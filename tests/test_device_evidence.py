@@ -51,6 +51,7 @@ def test_a_constant_model_is_flagged_and_left_out_of_the_robust_means():
     # survives, of correct: 2 of 8 on a, 0 of 6 on b
     assert threat["robust_acc_on_correct"]["micro"] == pytest.approx(2 / 14)
     assert threat["natural_acc_same_devices"]["macro"] == pytest.approx(0.7)
+    assert threat["unflipped_devices"] == 1  # c: 0.9 under attack of 0.9
     assert summary["natural_acc"]["devices"] == 3  # natural accuracy keeps every device
 
 
@@ -121,5 +122,7 @@ def test_alarms_name_a_collapsing_model_constant_devices_and_no_gain_over_majori
     rows = [dict(_row(c, 0.5, 0.5, 1, majority=0.9), phase=p) for c in "abc" for p in ("global", "personalized")]
     summary = summarize_clients(rows)
     messages = device_alarms(summary)
-    assert any("on 3 of 3 devices" in m for m in messages)
+    assert any("on 3 of 3 devices the model predicts one class" in m for m in messages)
+    # 0.5 under attack of 0.5 natural: the attack flipped nothing on any device
+    assert any(f"on 3 of 3 devices {THREAT} flipped none" in m for m in messages)
     assert any("does not beat each device's majority label" in m for m in messages)

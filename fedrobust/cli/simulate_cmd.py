@@ -38,5 +38,11 @@ def format_summary(summary: dict) -> str:
             d = summary[phase][metric]
             if d.get("clients"):
                 lines.append(f"{phase:<14}{metric:<17}{d['mean']:>7.3f}{d['median']:>8.3f}{d['p10']:>7.3f}{d['worst']:>7.3f}{d['std']:>7.3f}")
+    evidence = summary["personalized"].get("evidence", {})
+    if evidence:
+        majority = evidence["majority_acc"]
+        lines.append(f"majority-label baseline (macro over devices) {majority['macro']:.3f}; adversarial_acc leaves out "
+                     f"{evidence['constant_devices']} constant-model devices")
     lines.append(f"clients evaluated {summary['clients_evaluated']}/{summary['clients']}, failures {summary['failures']['count']}, wall {summary.get('wall_s', '?')} s")
+    lines += [f"WARNING: {alarm}" for alarm in summary.get("alarms", [])]
     return "\n".join(lines)

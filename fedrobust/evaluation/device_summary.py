@@ -15,6 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from fedrobust.evaluation.device_statistics import macro_micro, paired_difference
 from fedrobust.evaluation.metrics import (
     ADVERSARIAL_ACC,
+    ATTACK_SUCCESS_RATE,
     CONSTANT,
     MAJORITY_ACC,
     N_ATTACKED,
@@ -69,6 +70,14 @@ def _robust_on_correct(rows: Sequence[Row], label: str, seed: int) -> dict[str, 
     return macro_micro(survived, correct, seed=seed)
 
 
+def _unflipped(row: Row, label: str) -> bool:
+    """The attack flipped none of the device's correctly classified texts: its accuracy under
+    attack equals its natural accuracy on the attacked texts, which says nothing about robustness
+    when the model barely varies its predictions there."""
+    right = _float(row.get(N_CORRECT_ATTACKED))
+    return right > 0 and _float(row.get(threat_metric(ATTACK_SUCCESS_RATE, label))) == 0
+
+
 def summarize_phase(rows: Sequence[Row], seed: int = 0) -> dict[str, Any]:
     """One phase of one algorithm: natural accuracy and the majority baseline (macro, micro, 95%
     intervals), the paired gain over the baseline, and per threat the accuracy under attack over
@@ -92,6 +101,7 @@ def summarize_phase(rows: Sequence[Row], seed: int = 0) -> dict[str, Any]:
             "robust_acc_on_correct": _robust_on_correct(counted, label, seed),
             "natural_acc_same_devices": _accuracy(counted, NATURAL_ACC, "n_test", seed),
             "constant_devices_adversarial_acc": _accuracy(constant, column, N_ATTACKED, seed),
+            "unflipped_devices": sum(_unflipped(r, label) for r in rows),
         }
     return summary
 

@@ -39,6 +39,16 @@ def round_alarms(start: float | None, majority_share: float | None, rounds: Sequ
     return alarms
 
 
+def _strongest(threats: Mapping[str, Any]) -> list[str]:
+    """Each attack's largest word budget (``attack@budget`` labels)."""
+    largest: dict[str, tuple[float, str]] = {}
+    for label in threats:
+        attack, _, budget = label.rpartition("@")
+        if attack not in largest or float(budget) > largest[attack][0]:
+            largest[attack] = (float(budget), label)
+    return [label for _, label in largest.values()]
+
+
 def device_alarms(summary: Mapping[str, Any]) -> list[str]:
     """From summarize_clients' output: constant-model devices and no gain over the majority baseline."""
     alarms = []
@@ -47,7 +57,12 @@ def device_alarms(summary: Mapping[str, Any]) -> list[str]:
         constant, devices = evidence.get("constant_devices", 0), evidence.get("devices", 0)
         if constant:
             alarms.append(f"{phase}: on {constant} of {devices} devices the model predicts one class for >= 90% of "
-                          "the test texts; an attack cannot flip it, so those devices are left out of the robust means")
+                          "the test texts; those devices are left out of the robust means and reported apart")
+        for threat in _strongest(evidence.get("threats") or {}):
+            unflipped = evidence["threats"][threat].get("unflipped_devices", 0)
+            if unflipped:
+                alarms.append(f"{phase}: on {unflipped} of {devices} devices {threat} flipped none of the correctly "
+                              "classified texts (accuracy under attack equals natural accuracy)")
     gain = ((summary.get("personalized") or {}).get("evidence") or {}).get("gain_over_majority") or {}
     if gain.get("devices"):
         low, high = gain["ci95"]

@@ -16,7 +16,7 @@ def evidence_blocks(arms: list, out_dir: Path) -> tuple[list[Block], list[Path]]
     """Baselines, threats, paired comparisons, budget curves and alarms (see report.evidence)."""
     summaries = evidence.phase_summaries(arms)
     blocks: list[Block] = []
-    warnings = evidence.alarms(arms)
+    warnings = evidence.alarms(arms, summaries)
     if warnings:
         blocks += [Heading("Alarms", 3), Paragraph("\n".join(f"- {w}" for w in warnings))]
     blocks += [Heading("Against the majority-label baseline", 3), Paragraph(
@@ -65,7 +65,9 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
     if arms:
         blocks += [Heading("Federated clients"), Paragraph(
             "Means over clients with 95% intervals. Global: the federated model on each client's test split; "
-            "personalized: after on-device fine-tuning. Gains are personalized minus global, per client."),
+            "personalized: after on-device fine-tuning. Gains are personalized minus global, per client. Accuracy "
+            "under attack is under the primary threat (the first attack at its first budget), without the "
+            "devices where the model predicts one class for >= 90% of the test texts."),
             arms_table(arms)]
         evidence_images: list[Path] = []
         if evidence.has_evidence(arms):

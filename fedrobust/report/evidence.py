@@ -11,6 +11,7 @@ from typing import Any
 from fedrobust.evaluation.device_statistics import describe_difference
 from fedrobust.evaluation.device_summary import compare_rows, summarize_phase, threat_labels
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, MAJORITY_ACC, NATURAL_ACC
+from fedrobust.federated.alarms import device_alarms, round_alarms
 from fedrobust.report.collect import Arm
 from fedrobust.report.document import Table
 
@@ -82,8 +83,15 @@ def budget_curves(summaries: dict[tuple[str, str], dict[str, Any]]) -> dict[str,
     return curves
 
 
-def alarms(arms: list[Arm]) -> list[str]:
-    return [f"{arm.label}: {alarm}" for arm in arms for alarm in arm.summary.get("alarms", [])]
+def alarms(arms: list[Arm], summaries: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """The federation's alarms (fedrobust.federated.alarms), recomputed from each arm's tables."""
+    found = []
+    for arm in arms:
+        start, share = arm.summary.get("public_natural_acc_start"), arm.summary.get("public_majority_share")
+        start = start if isinstance(start, (int, float)) and math.isfinite(start) else None
+        by_phase = {phase: {"evidence": summaries[(arm.label, phase)]} for phase in PHASES if (arm.label, phase) in summaries}
+        found += [f"{arm.label}: {alarm}" for alarm in round_alarms(start, share, arm.rounds) + device_alarms(by_phase)]
+    return found
 
 
 def measured_threats(arms: list[Arm]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fedrobust.evaluation.device_summary import is_constant
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC
 from fedrobust.report.collect import Arm, RunResults
 from fedrobust.report.document import Table
@@ -42,17 +43,21 @@ def study_table(runs: list[RunResults]) -> Table | None:
 
 
 def arms_table(arms: list[Arm]) -> Table:
+    """Client means; accuracy under attack (the primary threat) without constant-model devices."""
     rows = []
     for arm in arms:
         glob, pers, gains = arm.phase("global"), arm.phase("personalized"), arm.gains()
+        constant = {r["client_id"] for r in arm.clients if is_constant(r)}
         failures = arm.summary.get("failures", {}).get("count", 0)
         hurt = sum(g["natural_acc"] < 0 for g in gains)
+        attacked_gains = [g for g in gains if g["client_id"] not in constant]
         rows.append([
             arm.label, f"{len(pers)}/{arm.summary.get('clients', len(pers))}",
             fmt_mean_ci(r["natural_acc"] for r in glob), fmt_mean_ci(r["natural_acc"] for r in pers),
-            fmt_mean_ci(r["adversarial_acc"] for r in glob), fmt_mean_ci(r["adversarial_acc"] for r in pers),
+            fmt_mean_ci(r["adversarial_acc"] for r in glob if not is_constant(r)),
+            fmt_mean_ci(r["adversarial_acc"] for r in pers if not is_constant(r)),
             f"{mean_ci(g['natural_acc'] for g in gains)[0]:+.3f}" if gains else "–",
-            f"{mean_ci(g['adversarial_acc'] for g in gains)[0]:+.3f}" if gains else "–",
+            f"{mean_ci(g['adversarial_acc'] for g in attacked_gains)[0]:+.3f}" if attacked_gains else "–",
             str(hurt), str(failures),
         ])
     return Table(["algorithm", "clients", "natural, global", "natural, personalized", "under attack, global",
