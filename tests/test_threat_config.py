@@ -48,3 +48,14 @@ def test_run_config_takes_seeds_or_federated_seeds_not_both(tmp_path):
         config_from_mapping({**student, "seeds": [0], "federated_seeds": [1]})
     with pytest.raises(ConfigError, match="repeats a seed"):
         config_from_mapping({**student, "seeds": [0, 0]})
+
+
+def test_the_run_knows_which_evaluated_attacks_training_never_used():
+    student = {"student": {"name": "bigru_attention"}}
+    trained = {**student, "objectives": {"ce": {}, "discrete_adversarial": {"attack": "fast_deepwordbug"}}}
+    config = config_from_mapping({"distill": trained})
+    assert config.training_attacks() == {"fast_deepwordbug"}
+    assert config.unseen_attacks() == ["fast_pwws"]  # the default evaluation adds a word-substitution attack
+    only_seen = config_from_mapping({"distill": trained, "evaluate": {"attacks": ["fast_deepwordbug"]}})
+    assert only_seen.unseen_attacks() == []
+    assert config_from_mapping({"distill": {"path": "/some/student"}}).unseen_attacks() is None

@@ -168,6 +168,19 @@ class RunConfig:
         self.evaluate.validate(dotted(where, "evaluate"))
         validate_section(self.federated, dotted(where, "federated"))
 
+    def training_attacks(self) -> set[str] | None:
+        """Attacks the student's training used (its objectives' ``attack`` keys); None when the
+        student was made elsewhere (``distill.path``) and its objectives are unknown here."""
+        if self.distill.path is not None:
+            return None
+        return {params["attack"] for params in self.distill.objectives.values()
+                if isinstance(params, dict) and "attack" in params}
+
+    def unseen_attacks(self) -> list[str] | None:
+        """The evaluated attacks that training never used (None: unknown)."""
+        seen = self.training_attacks()
+        return None if seen is None else [t.attack for t in self.evaluate.attacks if t.attack not in seen]
+
     @property
     def seed_list(self) -> tuple[str, list[int]]:
         """Which seed a multi-seed study varies ("seed" or "federated_seed") and its values; no values

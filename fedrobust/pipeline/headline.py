@@ -29,6 +29,9 @@ def headline_summary(config: RunConfig, run_dir: Path, records: dict[str, dict[s
         summary["student"]["output"] = records["distill"]["output"]
     if "evaluate" in records:
         summary["attack"] = {k: v for k, v in records["evaluate"].items() if k != "output"}
+    summary["threat_models"] = {"attacks": [t.describe() for t in config.evaluate.attacks],
+                                "used_in_training": sorted(config.training_attacks() or []),
+                                "never_used_in_training": config.unseen_attacks()}
     federated = {name[len(STAGE_PREFIX):]: result for name, result in records.items() if name.startswith(STAGE_PREFIX)}
     if federated:
         summary["federated"] = {algorithm: {k: v for k, v in result.items() if k not in ("algorithm",)}

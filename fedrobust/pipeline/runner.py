@@ -68,6 +68,9 @@ class StudyRunner:
         with run_folder_lock(self.run_dir):
             write_text_atomically(self.run_dir / CONFIG_COPY, yaml.safe_dump(self.config.to_dict(), sort_keys=False))
             print(f"fedrobust run {self.config.name} -> {self.run_dir} ({len(self.stages)} stages)", flush=True)
+            if self.config.unseen_attacks() == []:
+                print("WARNING: every attack in evaluate.attacks was used in the student's training; add one it "
+                      "never saw (e.g. fast_pwws) to test robustness beyond the training attack", flush=True)
             started = time.perf_counter()
             for index, stage in enumerate(self.stages, start=1):
                 self._run_stage(index, stage)
@@ -155,7 +158,7 @@ def run_seeds(config: RunConfig, verbose: bool = False, rerun: Iterable[str] = (
                "report": str(out_dir / "report" / "report.md")}
     write_text_atomically(out_dir / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
     paths = build_report(list(seed_dirs.values()), out_dir / "report", title=config.report.title,
-                         extra=seed_blocks(summary))
+                         extra=seed_blocks(summary), compare_within_runs=True)
     print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
     return summary
 

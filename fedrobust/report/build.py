@@ -12,7 +12,7 @@ from fedrobust.report.document import Block, Heading, Image, Paragraph, to_html,
 from fedrobust.report.tables import arms_table, stages_table, study_table
 
 
-def evidence_blocks(arms: list, out_dir: Path) -> tuple[list[Block], list[Path]]:
+def evidence_blocks(arms: list, out_dir: Path, within_runs: bool = False) -> tuple[list[Block], list[Path]]:
     """Baselines, threats, paired comparisons, budget curves and alarms (see report.evidence)."""
     summaries = evidence.phase_summaries(arms)
     blocks: list[Block] = []
@@ -32,7 +32,7 @@ def evidence_blocks(arms: list, out_dir: Path) -> tuple[list[Block], list[Path]]
         "Constant-model devices are left out of both and shown apart."),
         evidence.threat_table(summaries)]
     for phase in ("personalized", "global"):
-        table = evidence.comparison_table(arms, phase)
+        table = evidence.comparison_table(arms, phase, within_runs)
         if table:
             blocks += [Heading(f"Paired comparisons, {phase}", 3), Paragraph(
                 "Differences per device (first minus second algorithm), mean with a 95% bootstrap interval over "
@@ -46,8 +46,9 @@ def evidence_blocks(arms: list, out_dir: Path) -> tuple[list[Block], list[Path]]
 
 
 def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | None = None,
-                 extra: list[Block] | None = None) -> dict[str, Path]:
-    """Markdown and HTML over the runs; ``extra`` blocks (a multi-seed study's) come first."""
+                 extra: list[Block] | None = None, compare_within_runs: bool = False) -> dict[str, Path]:
+    """Markdown and HTML over the runs; ``extra`` blocks (a multi-seed study's) come first, and
+    ``compare_within_runs`` pairs only algorithms of the same run (the seeds of one study)."""
     runs = load_runs(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
             arms_table(arms)]
         evidence_images: list[Path] = []
         if evidence.has_evidence(arms):
-            more, evidence_images = evidence_blocks(arms, out_dir)
+            more, evidence_images = evidence_blocks(arms, out_dir, compare_within_runs)
             blocks += more
         images = [plots.client_accuracy(arms, out_dir / "client_accuracy.png"),
                   plots.personalization_gain(arms, out_dir / "personalization_gain.png"),

@@ -55,10 +55,13 @@ def threat_table(summaries: dict[tuple[str, str], dict[str, Any]]) -> Table:
                   "constant-model devices, under attack"], rows)
 
 
-def comparison_table(arms: list[Arm], phase: str = "personalized") -> Table | None:
-    """Every pair of algorithms on the devices both measured, natural and per threat."""
+def comparison_table(arms: list[Arm], phase: str = "personalized", within_runs: bool = False) -> Table | None:
+    """Every pair of algorithms (``within_runs``: of the same run) on the devices both measured,
+    natural and per threat."""
     rows = []
     for a, b in itertools.combinations(arms, 2):
+        if within_runs and a.run != b.run:
+            continue
         differences = compare_rows(a.phase(phase), b.phase(phase))
         for metric, diff in differences.items():
             rows.append([f"{a.label} − {b.label}", metric, str(diff["devices"]), describe_difference(diff),
