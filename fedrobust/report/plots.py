@@ -135,10 +135,13 @@ def budget_curves(curves: dict[str, dict[str, list[tuple[float, float]]]], path:
     if not curves:
         return None
     fig, axes = plt.subplots(1, len(curves), figsize=(5.2 * len(curves), 4.2), squeeze=False)
+    algorithms = list(dict.fromkeys(name.rsplit(", ", 1)[0] for lines in curves.values() for name in lines))
+    colours = {a: plt.get_cmap("tab10")(i % 10) for i, a in enumerate(algorithms)}  # one colour per algorithm
     for ax, (attack, lines) in zip(axes.flat, curves.items()):
         for name, points in lines.items():
+            algorithm, _, phase = name.rpartition(", ")
             xs, ys = zip(*sorted(points))
-            ax.plot(xs, ys, marker="o", ls="--" if name.endswith("global") else "-", label=name)
+            ax.plot(xs, ys, marker="o", ls="--" if phase == "global" else "-", color=colours[algorithm], label=name)
         ax.set(xlabel="word budget (fraction of words modified)", ylabel="accuracy (macro over devices)",
                title=attack, ylim=(-0.02, 1.02))
         ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
