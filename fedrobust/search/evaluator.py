@@ -2,7 +2,7 @@
 then measure it on the validation texts (held out of the public train split), never on test.
 
     val_natural_acc            accuracy on every validation text
-    val_adversarial_acc        accuracy under `evaluation.attack` on a seeded sample of
+    val_adversarial_acc        accuracy under the first threat of `evaluation.attacks` on a seeded sample of
                                `evaluation.examples` of them
     val_natural_acc_attacked   natural accuracy on that sample
     val_attack_success_rate, val_attacked (texts attacked)
