@@ -23,7 +23,7 @@ from fedrobust.config_schema import at_least, check_parameters, dotted, load_con
 from fedrobust.distill.config import config_from_mapping as distill_config_from_mapping
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS as RENAMED_ATTACK_KEYS
-from fedrobust.evaluation.config import AttackEvalConfig
+from fedrobust.evaluation.config import AttackEvalConfig, ThreatModel
 from fedrobust.search.pareto import Bound, Objective
 from fedrobust.search.space import SearchSpace, space_from_mapping
 from fedrobust.search.strategy import SEARCH_STRATEGIES
@@ -53,6 +53,8 @@ class EvaluationSection(AttackEvalConfig):
     """How a candidate is scored: the shared attack-evaluation keys on the validation texts, plus
     latency and the final front's test-split sample."""
 
+    # candidates are scored under the first threat only; more would multiply every candidate's cost
+    attacks: list[ThreatModel] = field(default_factory=lambda: [ThreatModel("fast_deepwordbug")])
     examples: int | None = 100  # seeded sample of the validation texts, the same for every candidate
     latency_examples: int = 100
     test_examples: int | None = 200  # only for scoring the final front on the public test split
