@@ -79,7 +79,8 @@ def sim_config(data: str, model: str, n: int, args: argparse.Namespace, devices_
     return config_from_mapping({
         "data": data, "model": model, "algorithm": "robust_student", "rounds": 0, "max_clients": n, "seed": 0,
         "personalize": {"epochs": args.personalize_epochs, "batch_size": 8},
-        "evaluate": {"attack": "fast_deepwordbug", "examples": args.adversarial_examples},
+        "evaluate": {"attacks": [{"attack": "fast_deepwordbug", "word_budgets": [0.25]}],
+                     "examples": args.adversarial_examples},
         "simulation": engine,
     })
 
