@@ -122,8 +122,7 @@ class AttackEvalConfig:
     @property
     def primary(self) -> tuple[ThreatModel, float]:
         """The threat the plain adversarial_acc columns are measured under."""
-        first = self.attacks[0]
-        return first, first.budgets[0]
+        return self.threats()[0]
 
     def threats(self) -> list[tuple[ThreatModel, float]]:
         """Every (threat model, word budget) pair, in the config's order."""

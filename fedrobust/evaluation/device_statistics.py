@@ -18,6 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from fedrobust.evaluation.confidence import bootstrap_mean_interval
+
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 
@@ -53,15 +55,15 @@ def macro_micro(
 
 
 def _sign_flip_p(diffs: np.ndarray, resamples: int, seed: int) -> float:
-    """Two-sided p of the mean difference under random sign flips (exact below 16 devices)."""
-    observed = abs(diffs.mean())
+    """Two-sided p of the mean difference under sign flips: every sign pattern up to 15 devices
+    (exact), else ``resamples`` random ones counted with the observed pattern, (k + 1) / (R + 1)."""
+    observed = abs(diffs.mean()) - 1e-12
     if diffs.size <= 15:
         signs = ((np.arange(2 ** diffs.size)[:, None] >> np.arange(diffs.size)) & 1) * 2 - 1
-    else:
-        signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, diffs.size))
-    means = np.abs((signs * diffs).mean(axis=1))
-    return float((np.sum(means >= observed - 1e-12) + (0 if diffs.size <= 15 else 1))
-                 / (len(signs) + (0 if diffs.size <= 15 else 1)))
+        return float(np.mean(np.abs((signs * diffs).mean(axis=1)) >= observed))
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(resamples, diffs.size))
+    extreme = int(np.sum(np.abs((signs * diffs).mean(axis=1)) >= observed))
+    return (extreme + 1) / (resamples + 1)
 
 
 def _wilcoxon_p(diffs: np.ndarray) -> float:
@@ -76,22 +78,28 @@ def paired_difference(
     a: Sequence[float], b: Sequence[float], *, resamples: int = RESAMPLES, seed: int = 0,
     confidence: float = CONFIDENCE,
 ) -> dict[str, Any]:
-    """``a - b`` per device (pairs with a missing side are dropped): mean, bootstrap interval over
-    devices, Wilcoxon signed-rank and sign-flip permutation p-values, and how many devices are
-    better, worse, tied. ``detected`` is False when the interval covers 0."""
+    """``a - b`` per device, pairs with a missing side dropped, summarized by summarize_differences."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"paired_difference needs one value per device on both sides, got {x.size} and {y.size}")
     keep = np.isfinite(x) & np.isfinite(y)
-    diffs = x[keep] - y[keep]
+    return summarize_differences(x[keep] - y[keep], resamples=resamples, seed=seed, confidence=confidence)
+
+
+def summarize_differences(
+    differences: Sequence[float], *, resamples: int = RESAMPLES, seed: int = 0, confidence: float = CONFIDENCE,
+) -> dict[str, Any]:
+    """Per-device differences (nan left out): mean, bootstrap interval over devices, Wilcoxon
+    signed-rank and sign-flip permutation p-values, and how many devices are better, worse, tied.
+    ``detected`` is False when the interval covers 0."""
+    diffs = np.asarray(differences, dtype=np.float64)
+    diffs = diffs[np.isfinite(diffs)]
     result: dict[str, Any] = {"devices": int(diffs.size), "better": int((diffs > 0).sum()),
                               "worse": int((diffs < 0).sum()), "tied": int((diffs == 0).sum())}
     if diffs.size == 0:
         return {**result, "mean": math.nan, "ci95": [math.nan, math.nan], "p_wilcoxon": math.nan,
                 "p_permutation": math.nan, "detected": False}
-    rng = np.random.default_rng(seed)
-    means = diffs[rng.integers(0, diffs.size, size=(resamples, diffs.size))].mean(axis=1)
-    ci = _interval(means, confidence)
+    ci = list(bootstrap_mean_interval(diffs, confidence=confidence, resamples=resamples, seed=seed))
     return {**result, "mean": float(diffs.mean()), "ci95": ci, "p_wilcoxon": _wilcoxon_p(diffs),
             "p_permutation": _sign_flip_p(diffs, resamples, seed), "detected": bool(ci[0] > 0 or ci[1] < 0)}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
-from fedrobust.evaluation.device_statistics import macro_micro, paired_difference
+from fedrobust.evaluation.device_statistics import macro_micro, paired_difference, summarize_differences
 from fedrobust.evaluation.metrics import (
     ADVERSARIAL_ACC,
     ATTACK_SUCCESS_RATE,
@@ -129,6 +129,6 @@ def device_differences(a: Sequence[Row], b: Sequence[Row], *, exclude_constant: 
 def compare_rows(a: Sequence[Row], b: Sequence[Row], seed: int = 0, *,
                  exclude_constant: bool = True) -> dict[str, Any]:
     """Paired per-device differences ``a - b`` (device_differences), each summarized by
-    paired_difference: mean, bootstrap interval over devices, Wilcoxon and permutation p."""
-    return {column: paired_difference(list(values.values()), [0.0] * len(values), seed=seed)
+    summarize_differences: mean, bootstrap interval over devices, Wilcoxon and permutation p."""
+    return {column: summarize_differences(list(values.values()), seed=seed)
             for column, values in device_differences(a, b, exclude_constant=exclude_constant).items()}

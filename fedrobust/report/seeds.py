@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fedrobust.evaluation.device_statistics import across_seeds, describe_difference, paired_difference
+from fedrobust.evaluation.device_statistics import across_seeds, describe_difference, summarize_differences
 from fedrobust.evaluation.device_summary import compare_rows, device_differences, summarize_phase
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, MAJORITY_ACC, NATURAL_ACC
 from fedrobust.report.collect import Arm, load_run
@@ -39,8 +39,8 @@ def _figures(arm: Arm, phase: str) -> dict[str, float]:
 
 def seed_summary(seed_dirs: dict[int, Path]) -> dict[str, Any]:
     """figures: algorithm -> phase -> figure -> {seeds, mean, sd, values}; comparisons: pair ->
-    phase -> metric -> {per_seed: [paired_difference], across_seeds: mean ± sd of the mean difference,
-    pooled: paired_difference over devices of the seed-averaged differences}."""
+    phase -> metric -> {per_seed: [compare_rows' summaries], across_seeds: mean ± sd of the mean
+    difference, pooled: summarize_differences over devices of the seed-averaged differences}."""
     arms = _arms_by_seed(seed_dirs)
     algorithms = list(dict.fromkeys(name for by_name in arms.values() for name in by_name))
     figures: dict[str, Any] = {}
@@ -75,7 +75,7 @@ def _compare_over_seeds(arms: dict[int, dict[str, Arm]], a: str, b: str, phase: 
         averaged = [float(np.mean(v)) for v in device_diffs.get(metric, {}).values()]
         result[metric] = {"per_seed": by_seed,
                           "across_seeds": across_seeds([d["mean"] for d in by_seed.values()]),
-                          "pooled": paired_difference(averaged, [0.0] * len(averaged))}
+                          "pooled": summarize_differences(averaged)}
     return result
 
 
