@@ -10,11 +10,19 @@ Rows (one training run each, same data, seed and schedule; only the named part c
                                     discrete DeepWordBug examples)
   <student> full + int8           the full student's int8 artifact
   FastGRNN / PRADO CE and full    the paper's compact baselines, same objectives
-Every model is attacked on the same public test examples; accuracy under attack is the share
-of examples whose prediction is correct and stays correct.
+The rows' settings come from the base config (``--config``), whose choices are made on validation
+texts (simulations/distill_selection.py writes such a config); every number in the table is the
+final evaluation on test: natural accuracy on the public test split and on the devices' pooled test
+texts, and accuracy under two attack families at the same word budget (fast_deepwordbug: character
+edits; fast_pwws: word substitution; 10% of words) on the same seeded sample of public test texts.
+Accuracy under attack is the share of examples whose prediction is correct and stays correct. The
+summary gives the full student's margin over the KD-only student under each attack (paired on the
+same texts: McNemar's exact test and a bootstrap interval of the margin) and its gap to the teacher.
 
     fedrobust data prepare --source rotten_tomatoes --partition natural --min-samples 10 --out /tmp/rt
-    python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_study
+    python simulations/distill_selection.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_selection
+    python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt \
+        --config runs/distill_selection/selected.yaml --out runs/distill_study
 
 The teacher folder is made first when missing: 3 epochs of fine-tuning, then its outputs (and
 its contextual token table) are cached on the public texts and 12 augmented copies of each
@@ -41,12 +49,17 @@ from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.pipeline import STUDENT_DIR, STUDENT_INT8_DIR
 from fedrobust.distill.measure import accuracy
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
-from fedrobust.evaluation import evaluate_attack, write_records_csv, write_summary_json
+from fedrobust.evaluation import ThreatModel, evaluate_attack, write_records_csv, write_summary_json
+from fedrobust.evaluation.config import threat_label
+from fedrobust.evaluation.confidence import bootstrap_mean_interval
+from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, threat_metric
 from fedrobust.models import load_model
 
 log = logging.getLogger("distill_study")
 ROOT = Path(__file__).resolve().parents[1]
 BASE_CONFIG = ROOT / "configs" / "distill_full.yaml"
+
+ATTACKS = ("fast_deepwordbug", "fast_pwws")  # a character and a word-substitution family
 
 CE = ["ce"]
 KD = ["ce", "kd"]
@@ -90,33 +103,47 @@ def row_config(base: dict[str, Any], student: str, objectives: list[str], args: 
     return config
 
 
-def attack_row(model_dir: Path, texts: list[str], labels: list[int], args: argparse.Namespace) -> tuple[dict, list]:
+def threats(args: argparse.Namespace) -> list[ThreatModel]:
+    return [ThreatModel(attack, word_budgets=[args.word_budget], max_queries=args.max_queries) for attack in args.attacks]
+
+
+def attack_row(model_dir: Path, texts: list[str], labels: list[int], threat: ThreatModel, args: argparse.Namespace
+               ) -> tuple[dict, list]:
     model, tokenizer = load_model(model_dir)
+    budget = threat.budgets[0]
     records, summary = evaluate_attack(
-        model, tokenizer, texts, labels, attack=args.attack, examples=args.attack_examples,
-        max_queries=args.max_queries, seed=args.seed,
+        model, tokenizer, texts, labels, attack=threat.attack, examples=args.attack_examples,
+        max_queries=threat.max_queries, seed=args.seed, **threat.options(budget),
     )
     return summary, records
 
 
 def table_row(
-    label: str, model: dict[str, Any], teacher_params: int, clients_acc: float, attack: dict[str, Any] | None
+    label: str, model: dict[str, Any], teacher_params: int, natural_acc: float, clients_acc: float,
+    attacks: dict[str, dict[str, Any]] | None,
 ) -> dict[str, Any]:
+    """``natural_acc`` and ``natural_acc_clients``: test; ``val_natural_acc``: the distill run's own
+    validation figure (empty for the teacher); attacks: threat label -> summary, the first primary."""
+    val = model.get("val_natural_acc")
     row = {
         "row": label,
         "params": model["params"],
         "param_ratio": round(model["params"] / teacher_params, 4),
         "bytes_fp32": model["bytes_fp32"],
         "bytes_int8": model["bytes_int8"],
-        "natural_acc": round(model["natural_acc"], 4),
+        "natural_acc": round(natural_acc, 4),
         "natural_acc_clients": round(clients_acc, 4),
+        "val_natural_acc": round(val, 4) if val is not None else "",
         "latency_ms": round(model["latency_ms"], 3),
     }
-    if attack is not None:
-        row["natural_acc_attacked"] = round(attack["natural_acc"], 4)
-        row["adversarial_acc"] = round(attack["adversarial_acc"], 4)
-        row["attack_success_rate"] = round(attack["attack_success_rate"], 4)
-        row["n_attacked"] = attack["n_attacked"]
+    if attacks:
+        primary = next(iter(attacks.values()))
+        row["natural_acc_attacked"] = round(primary["natural_acc"], 4)
+        row["adversarial_acc"] = round(primary["adversarial_acc"], 4)
+        row["attack_success_rate"] = round(primary["attack_success_rate"], 4)
+        row["n_attacked"] = primary["n_attacked"]
+        for threat, summary in attacks.items():
+            row[threat_metric(ADVERSARIAL_ACC, threat)] = round(summary["adversarial_acc"], 4)
     return row
 
 
@@ -127,17 +154,21 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def paired_margin(full: list, kd: list) -> dict[str, Any]:
-    """Same examples, same order: who survives the attack where the other does not."""
+def paired_margin(full: list, kd: list, seed: int = 0) -> dict[str, Any]:
+    """Same examples, same order: who survives the attack where the other does not. The margin's
+    95% interval is a percentile bootstrap over the paired examples (in points)."""
     survives = [[r.result == "failed" for r in records] for records in (full, kd)]
     n = len(full)
     only_full = sum(a and not b for a, b in zip(*survives))
     only_kd = sum(b and not a for a, b in zip(*survives))
+    low, high = bootstrap_mean_interval([float(a) - float(b) for a, b in zip(*survives)], seed=seed)
     return {
         "examples": n,
         "full_adversarial_acc": sum(survives[0]) / n,
         "kd_adversarial_acc": sum(survives[1]) / n,
         "margin_points": 100.0 * (sum(survives[0]) - sum(survives[1])) / n,
+        "margin_ci95_points": [100.0 * low, 100.0 * high],
+        "detected": bool(low > 0 or high < 0),  # False: no difference detected
         "only_full_survives": only_full,
         "only_kd_survives": only_kd,
         "mcnemar_exact_p": mcnemar_exact_p(only_full, only_kd),
@@ -153,7 +184,7 @@ def mcnemar_exact_p(b: int, c: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=BASE_CONFIG, help="base distill config the rows derive from")
     parser.add_argument("--data", type=Path, default=Path("/tmp/rt"))
@@ -165,8 +196,10 @@ def main() -> None:
     parser.add_argument("--transfer", nargs="*", default=[],
                         help="unlabelled corpora the teacher labels for distillation (see `fedrobust teacher --help`)")
     parser.add_argument("--transfer-max-texts", type=int, default=None, help="per transfer corpus")
-    parser.add_argument("--attack", default="fast_deepwordbug",
-                        help="a fedrobust.attacks name (fast_deepwordbug = TextAttack's DeepWordBugGao2018, batched)")
+    parser.add_argument("--attacks", nargs="+", default=list(ATTACKS),
+                        help="fedrobust.attacks names, the first primary (fast_deepwordbug: TextAttack's "
+                             "DeepWordBugGao2018, batched; fast_pwws: PWWS word substitution)")
+    parser.add_argument("--word-budget", type=float, default=0.1, help="fraction of a text's words an attack may modify")
     parser.add_argument("--attack-examples", type=int, default=200, help="seeded sample of the public test split")
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--rows", nargs="*", default=None, help="subset of row labels (default: all)")
@@ -174,7 +207,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="reuse rows whose metrics.json exists")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (latency is measured with these)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
@@ -195,28 +228,31 @@ def main() -> None:
     client_texts = [t for i in range(len(dataset)) for t in dataset.client(i).test_texts]
     client_labels = [y for i in range(len(dataset)) for y in dataset.client(i).test_labels]
 
-    def clients_accuracy(model_dir: Path) -> float:
+    def test_accuracies(model_dir: Path) -> tuple[float, float]:
+        """Natural accuracy on the public test split and on the devices' pooled test texts."""
         model, tokenizer = load_model(model_dir)
-        return accuracy(model, tokenizer, client_texts, client_labels)
+        return accuracy(model, tokenizer, texts, labels), accuracy(model, tokenizer, client_texts, client_labels)
 
     base = yaml.safe_load(args.config.read_text())
     results: dict[str, Any] = {}
-    attacks: dict[str, tuple[dict, list]] = {}
+    attacks: dict[str, dict[str, tuple[dict, list]]] = {}  # row -> threat label -> (summary, records)
 
-    def attacked(label: str, model_dir: Path) -> dict | None:
+    def attacked(label: str, model_dir: Path) -> dict[str, dict] | None:
         if args.skip_attack:
             return None
-        log.info("attacking %s with %s", label, args.attack)
-        attacks[label] = attack_row(model_dir, texts, labels, args)
-        summary, records = attacks[label]
-        attack_dir = args.out / "attacks"
-        write_summary_json(summary, attack_dir / f"{slug(label)}.json")
-        write_records_csv((r.to_dict() for r in records), attack_dir / f"{slug(label)}.csv")
-        log.info("%s: natural %.4f, under attack %.4f", label, summary["natural_acc"], summary["adversarial_acc"])
-        return summary
+        attacks[label] = {}
+        for threat in threats(args):
+            name = threat_label(threat.attack, threat.budgets[0])
+            log.info("attacking %s with %s", label, name)
+            summary, records = attacks[label][name] = attack_row(model_dir, texts, labels, threat, args)
+            attack_dir = args.out / "attacks"
+            write_summary_json(summary, attack_dir / f"{slug(label)}_{slug(name)}.json")
+            write_records_csv((r.to_dict() for r in records), attack_dir / f"{slug(label)}_{slug(name)}.csv")
+            log.info("%s: natural %.4f, under %s %.4f", label, summary["natural_acc"], name, summary["adversarial_acc"])
+        return {name: summary for name, (summary, _) in attacks[label].items()}
 
-    teacher_clients_acc = clients_accuracy(args.teacher / "model")
-    table = [table_row("teacher", teacher_metrics, teacher_metrics["params"], teacher_clients_acc,
+    teacher_acc, teacher_clients_acc = test_accuracies(args.teacher / "model")
+    table = [table_row("teacher", teacher_metrics, teacher_metrics["params"], teacher_acc, teacher_clients_acc,
                        attacked("teacher", args.teacher / "model"))]
     for label, student, objectives in ROWS:
         if args.rows and label not in args.rows:
@@ -229,34 +265,38 @@ def main() -> None:
             metrics = run_distill(config_from_mapping(row_config(base, student, objectives, args)), run_dir)
         results[label] = metrics
         s = metrics["student"]
-        clients_acc = clients_accuracy(run_dir / STUDENT_DIR)
-        results[label]["natural_acc_clients"] = clients_acc
-        table.append(table_row(label, s, teacher_metrics["params"], clients_acc, attacked(label, run_dir / STUDENT_DIR)))
+        natural, clients_acc = test_accuracies(run_dir / STUDENT_DIR)
+        results[label].update(natural_acc=natural, natural_acc_clients=clients_acc)
+        table.append(table_row(label, s, teacher_metrics["params"], natural, clients_acc,
+                               attacked(label, run_dir / STUDENT_DIR)))
         if label == "student full":
-            int8 = {**s, "natural_acc": s["natural_acc_int8"]}
+            int8 = {**s, "val_natural_acc": s.get("val_natural_acc_int8")}
             table.append(table_row("student full + int8", int8, teacher_metrics["params"],
-                                   clients_accuracy(run_dir / STUDENT_INT8_DIR),
+                                   *test_accuracies(run_dir / STUDENT_INT8_DIR),
                                    attacked("student full + int8", run_dir / STUDENT_INT8_DIR)))
 
     summary: dict[str, Any] = {
-        "attack": args.attack,
+        "config": str(args.config),
+        "attacks": [threat_label(t.attack, t.budgets[0]) for t in threats(args)],
         "test_examples": len(texts),
         "epochs": args.epochs or base["train"]["epochs"],
         "seed": args.seed,
         "threads": args.threads,
         "seconds": time.perf_counter() - started,
-        "teacher_natural_acc": teacher_metrics["natural_acc"],
+        "teacher_natural_acc": teacher_acc,
     }
     if "student full" in results:
-        full = results["student full"]["student"]
-        summary["full_param_ratio"] = full["params"] / teacher_metrics["params"]
-        summary["full_natural_gap_points"] = 100.0 * (teacher_metrics["natural_acc"] - full["natural_acc"])
-        summary["full_natural_gap_points_clients"] = 100.0 * (
-            teacher_clients_acc - results["student full"]["natural_acc_clients"]
-        )
+        full = results["student full"]
+        summary["full_param_ratio"] = full["student"]["params"] / teacher_metrics["params"]
+        summary["full_natural_acc"] = full["natural_acc"]
+        summary["full_natural_gap_points"] = 100.0 * (teacher_acc - full["natural_acc"])
+        summary["full_natural_gap_points_clients"] = 100.0 * (teacher_clients_acc - full["natural_acc_clients"])
         summary["client_test_examples"] = len(client_texts)
     if "student full" in attacks and "student KD" in attacks:
-        summary["full_vs_kd_under_attack"] = paired_margin(attacks["student full"][1], attacks["student KD"][1])
+        margins = {name: paired_margin(attacks["student full"][name][1], attacks["student KD"][name][1], args.seed)
+                   for name in attacks["student full"]}
+        summary["full_vs_kd_margins"] = margins
+        summary["full_vs_kd_under_attack"] = next(iter(margins.values()))  # the primary threat's
 
     with open(args.out / "table.csv", "w", newline="") as handle:
         columns = list(dict.fromkeys(c for row in table for c in row))
@@ -267,6 +307,7 @@ def main() -> None:
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(markdown(table))
     print(json.dumps(summary, indent=2))
+    return summary
 
 
 if __name__ == "__main__":

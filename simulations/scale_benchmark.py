@@ -91,12 +91,12 @@ def plain_loop(config, run_dir: Path, devices: list[int]) -> tuple[float, dict[i
     algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
     dataset = worker_cache.federated_dataset(config.data)
     tokenizer = worker_cache.tokenizer_for(config.model)
-    model = worker_cache.initial_model(config.model, algorithm.starts_from, config.seed)
+    model = worker_cache.initial_model(config.model, config.init, config.seed)
     results = {}
     started = time.perf_counter()
     for device in devices:
         call = ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
-                          model=worker_cache.initial_model(config.model, algorithm.starts_from, config.seed),
+                          model=worker_cache.initial_model(config.model, config.init, config.seed),
                           server_round=1, state=ClientStateStore(str(run_dir), f"{device:06d}"))
         results[device] = personalize_and_measure(algorithm, call)
     del model

@@ -5,8 +5,9 @@ Every candidate (and the hand-designed student of configs/distill_full.yaml) is 
 same robust objectives on the same per-candidate budget (configs/search.yaml: 3 epochs, one
 teacher-labelled copy per text, adversarial objectives from epoch 2) and scored on the validation
 texts (10% of the public train split): natural accuracy, accuracy under fast_deepwordbug on a
-seeded sample of 100 of them, parameters. The fronts are then scored on the public test split
-(reported, never used to select).
+seeded sample of 100 of them, parameters. The searches read no test text. Once both have
+finished, the final evaluation scores their fronts and the hand-designed student on the public test
+split (`fedrobust search-test`, fedrobust.search.holdout.final_test): reported, never used to select.
 
 The strategies advance in turns (budget 6, 10, 14, ... evaluations each; a resumed search extends
 the same trajectory), so a deadline stops both at the same budget.
@@ -28,7 +29,9 @@ import torch
 
 from distill_study import markdown  # simulations/ is on the path when a script here runs
 from fedrobust.config_schema import read_yaml_mapping
+from fedrobust.data.test_reads import assert_no_test_reads, record_test_reads
 from fedrobust.search import Objective, SearchConfig, load_search_config, run_search
+from fedrobust.search.holdout import final_test
 from fedrobust.search.pareto import dominates, violation
 from fedrobust.search.plot import plot_fronts
 
@@ -37,14 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 STRATEGY_OPTIONS = {"evolution": None, "random": {"batch": 4}}  # None: the config file's options
 
 
-def strategy_config(base: SearchConfig, name: str, candidates: int, final: bool) -> SearchConfig:
+def strategy_config(base: SearchConfig, name: str, candidates: int) -> SearchConfig:
     config = copy.deepcopy(base)
     config.strategy.name = name
     if STRATEGY_OPTIONS[name] is not None:
         config.strategy.options = dict(STRATEGY_OPTIONS[name])
     config.candidates = candidates
     config.reference = name == "evolution"  # scored once, in the evolution folder
-    config.test_front = final
     return config
 
 
@@ -97,26 +99,28 @@ def main() -> None:
     objectives, bounds = base.objective_list(), base.bounds()
 
     steps = [int(s) for s in args.steps.split(",")]
-    reached = 0
-    for step in steps:
-        late = args.deadline_minutes is not None and time.perf_counter() - started > 60 * args.deadline_minutes
-        if late and reached:
-            log.info("deadline passed: stopping at %d candidates per strategy", reached)
-            break
-        for name in STRATEGY_OPTIONS:
-            run_search(strategy_config(base, name, step, final=False), args.out / name)
-            log.info("%s reached %d candidates (%.0f s so far)", name, step, time.perf_counter() - started)
-        reached = step
-
-    results = {name: run_search(strategy_config(base, name, reached, final=True), args.out / name)
-               for name in STRATEGY_OPTIONS}
+    with record_test_reads() as reads:
+        reached = 0
+        for step in steps:
+            late = args.deadline_minutes is not None and time.perf_counter() - started > 60 * args.deadline_minutes
+            if late and reached:
+                log.info("deadline passed: stopping at %d candidates per strategy", reached)
+                break
+            for name in STRATEGY_OPTIONS:
+                run_search(strategy_config(base, name, step), args.out / name)
+                log.info("%s reached %d candidates (%.0f s so far)", name, step, time.perf_counter() - started)
+            reached = step
+        results = {name: run_search(strategy_config(base, name, reached), args.out / name) for name in STRATEGY_OPTIONS}
+    assert_no_test_reads(reads, "the searches")
     reference = results["evolution"].reference
     fronts = {name: r.front for name, r in results.items()}
     everything = {name: [e.to_dict() for e in r.entries] for name, r in results.items()}
 
-    rows = table_rows("hand-designed", [reference])
-    for name, front in fronts.items():
-        rows += table_rows(f"{name} front", front)
+    # the final evaluation, after both selections are made: the fronts and the reference on test
+    tested = {name: final_test(args.out / name) for name in STRATEGY_OPTIONS}
+    rows = table_rows("hand-designed", [tested["evolution"]["reference"]])
+    for name in fronts:
+        rows += table_rows(f"{name} front", tested[name]["front"])
     summary = {
         "candidates_per_strategy": reached,
         "per_candidate_budget": {k: v for k, v in read_yaml_mapping(args.config)["distill"].items() if k != "extends"},

@@ -28,7 +28,8 @@ def test_prepare_keeps_every_sample_once_and_every_client_can_train_and_test(csv
     fd = _prepare(csv_source, tmp_path / "out", partition=partition, min_samples=4, **extra)
     clients = [fd.client(i) for i in range(len(fd))]
     public = fd.public()
-    texts = [t for c in clients for t in c.train_texts + c.test_texts] + public.train_texts + public.test_texts
+    texts = ([t for c in clients for t in c.train_texts + c.validation_texts + c.test_texts]
+             + public.train_texts + public.test_texts)
     assert sorted(texts) == sorted(r["review"] for r in synthetic_rows())
     assert all(c.n_train >= 1 and c.n_test >= 1 for c in clients)
     if partition != "natural":

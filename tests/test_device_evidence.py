@@ -115,10 +115,10 @@ def test_client_rows_carry_the_baseline_wilson_interval_and_every_threat():
 
 
 def test_alarms_name_a_collapsing_model_constant_devices_and_no_gain_over_majority():
-    rounds = [{"round": 1, "public_natural_acc": 0.62}, {"round": 2, "public_natural_acc": 0.19}]
+    rounds = [{"round": 1, "public_train_acc": 0.62}, {"round": 2, "public_train_acc": 0.19}]
     alarms = round_alarms(0.635, 0.5, rounds)
     assert any("fell from 0.635" in a for a in alarms) and any("majority-class share" in a for a in alarms)
-    assert round_alarms(0.6, 0.5, [{"round": 1, "public_natural_acc": 0.7}]) == []
+    assert round_alarms(0.6, 0.5, [{"round": 1, "public_train_acc": 0.7}]) == []
     rows = [dict(_row(c, 0.5, 0.5, 1, majority=0.9), phase=p) for c in "abc" for p in ("global", "personalized")]
     summary = summarize_clients(rows)
     messages = device_alarms(summary)

@@ -10,7 +10,9 @@ from fedrobust.cli.main import main as cli_main
 from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.data import FederatedDataset
-from fedrobust.errors import DataError
+from fedrobust.data.test_reads import record_test_reads
+from fedrobust.distill.pipeline import load_inputs
+from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation import DeviceAttackEvalConfig, measure
 from fedrobust.models import load_model
 from tests.distill_helpers import BAD, GOOD, prepare_tiny_reviews, save_hub_like_teacher
@@ -78,12 +80,16 @@ def full_method(data_dir, teacher_dir, **changes):
 
 def test_distill_full_method_writes_a_loadable_compressed_student(data_dir, teacher_dir, tmp_path):
     config = full_method(data_dir, teacher_dir)
-    metrics = run_distill(config, tmp_path)
+    with record_test_reads() as reads:
+        metrics = run_distill(config, tmp_path)
+    # vocabulary, teacher table, augmented copies, keep-best epoch and the measurements: no test text
+    assert reads == set()
     saved = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("params", "natural_acc"):
         assert key in saved["teacher"]
-    for key in ("params", "bytes_fp32", "bytes_int8", "natural_acc", "latency_ms"):
+    for key in ("params", "bytes_fp32", "bytes_int8", "val_natural_acc", "val_natural_acc_int8", "latency_ms"):
         assert key in saved["student"]
+    assert not {"natural_acc", "natural_acc_int8", "test_examples"} & set(saved["student"])
     student = metrics["student"]
     assert student["bytes_int8"] < student["bytes_fp32"]
     assert student["sparsity"] >= 0.45 and student["low_rank"]
@@ -94,14 +100,29 @@ def test_distill_full_method_writes_a_loadable_compressed_student(data_dir, teac
         enc = tok(["a great warm film", "dull and boring"])
         assert model(enc["input_ids"], enc["attention_mask"]).shape == (2, 2)
     # the synthetic task is easy: the student must learn it
-    assert student["natural_acc"] >= 0.8
-    # measured by the evaluator, as every stage measures: the device phase's natural_acc on the same texts
-    public = FederatedDataset.load(data_dir).public()
-    limit = config.eval.max_test_examples
-    texts, labels = list(public.test_texts)[:limit], [int(y) for y in public.test_labels][:limit]
+    assert student["val_natural_acc"] >= 0.8
+    # measured by the evaluator, as every stage measures, on the public validation texts: held out of
+    # the student's training rows, and not test texts
+    inputs = load_inputs(config)
+    texts, labels = inputs.validation()
+    assert len(texts) == student["validation_examples"] == metrics["validation_examples"] > 0
+    assert not set(inputs.val_idx.tolist()) & set(inputs.train_idx.tolist())
+    assert not set(texts) & set(FederatedDataset.load(data_dir).public().test_texts)
     reloaded, tok = load_model(tmp_path / "student")
     device_phase = measure(reloaded, tok, texts, labels, DeviceAttackEvalConfig(examples=0), seed=0)
-    assert student["natural_acc"] == device_phase["natural_acc"]
+    assert student["val_natural_acc"] == device_phase["natural_acc"]
+
+
+def test_the_test_read_record_sees_a_read_of_public_test_texts(data_dir):
+    # the check above could not fail if reads were never recorded
+    with record_test_reads() as reads:
+        FederatedDataset.load(data_dir).public().test_texts
+    assert reads == {"public"}
+
+
+def test_the_old_measure_key_names_its_new_name(data_dir, teacher_dir):
+    with pytest.raises(ConfigError, match="eval.max_test_examples was renamed: use eval.max_validation_examples"):
+        full_method(data_dir, teacher_dir, eval={"max_test_examples": 5})
 
 
 def test_student_table_starts_from_the_chosen_teacher_table(data_dir, teacher_dir):

@@ -1,6 +1,8 @@
 """SIGKILL a real `fedrobust simulate` after round 1 and restart it: it resumes at round 2 and
-ends with the same per-client metrics as an uninterrupted run."""
+ends with the same per-client metrics as an uninterrupted run (with round DP's adaptive clipping
+bound too)."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -46,3 +48,35 @@ def test_sigkill_after_a_round_then_resume(tmp_path):
     assert f"resuming after round {killed_after}/3" in resumed.stdout
     assert f"[round {killed_after}/3]" not in resumed.stdout  # finished rounds are not redone
     assert (cut / "clients.csv").read_text() == (full / "clients.csv").read_text()
+
+
+def test_sigkill_then_resume_keeps_the_adaptive_clipping_bound(tmp_path):
+    """Round DP with adaptive clipping: the bound reached before the kill is checkpointed, so the
+    resumed run clips and noises like the uninterrupted one."""
+    data_dir, model_dir = make_federation(tmp_path, num_owners=6)
+    config = tmp_path / "sim.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": str(data_dir), "model": str(model_dir), "algorithm": "fedavg_ft", "rounds": 3, "fraction_train": 1.0,
+        "local": {"epochs": 60, "batch_size": 8}, "personalize": {"epochs": 1}, "evaluate": {"examples": 0},
+        "privacy": {"rounds": {"mode": "server_adaptive", "noise_multiplier": 0.5, "clipping_norm": 0.01,
+                               "clipped_count_stddev": 1.0}},
+    }))
+    full = tmp_path / "full"
+    subprocess.run(_command(config, full), check=True, capture_output=True)
+
+    cut = tmp_path / "cut"
+    sigkill_when(_command(config, cut), lambda: _completed_round(cut) >= 1, timeout_s=300)
+    killed_after = _completed_round(cut)
+    assert 1 <= killed_after < 3 and not (cut / "summary.json").exists(), "the kill should land mid-run"
+
+    resumed = subprocess.run(_command(config, cut), check=True, capture_output=True, text=True)
+    assert f"resuming after round {killed_after}/3" in resumed.stdout
+    assert (cut / "clients.csv").read_text() == (full / "clients.csv").read_text()
+    final = json.loads((full / "summary.json").read_text())["round_dp"]["final_clipping_norm"]
+    assert json.loads((cut / "summary.json").read_text())["round_dp"]["final_clipping_norm"] == final != 0.01
+
+    def bounds(out):
+        with open(out / "rounds.csv") as handle:
+            return [float(row["dp_clipping_norm"]) for row in csv.DictReader(handle)]
+
+    assert bounds(cut) == bounds(full) and bounds(full)[0] == 0.01 and len(set(bounds(full))) == 3

@@ -40,6 +40,9 @@ def test_a_changed_key_invalidates_only_its_stage_and_those_downstream(base_mapp
     assert _changed(base_mapping, lambda m: m["distill"]["train"].update(epochs=2)) == {"distill", "evaluate"} | federated
     assert _changed(base_mapping, lambda m: m["teacher"].update(epochs=2)) == {"teacher", "distill", "evaluate"} | federated
     assert _changed(base_mapping, lambda m: m["data"].update(min_samples=6)) == set(_fingerprints(base_mapping))
+    # the devices' validation texts are carved from their train texts: every stage may change
+    assert _changed(base_mapping, lambda m: m["data"].update(validation_fraction=0.2)) == set(_fingerprints(base_mapping))
+    assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(split="validation")) == federated
     assert _changed(base_mapping, lambda m: m.update(seed=1)) == set(_fingerprints(base_mapping))
     # where and how the simulation runs does not change its results
     assert _changed(base_mapping, lambda m: m["federated"].update(simulation={"ray_address": "auto", "timeout_s": 5.0})) == set()
@@ -56,6 +59,9 @@ def test_rerun_reuses_finished_stages_and_redoes_only_changed_ones(tmp_path):
     summary = run_study(config_from_mapping(mapping))
     assert _statuses(run_dir) == {"data": False, "teacher": False, "distill": False, "evaluate": False}
     assert summary["student"]["params"] > 0 and 0 <= summary["attack"]["student"]["adversarial_acc"] <= 1
+    # the headline's student accuracy is the final evaluation's (test); the distill stage's is validation
+    assert summary["student"]["natural_acc"] == summary["attack"]["student"]["natural_acc"]
+    assert 0 <= summary["student"]["val_natural_acc"] <= 1
     assert (run_dir / "summary.json").is_file() and (run_dir / "report" / "report.md").is_file()
     student_weights = next((run_dir / "stages" / "distill").glob("*/student/model.safetensors"))
     mtime = student_weights.stat().st_mtime_ns

@@ -53,7 +53,7 @@ def test_quickstart_asks_for_at_least_50_personalized_clients():
     ({"evaluate": {"max_examples": 10}}, "config key evaluate.max_examples was renamed: use evaluate.examples"),
     ({"evaluate": {"top_k": 0}}, "config key evaluate.top_k must be >= 1"),
     ({"federated": {"algorithms": "fedavg"}}, "federated.algorithms must be list"),
-    ({"federated": {"algorithms": ["fedavg", "fedavg"]}}, "lists a name twice"),
+    ({"federated": {"algorithms": ["fedavg", "fedavg"]}}, "lists fedavg twice"),
     ({"federated": {"algorithms": ["fedavgg"]}}, "fedavgg"),
     ({"federated": {"algorithms": ["fedavg"], "rounds": -1}}, "config key federated.rounds must be >= 0"),
     ({"federated": {"algorithms": ["fedavg"], "rounds": "many"}}, "config key federated.rounds must be int"),

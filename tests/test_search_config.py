@@ -40,6 +40,7 @@ def test_overrides_and_paths_resolve(base, tmp_path):
     ({"evaluation": {"examples": 0}}, "config key evaluation.examples must be >= 1"),
     ({"evaluation": {"attack_examples": 10}}, "config key evaluation.attack_examples was renamed: use evaluation.examples"),
     ({"evaluation": {"test_attack_examples": 10}}, "evaluation.test_attack_examples was renamed: use evaluation.test_examples"),
+    ({"test_front": True}, "test_front was renamed: use `fedrobust search-test OUT` after the search"),
     ({"distill": {"objectives": {"ce": {"start_epoch": 9}}}}, "config key distill.objectives.ce.start_epoch"),
     ({"space": {"prado": {"dimension": [8]}}}, "space.prado.dimension"),
     ({"distill": {"objectives": {"gradmsk": {"start_epoch": 2}}}}, "config key distill.objectives.gradmsk is not an objective"),

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from fedrobust.cli.main import main as cli_main
+from fedrobust.data.test_reads import record_test_reads
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.errors import ConfigError
 from fedrobust.models import load_model
@@ -61,7 +62,7 @@ def search_config(tmp_path, strategy, **changes):
         "objectives": {"ce": {"weight": 1.0}},
     }))
     options = {"population": 4, "offspring": 3} if strategy == "evolution" else {"batch": 3}
-    mapping = {"distill": {"extends": str(base), **changes.pop("distill", {})}, "space": SMALL_SPACE, "candidates": 11, "reference": False, "test_front": False,
+    mapping = {"distill": {"extends": str(base), **changes.pop("distill", {})}, "space": SMALL_SPACE, "candidates": 11, "reference": False,
                "strategy": {"name": strategy, "options": options}, "seed": 3,
                "objectives": [{"metric": "val_natural_acc", "goal": "max"},
                               {"metric": "val_adversarial_acc", "goal": "max"},
@@ -180,7 +181,9 @@ def test_real_search_cli_writes_front_exports_and_resumes(tiny_run, tmp_path, ca
     }))
     out, exported = tmp_path / "out", tmp_path / "chosen"
     argv = ["search", "--config", str(tmp_path / "search.yaml"), "--out", str(out), "--export", str(exported)]
-    assert cli_main(argv) == 0
+    with record_test_reads() as reads:
+        assert cli_main(argv) == 0
+    assert reads == set()  # the search, the reference and the export read no test text
     assert "3 candidates (4 evaluated now" in capsys.readouterr().out  # 3 + the hand-designed reference
     pareto = json.loads((out / "pareto.json").read_text())
     assert pareto["front"] and pareto["reference"]["student"]["projection_dim"] == 16
@@ -188,11 +191,28 @@ def test_real_search_cli_writes_front_exports_and_resumes(tiny_run, tmp_path, ca
         assert 0.0 <= entry["metrics"]["val_adversarial_acc"] <= entry["metrics"]["val_natural_acc_attacked"] <= 1.0
         assert 0.0 <= entry["metrics"]["val_natural_acc"] <= 1.0
         assert entry["metrics"]["val_attacked"] == 6 and entry["metrics"]["params"] > 0
-        assert 0.0 <= entry["test"]["test_natural_acc"] <= 1.0 and entry["test"]["test_attacked"] == 6
+        assert "test" not in entry
     assert pareto["exported"]["key"] in {e["key"] for e in pareto["front"]}
     model, tok = load_model(exported)
     assert model.registry_name == "prado" and tok.max_length == 16
     assert (out / "pareto.png").stat().st_size > 0
 
-    assert cli_main(argv) == 0
-    assert "3 candidates (0 evaluated now" in capsys.readouterr().out
+    # the final evaluation, a separate phase: the selection on test, and nothing else read
+    with record_test_reads() as reads:
+        assert cli_main(["search-test", str(out)]) == 0
+    assert reads == {"public"} and "test_natural" in capsys.readouterr().out
+    final = json.loads((out / "final_test.json").read_text())
+    assert final["exported"] == pareto["exported"]["key"]
+    assert [e["key"] for e in final["front"]] == [e["key"] for e in pareto["front"]]
+    for entry in final["front"] + [final["reference"]]:
+        assert 0.0 <= entry["test"]["test_natural_acc"] <= 1.0 and entry["test"]["test_attacked"] == 6
+
+    with record_test_reads() as reads:
+        assert cli_main(argv) == 0
+    assert reads == set() and "3 candidates (0 evaluated now" in capsys.readouterr().out
+
+
+def test_search_test_needs_a_finished_search(tmp_path, capsys):
+    (tmp_path / "search_config.yaml").write_text("candidates: 1\n")
+    assert cli_main(["search-test", str(tmp_path)]) == 2
+    assert "pareto.json not found: the search has not finished" in capsys.readouterr().err

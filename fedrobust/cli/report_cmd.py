@@ -15,6 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
     p.add_argument("--out", type=Path, default=None, help="report folder")
     p.add_argument("--title", default=None)
+    p.add_argument("--compare-to", default=None, metavar="ALGORITHM",
+                   help="reference of the paired comparisons (e.g. fedavg_ft): each algorithm against it from the "
+                        "same start, and against itself from other starts (default: every pair)")
     p.set_defaults(func=run)
 
 
@@ -22,6 +25,6 @@ def run(args: argparse.Namespace) -> int:
     from fedrobust.report import build_report
 
     out = args.out or args.runs[0] / ("report" if len(args.runs) == 1 else "report-compare")
-    paths = build_report(args.runs, out, title=args.title)
+    paths = build_report(args.runs, out, title=args.title, compare_to=args.compare_to)
     print(f"wrote {paths['markdown']}, {paths['html']} and {len(paths['plots'])} plots")
     return 0

@@ -1,4 +1,6 @@
-"""`fedrobust search --config FILE --out DIR [--set key=value ...]`: robust student architecture search (resumable)."""
+"""`fedrobust search --config FILE --out DIR [--set key=value ...]`: robust student architecture search
+(resumable; reads validation texts only), then `fedrobust search-test DIR`: the final evaluation of
+its selection on the public test split."""
 
 from __future__ import annotations
 
@@ -26,6 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--export", default=None, metavar="DIR", help="overrides config key export.to")
     p.add_argument("--export-candidate", default=None, metavar="KEY", help="overrides config key export.candidate")
     p.set_defaults(func=run)
+
+    t = subparsers.add_parser(
+        "search-test", help="after a search: score its front, reference and exported student on the public test split"
+    )
+    t.add_argument("out", type=Path, help="the --out folder of a finished `fedrobust search`")
+    t.set_defaults(func=run_final_test)
 
 
 def overrides_of(args: argparse.Namespace) -> dict:
@@ -58,4 +66,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"hand-designed {result.reference['key']}: {values}")
     if result.exported:
         print(f"exported student: {result.exported} (config key model of `fedrobust simulate`, or distill.path of `fedrobust run`)")
+    print(f"selection made on validation texts; its test scores: fedrobust search-test {args.out}")
+    return 0
+
+
+def run_final_test(args: argparse.Namespace) -> int:
+    from fedrobust.search.holdout import FINAL_TEST_FILE, final_test
+
+    result = final_test(args.out)
+    entries = [("front", e) for e in result["front"]] + ([("reference", result["reference"])] if result["reference"] else [])
+    print("role       key           student           val_natural  val_adversarial  test_natural  test_adversarial")
+    for role, entry in entries:
+        m, t = entry["metrics"], entry["test"]
+        mark = "*" if entry["key"] == result["exported"] else " "
+        print(f"{role:<10} {entry['key']}{mark} {entry['student']['name']:<17} {m['val_natural_acc']:>11.4f}  "
+              f"{m['val_adversarial_acc']:>15.4f}  {t['test_natural_acc']:>12.4f}  {t['test_adversarial_acc']:>16.4f}")
+    print(f"(* exported) test scores, reported and never selected on: {args.out / FINAL_TEST_FILE}")
     return 0

@@ -1,39 +1,94 @@
 """Reading a prepared federated directory: the API every later stage uses.
 
     fd = FederatedDataset.load("data/rt")
-    fd.client(0).train_texts, fd.public().test_labels, fd.client_ids, fd.label_names
+    fd.client(0).train_texts, fd.client(0).validation_texts, fd.public().test_labels, fd.client_ids
+
+Test texts and labels are read through ``ClientData.test_texts`` / ``test_labels``, which note the
+read (fedrobust.data.test_reads): selection reads validation, only the final evaluation reads test.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from fedrobust.data.leaf import LeafUser, read_leaf_split
+from fedrobust.data.test_reads import note_test_read
+from fedrobust.data.validation import META_KEY as VALIDATION_KEY
+from fedrobust.data.validation import carve
 from fedrobust.errors import DataError
 
 FORMAT = "fedrobust-leaf/1"
 META_FILE = "meta.json"
 STATS_FILE = "stats.json"
 PUBLIC_DIR = "public"
+PUBLIC_OWNER = "public"  # the public split's name in ClientData.client_id and in test-read records
 
 
-@dataclass(frozen=True)
 class ClientData:
-    client_id: str
-    train_texts: list[str]
-    train_labels: list[int]
-    test_texts: list[str]
-    test_labels: list[int]
+    """One split owner's texts: train, validation (carved from train) and test (reads are recorded)."""
+
+    __slots__ = ("client_id", "train_texts", "train_labels", "validation_texts", "validation_labels",
+                 "_test_texts", "_test_labels", "_held_out")
+
+    def __init__(self, client_id: str, train_texts: list[str], train_labels: list[int], test_texts: list[str],
+                 test_labels: list[int], validation_texts: list[str] | None = None,
+                 validation_labels: list[int] | None = None) -> None:
+        self.client_id = client_id
+        self.train_texts, self.train_labels = train_texts, train_labels
+        self.validation_texts, self.validation_labels = validation_texts or [], validation_labels or []
+        self._test_texts, self._test_labels = test_texts, test_labels
+        self._held_out = "test"  # which split the test_* slots hold (see held_out_as)
+
+    @property
+    def test_texts(self) -> list[str]:
+        self._note_read()
+        return self._test_texts
+
+    @property
+    def test_labels(self) -> list[int]:
+        self._note_read()
+        return self._test_labels
+
+    def _note_read(self) -> None:
+        if self._held_out == "test":
+            note_test_read(self.client_id)
+
+    def held_out_as(self, split: str) -> "ClientData":
+        """For code that reads "the held-out texts" as test_texts (membership non-members): a copy
+        whose test_* hold ``split``'s texts, so that a run measuring validation reads no test text
+        (its reads are not recorded). ``"test"`` returns this object."""
+        if split == "test":
+            return self
+        texts, labels = self.split(split)
+        view = ClientData(self.client_id, self.train_texts, self.train_labels, texts, labels,
+                          self.validation_texts, self.validation_labels)
+        view._held_out = split
+        return view
+
+    def split(self, name: str) -> tuple[list[str], list[int]]:
+        """(texts, labels) of ``train``, ``validation`` or ``test``."""
+        if name == "test":
+            return self.test_texts, self.test_labels
+        if name in ("train", "validation"):
+            return getattr(self, f"{name}_texts"), getattr(self, f"{name}_labels")
+        raise DataError(f"unknown split {name!r}; one of train, validation, test")
 
     @property
     def n_train(self) -> int:
         return len(self.train_labels)
 
     @property
-    def n_test(self) -> int:
-        return len(self.test_labels)
+    def n_validation(self) -> int:
+        return len(self.validation_labels)
+
+    @property
+    def n_test(self) -> int:  # a count, not a read of the test data
+        return len(self._test_labels)
+
+    def __repr__(self) -> str:
+        return (f"ClientData({self.client_id!r}, {self.n_train} train, {self.n_validation} validation, "
+                f"{self.n_test} test)")
 
 
 def _merge(users: dict[str, LeafUser]) -> tuple[list[str], list[int]]:
@@ -94,7 +149,14 @@ class FederatedDataset:
             raise DataError(f"{self.root}: no client {key!r}")
         empty = LeafUser()
         train, test = self._train.get(client_id, empty), self._test.get(client_id, empty)
-        return ClientData(client_id, train.texts, [int(y) for y in train.labels], test.texts, [int(y) for y in test.labels])
+        texts, labels, val_texts, val_labels = carve(client_id, train.texts, [int(y) for y in train.labels],
+                                                     self.validation_fraction)
+        return ClientData(client_id, texts, labels, test.texts, [int(y) for y in test.labels], val_texts, val_labels)
+
+    @property
+    def validation_fraction(self) -> float:
+        """Share of each device's train texts held out for validation (0 for older directories)."""
+        return float(self.meta.get(VALIDATION_KEY, 0.0))
 
     def all_texts(self) -> set[str]:
         """Every text of the dataset: devices and public split, train and test."""
@@ -102,9 +164,13 @@ class FederatedDataset:
         return {text for users in splits for record in users.values() for text in record.texts}
 
     def public(self) -> ClientData:
-        """The server-side split used to train the teacher and distil the student."""
+        """The server-side split used to train the teacher and distil the student.
+
+        Its validation texts are not carved here: the teacher trains on the whole public train
+        split, and the distillation holds out its own share of it (distill config
+        ``train.validation_fraction``, fedrobust.distill.pipeline), which is the public validation."""
         if not self._public_train:
             raise DataError(f"{self.root}: has no public split; prepare it with --public-fraction > 0")
         train_texts, train_labels = _merge(self._public_train)
         test_texts, test_labels = _merge(self._public_test)
-        return ClientData("public", train_texts, train_labels, test_texts, test_labels)
+        return ClientData(PUBLIC_OWNER, train_texts, train_labels, test_texts, test_labels)

@@ -3,7 +3,8 @@
 Steps: load the source, drop exact duplicate texts, partition rows into clients, move clients
 too small to be devices into the public (server) split and add random whole clients to it until
 ``public_fraction`` of the samples are public, keep ``user_fraction`` of the remaining device
-clients, split each client's samples into train/test, and write everything to a temporary
+clients, split each client's samples into train/test (a device's validation texts are carved from its train
+split when loaded, with ``validation_fraction`` from meta.json), and write everything to a temporary
 directory that is renamed into place only when complete.
 """
 
@@ -29,6 +30,8 @@ from fedrobust.config_schema import at_least, dotted, flag_help
 from fedrobust.data.sources import DEFAULT_SOURCE, SourceOptions, load_source
 from fedrobust.data.sources.base import PUBLIC, SPLIT, TEXT
 from fedrobust.data.stats import compute_stats
+from fedrobust.data.validation import DEFAULT_VALIDATION_FRACTION
+from fedrobust.data.validation import META_KEY as VALIDATION_KEY
 from fedrobust.errors import ConfigError, DataError
 
 PUBLIC_CLIENT = "__public__"
@@ -49,6 +52,9 @@ class DataConfig:
         "devices with fewer test texts after the split are left out (counted in the provenance)"))
     user_fraction: float = field(default=1.0, metadata=flag_help("fraction of device clients kept"))
     train_fraction: float = field(default=0.8, metadata=flag_help("per-client share of samples for training"))
+    validation_fraction: float = field(default=DEFAULT_VALIDATION_FRACTION, metadata=flag_help(
+        "share of each device's training texts held out for validation (carved when loaded; see "
+        "fedrobust/data/validation.py); 0: none"))
     public_fraction: float = field(default=0.15, metadata=flag_help("share of samples held by the server (whole clients)"))
     keep_duplicates: bool = field(default=False, metadata=flag_help("keep exact duplicate texts"))
     text_column: str = "text"
@@ -79,6 +85,8 @@ class DataConfig:
             raise ConfigError(f"config key {key('user_fraction')} must be in (0, 1], got {self.user_fraction}")
         if not 0 < self.train_fraction < 1:
             raise ConfigError(f"config key {key('train_fraction')} must be in (0, 1), got {self.train_fraction}")
+        if not 0 <= self.validation_fraction < 0.5:
+            raise ConfigError(f"config key {key('validation_fraction')} must be in [0, 0.5), got {self.validation_fraction}")
         if not 0 <= self.public_fraction < 1:
             raise ConfigError(f"config key {key('public_fraction')} must be in [0, 1), got {self.public_fraction}")
 
@@ -237,6 +245,7 @@ def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]
         "label_names": dataset.features["label"].names,
         "num_labels": dataset.features["label"].num_classes,
         "options": options.to_dict(),
+        VALIDATION_KEY: options.validation_fraction,  # FederatedDataset carves each device's validation with it
         "provenance": provenance,
     }
     return splits, meta

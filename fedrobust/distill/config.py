@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import fedrobust.models.students  # noqa: F401  (registers the students)
 from fedrobust.config_schema import at_least, check_parameters, check_type, dotted, validated
@@ -29,7 +29,9 @@ class TrainConfig:
     decay_lr: bool = True  # linear decay to zero over the epochs
     weight_decay: float = 0.0
     grad_clip: float = 1.0
-    validation_fraction: float = 0.1  # of the public train split, scored after every epoch
+    # of the public train split: the public validation texts, scored after every epoch and by
+    # metrics.json (the teacher trains on them, the student never does)
+    validation_fraction: float = 0.1
     keep_best_epoch: bool = True  # False: keep the last epoch (adversarial training, decayed lr)
     use_augmented: bool = True  # train on the teacher-labelled copies in the cache, if any
     max_augmented_copies: int | None = None  # use at most this many copies per text (None: all)
@@ -46,8 +48,8 @@ class VocabularyConfig:
     init_from_teacher: bool = True  # PCA of a teacher token table (below)
     # input: the teacher's input embeddings; contextual: each token's mean last-layer state in the
     # teacher (distill/token_table.py). Contextual learns much faster (validation 0.82 vs 0.73 after
-    # one epoch on rotten_tomatoes) but ended no more accurate on device test texts, and worse for
-    # CE-only and the short quickstart, so it is opt-in.
+    # one epoch on rotten_tomatoes); it is opt-in, and simulations/distill_selection.py compares the
+    # two on validation texts for a given config.
     teacher_table: str = "input"
 
 
@@ -61,10 +63,14 @@ class CompressionConfig:
 
 @dataclass
 class MeasureConfig:
-    """How the finished student is measured (the YAML key is ``eval``)."""
+    """How the finished student is measured, on the validation rows (the YAML key is ``eval``)."""
 
-    max_test_examples: int | None = None
+    max_validation_examples: int | None = None
     latency_examples: int = 200
+
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {
+        "max_test_examples": "max_validation_examples (a distill run measures validation texts; test is for the "
+                             "final evaluation, `fedrobust evaluate`)"}
 
 
 @dataclass(kw_only=True)
@@ -114,7 +120,7 @@ class DistillSettings:
         at_least(self.train.epochs, 1, key("train.epochs"))
         at_least(self.train.batch_size, 1, key("train.batch_size"))
         at_least(self.eval.latency_examples, 1, key("eval.latency_examples"))
-        at_least(self.eval.max_test_examples, 1, key("eval.max_test_examples"), allow_none=True)
+        at_least(self.eval.max_validation_examples, 1, key("eval.max_validation_examples"), allow_none=True)
 
 
 @dataclass(kw_only=True)

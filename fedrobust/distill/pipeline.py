@@ -1,4 +1,10 @@
-"""`fedrobust distill`: from a validated config to a saved student and its metrics.json."""
+"""`fedrobust distill`: from a validated config to a saved student and its metrics.json.
+
+A distill run reads no test text: the best epoch is kept and the student is measured on the
+validation rows (``train.validation_fraction`` of the public train split, never trained on, which
+are the public split's validation texts), so metrics.json's accuracies are ``val_*``. Test numbers
+come from the final evaluation (`fedrobust evaluate`, the run's evaluate stage).
+"""
 
 from __future__ import annotations
 
@@ -102,7 +108,12 @@ class DistillInputs:
     labels: torch.Tensor  # one per cache row
     train_orig: torch.Tensor  # public training texts used for training
     train_idx: torch.Tensor  # cache rows used for training (texts + their augmented copies)
-    val_idx: torch.Tensor  # public training texts held out to pick the best epoch
+    val_idx: torch.Tensor  # public training texts held out to pick the best epoch: the public validation
+
+    def validation(self) -> tuple[list[str], list[int]]:
+        """The public validation texts and their gold labels."""
+        rows = self.val_idx.tolist()
+        return [self.public.train_texts[i] for i in rows], [int(self.public.train_labels[i]) for i in rows]
 
 
 def load_inputs(config: DistillConfig) -> DistillInputs:
@@ -195,21 +206,23 @@ def save_and_measure(
         "sparsity": sparsity(student),
         "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS),
     }
-    limit = config.eval.max_test_examples
-    texts, labels = list(inputs.public.test_texts)[:limit], [int(y) for y in list(inputs.public.test_labels)[:limit]]
+    limit = config.eval.max_validation_examples
+    texts, labels = (part[:limit] for part in inputs.validation())
     reloaded, _ = load_model(out_dir / STUDENT_DIR)
-    measured["natural_acc"] = accuracy(reloaded, tok, texts, labels)
-    measured["latency_ms"] = latency_ms(reloaded, tok, texts, config.eval.latency_examples)
+    measured["val_natural_acc"] = accuracy(reloaded, tok, texts, labels)
+    # latency needs texts, not held-out ones: training texts fill in when validation is small
+    timing = texts + list(inputs.public.train_texts)[:config.eval.latency_examples]
+    measured["latency_ms"] = latency_ms(reloaded, tok, timing, config.eval.latency_examples)
     if config.compression.int8:
         save_model(student, tok, out_dir / STUDENT_INT8_DIR, extra_config=extra, weights="int8")
         int8 = load_model(out_dir / STUDENT_INT8_DIR)[0]
         measured["bytes_int8"] = size_bytes(out_dir / STUDENT_INT8_DIR / INT8_WEIGHTS)
-        measured["natural_acc_int8"] = accuracy(int8, tok, texts, labels)
-        measured["int8_agreement"] = float((predict(int8, tok, texts) == predict(reloaded, tok, texts)).float().mean())
+        measured["val_natural_acc_int8"] = accuracy(int8, tok, texts, labels)
+        measured["val_int8_agreement"] = float((predict(int8, tok, texts) == predict(reloaded, tok, texts)).float().mean())
     else:  # size of the int8 file it would write
         state = {k: v.detach().contiguous() for k, v in student.state_dict().items()}
         measured["bytes_int8"] = len(safetensors_bytes(quantize_state_dict(state)))
-    measured["test_examples"] = len(texts)
+    measured["validation_examples"] = len(texts)
     return measured
 
 
@@ -233,7 +246,6 @@ def run_distill(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
         "teacher": teacher,
         "student": measured,
         "param_ratio": measured["params"] / teacher["params"],
-        "test_examples": measured["test_examples"],
         "train_examples": len(inputs.train_orig),
         "train_rows_with_augmented": len(inputs.train_idx),
         "train_transfer_rows": int((inputs.cache["source_index"][inputs.train_idx] < 0).sum())
@@ -246,7 +258,8 @@ def run_distill(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info(
-        "student %s: %d params (%.3f of the teacher), natural accuracy %.4f (teacher %.4f)",
-        measured["name"], measured["params"], metrics["param_ratio"], measured["natural_acc"], teacher["natural_acc"],
+        "student %s: %d params (%.3f of the teacher), validation natural accuracy %.4f on %d texts",
+        measured["name"], measured["params"], metrics["param_ratio"], measured["val_natural_acc"],
+        measured["validation_examples"],
     )
     return metrics

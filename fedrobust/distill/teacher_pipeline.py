@@ -120,6 +120,8 @@ def run_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherConfi
     train_seconds = time.perf_counter() - started
     save_model(teacher, tokenizer, out_dir / MODEL_DIR, extra_config={"data": str(data_dir)})
 
+    # Fine-tuning makes no choice (fixed epochs, the last one kept), so this public test accuracy is a
+    # final-evaluation figure: reported beside the student, never selected on.
     test_texts, test_labels = list(public.test_texts), list(public.test_labels)
     state = {k: v.detach().contiguous() for k, v in teacher.state_dict().items()}
     summary = {

@@ -23,6 +23,8 @@ from fedrobust.models.base import TextClassifier
 if TYPE_CHECKING:  # fedrobust.data imports `datasets`; evaluation should not pay for it
     from fedrobust.data import ClientData
 
+SPLITS = ("train", "validation", "test")  # ClientData.split's names
+
 
 @dataclass
 class ClientAttackRecord:
@@ -143,15 +145,14 @@ def evaluate_clients(
 
     Returns per-example rows, one summary per client (client_id first) and the pooled summary.
     """
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     runner = _resolve_attack(attack, model, tokenizer, max_queries, seed, attack_options)
     owners: list[tuple[str, int]] = []
     texts: list[str] = []
     labels: list[int] = []
     for client in clients:
-        client_texts = client.test_texts if split == "test" else client.train_texts
-        client_labels = client.test_labels if split == "test" else client.train_labels
+        client_texts, client_labels = client.split(split)
         for i in sample_indices(len(client_texts), per_client, seed):
             owners.append((client.client_id, i))
             texts.append(client_texts[i])

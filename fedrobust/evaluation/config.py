@@ -12,6 +12,7 @@ thing everywhere:
         max_edit_distance: 30      # character attacks: Levenshtein distance to the original text
       - attack: fast_pwws          # word substitution (WordNet synonyms, PWWS)
     examples: 200                  # a seeded sample of this many texts is attacked (null: all)
+    split: test                    # the device phase only: validation in runs that tune settings
 
 The first attack at its first budget is the run's *primary* threat: the plain ``adversarial_acc``
 and ``attack_success_rate`` columns are measured under it; every threat also has its own columns
@@ -135,8 +136,21 @@ class AttackEvalConfig:
         return "; ".join(t.describe() for t in self.attacks) or "no attack"
 
 
+DEVICE_SPLITS = ("test", "validation")
+
+
 @dataclass
 class DeviceAttackEvalConfig(AttackEvalConfig):
-    """The device phase: each device's own test texts, all of them by default (small sets)."""
+    """The device phase: each device's own test texts, all of them by default (small sets).
+
+    ``split: validation`` measures the devices' validation texts instead (the majority baseline
+    too) and reads no test text: for runs that tune settings; only the final run reads test."""
 
     examples: int | None = field(default=None, metadata=AttackEvalConfig.__dataclass_fields__["examples"].metadata)
+    split: str = field(default="test", metadata=flag_help(
+        "test (the final evaluation) | validation (runs that tune settings: no test text is read)"))
+
+    def validate(self, where: str = "evaluate") -> None:
+        super().validate(where)
+        check_all([(self.split in DEVICE_SPLITS,
+                    f"{where}.split must be one of {', '.join(DEVICE_SPLITS)}, got {self.split!r}")])

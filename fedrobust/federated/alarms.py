@@ -19,21 +19,21 @@ def _finite(value: Any) -> float | None:
 
 
 def round_alarms(start: float | None, majority_share: float | None, rounds: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The global model's public-split accuracy falling below where it started, or to the share of
-    the public majority class (a near-constant model)."""
-    accuracies = [(r["round"], _finite(r.get("public_natural_acc"))) for r in rounds]
+    """The global model's accuracy on the public monitor sample (public train texts) falling below
+    where it started, or to the share of the sample's majority class (a near-constant model)."""
+    accuracies = [(r["round"], _finite(r.get("public_train_acc"))) for r in rounds]
     accuracies = [(k, a) for k, a in accuracies if a is not None]
     if not accuracies:
         return []
     alarms = []
     last_round, last = accuracies[-1]
     if start is not None and last < start - PUBLIC_DROP_TOLERANCE:
-        alarms.append(f"the global model's public accuracy fell from {start:.3f} before the rounds to {last:.3f} "
+        alarms.append(f"the global model's accuracy on public train texts fell from {start:.3f} before the rounds to {last:.3f} "
                       f"after round {last_round}")
     if majority_share is not None:
         collapsed = [k for k, a in accuracies if a <= majority_share]
         if collapsed:
-            alarms.append(f"the global model's public accuracy is at or below the majority-class share "
+            alarms.append(f"the global model's accuracy on public train texts is at or below the majority-class share "
                           f"{majority_share:.3f} after round(s) {', '.join(map(str, collapsed))}: it predicts "
                           "(nearly) one class")
     return alarms

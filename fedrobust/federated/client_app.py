@@ -76,7 +76,7 @@ def _node_call(message: Message) -> NodeCall:
     import_algorithm_module(str(settings.get(ALGORITHM_MODULE_KEY, "")))  # e.g. a user's own algorithm
     config = worker_cache.parse_config(str(settings["fedrobust-config"]))
     algorithm = worker_cache.algorithm_for(str(settings["fedrobust-config"]))
-    model = worker_cache.initial_model(config.model, algorithm.starts_from, config.seed)
+    model = worker_cache.initial_model(config.model, config.init, config.seed)
     if "arrays" in message.content:
         load_arrays(model, message.content["arrays"])
     return NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]])

@@ -28,11 +28,19 @@ from fedrobust.config_schema import check_all, dataclass_from_mapping, dotted, v
 from fedrobust.config_schema import load_config as load_config_file
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
-from fedrobust.federated.algorithms.registry import ALGORITHMS  # importing it registers every algorithm
+from fedrobust.federated.algorithms.registry import ALGORITHMS, build_algorithm  # importing it registers every algorithm
+from fedrobust.federated.dp_scope import check_dp_scope
 from fedrobust.privacy.config import DPConfig, PrivacyConfig
 
 PARAM_GROUPS = ("all", "head", "adapters")
 DEFAULT_ALGORITHM = "robust_student"
+# The model every algorithm of a federation starts from: "student" the distilled student (the
+# config's ``model``); "public" the same architecture trained with plain cross-entropy on the public
+# split, no teacher and no adversarial objective (``model`` is then that artifact); "fresh" the
+# architecture of ``model`` with new seeded weights.
+INITS = ("student", "public", "fresh")
+DEFAULT_INIT = "student"
+INIT_KEY = "init"
 
 
 @dataclass
@@ -77,6 +85,7 @@ class SimulationEngineConfig:
 class FederatedSettings:
     """Everything about a federation except its data, model, seed and algorithm."""
 
+    init: str = DEFAULT_INIT  # student | public | fresh; an algorithm entry may override it: {fedavg: {init: public}}
     rounds: int = 3
     fraction_train: float = 0.2
     min_train_clients: int = 2
@@ -114,6 +123,11 @@ class SimulationConfig(FederatedSettings):
         """The algorithm's settings: an instance of its ``Params`` dataclass."""
         return algorithm_params(self.algorithm, "algorithm")
 
+    @property
+    def label(self) -> str:
+        """How tables name this federation: the algorithm, with its start when that is not the student."""
+        return federation_label(self.algorithm_name, self.init)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -125,7 +139,8 @@ class SimulationConfig(FederatedSettings):
 
 
 def _entry(entry: Any, where: str) -> tuple[str, Any]:
-    """(name, params mapping or None) of an algorithm entry: ``name`` or ``{name: {params}}``."""
+    """(name, params mapping or None) of an algorithm entry: ``name`` or ``{name: {params}}``;
+    the entry's ``init`` is not one of the algorithm's params (``entry_init``)."""
     if isinstance(entry, str):
         name, params = entry, None
     elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str):
@@ -135,7 +150,39 @@ def _entry(entry: Any, where: str) -> tuple[str, Any]:
                           f"{{name: {{param: value}}}}, e.g. {{ditto: {{lam: 0.1}}}}; got {entry!r}")
     if name not in ALGORITHMS:
         raise ConfigError(f"config key {where}: unknown federated algorithm {name!r}; known: {', '.join(ALGORITHMS.names())}")
+    if isinstance(params, dict) and INIT_KEY in params:
+        params = {k: v for k, v in params.items() if k != INIT_KEY}
     return name, params
+
+
+def entry_init(entry: Any, default: str, where: str) -> str:
+    """The starting model an algorithm entry asks for (``{fedavg: {init: public}}``), else ``default``."""
+    params = next(iter(entry.values())) if isinstance(entry, dict) and len(entry) == 1 else None
+    init = params.get(INIT_KEY, default) if isinstance(params, dict) else default
+    name = next(iter(entry)) if isinstance(entry, dict) else entry
+    if init not in INITS:
+        raise ConfigError(f"config key {where}.{name}.{INIT_KEY} must be one of {', '.join(INITS)}, got {init!r}")
+    return init
+
+
+def without_init(entry: Any) -> Any:
+    """The entry without its ``init`` key (the algorithm's own settings only)."""
+    if not isinstance(entry, dict) or len(entry) != 1:
+        return entry
+    name, params = next(iter(entry.items()))
+    if not isinstance(params, dict) or INIT_KEY not in params:
+        return entry
+    rest = {k: v for k, v in params.items() if k != INIT_KEY}
+    return {name: rest} if rest else name
+
+
+def federation_label(name: str, init: str) -> str:
+    """``fedavg_ft`` when it starts from the distilled student, ``fedavg_ft@public`` otherwise."""
+    return name if init == DEFAULT_INIT else f"{name}@{init}"
+
+
+def entry_label(entry: Any, default_init: str, where: str) -> str:
+    return federation_label(algorithm_name(entry, where), entry_init(entry, default_init, where))
 
 
 def algorithm_name(entry: Any, where: str) -> str:
@@ -187,6 +234,7 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
     k = lambda key: dotted(where, key)  # noqa: E731
     local, personalize, engine = settings.local, settings.personalize, settings.simulation
     checks = [
+        (settings.init in INITS, f"{k('init')} must be one of {', '.join(INITS)}, got {settings.init!r}"),
         (settings.rounds >= 0, f"{k('rounds')} must be >= 0"),
         (0 < settings.fraction_train <= 1, f"{k('fraction_train')} must be in (0, 1]"),
         (settings.min_train_clients >= 1, f"{k('min_train_clients')} must be >= 1"),
@@ -214,19 +262,28 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
 
 def validate(config: SimulationConfig) -> SimulationConfig:
     algorithm_params(config.algorithm, "algorithm")
+    asked = entry_init(config.algorithm, config.init, "algorithm")
+    if asked != config.init and config.init != DEFAULT_INIT:
+        raise ConfigError(f"config keys init ({config.init}) and algorithm.{config.algorithm_name}.init ({asked}) "
+                          "disagree; give one of them")
+    config.init, config.algorithm = asked, without_init(config.algorithm)
     validate_settings(config)
+    check_dp_scope(config, build_algorithm(config.algorithm_name, config.algorithm_params), "algorithm")
     return config
 
 
 def validate_section(section: FederatedSection, where: str = "federated") -> FederatedSection:
-    """Check every algorithm entry (and that none is named twice) and the shared settings."""
-    names = [algorithm_name(entry, f"{where}.algorithms[{i}]") for i, entry in enumerate(section.algorithms)]
-    for i, entry in enumerate(section.algorithms):
-        algorithm_params(entry, f"{where}.algorithms[{i}]")
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ConfigError(f"config key {where}.algorithms lists a name twice: {repeated[0]} (one federation per algorithm)")
+    """Check every algorithm entry (and that no algorithm and start is named twice) and the shared settings."""
     validate_settings(section, where)
+    labels = [entry_label(entry, section.init, f"{where}.algorithms[{i}]") for i, entry in enumerate(section.algorithms)]
+    for i, entry in enumerate(section.algorithms):
+        entry_where = f"{where}.algorithms[{i}]"
+        params = algorithm_params(entry, entry_where)
+        check_dp_scope(section, build_algorithm(algorithm_name(entry, entry_where), params), entry_where, where)
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ConfigError(f"config key {where}.algorithms lists {repeated[0]} twice (one federation per algorithm "
+                          f"and start; give a second start with {{name: {{init: public}}}})")
     return section
 
 
@@ -249,7 +306,8 @@ def simulation_config_for(section: FederatedSection, entry: Any, data: str, mode
     where = "federated.algorithms" if index is None else f"federated.algorithms[{index}]"
     algorithm_params(entry, where)
     settings = {f.name: copy.deepcopy(getattr(section, f.name)) for f in dataclasses.fields(FederatedSettings)}
-    config = SimulationConfig(**settings, data=data, model=model, algorithm=copy.deepcopy(entry), seed=seed)
+    settings[INIT_KEY] = entry_init(entry, section.init, where)
+    config = SimulationConfig(**settings, data=data, model=model, algorithm=without_init(copy.deepcopy(entry)), seed=seed)
     validate_settings(config, "federated")
     return config
 

@@ -1,14 +1,16 @@
 """The final phase on one device: measure the global model, personalize it, measure it again.
 
 Both phases are measured by fedrobust.evaluation (natural accuracy, loss and the prediction
-profile on all the device's test texts, accuracy under every threat of ``evaluate.attacks`` on the
-same seeded sample of ``evaluate.examples`` of them, all by default), beside the device's
-majority-label baseline; then the privacy metrics are added (fedrobust.federated.device_privacy).
+profile on all the device's texts of ``evaluate.split``: test, or validation for runs that tune
+settings; accuracy under every threat of ``evaluate.attacks`` on the same seeded sample of
+``evaluate.examples`` of them, all by default), beside the device's majority-label baseline on the
+same texts; then the privacy metrics are added (fedrobust.federated.device_privacy).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from fedrobust.evaluation.baselines import majority_accuracy
 from fedrobust.evaluation.measure import measure
@@ -27,17 +29,21 @@ def personalize_and_measure(algorithm: Algorithm, call: ClientCall) -> dict[str,
     # the received weights, kept before global_model() may load device state into them, for the
     # reference models of membership inference (a copy per device costs more than a small device's work)
     received = copy.deepcopy(call.model) if call.config.privacy.membership.attacks else call.model
+    texts, labels = data.split(settings.split)
     global_model = algorithm.global_model(call)
-    results = {"global": measure(global_model, call.tokenizer, data.test_texts, data.test_labels, settings, seed)}
+    results = {"global": measure(global_model, call.tokenizer, texts, labels, settings, seed)}
     personalized = algorithm.personalized_model(call)
     results["personalized"] = (
         results["global"] if personalized is None
-        else measure(personalized, call.tokenizer, data.test_texts, data.test_labels, settings, seed)
+        else measure(personalized, call.tokenizer, texts, labels, settings, seed)
     )
-    metrics: dict[str, float | int] = {"num-examples": data.n_test, "partition-id": call.partition_id, "n-train": data.n_train,
-                                       MAJORITY_ACC: majority_accuracy(data.train_labels, data.test_labels)}
+    # num-examples: the texts measured (the results table's n_test column), of evaluate.split
+    metrics: dict[str, float | int] = {"num-examples": len(labels), "partition-id": call.partition_id, "n-train": data.n_train,
+                                       MAJORITY_ACC: majority_accuracy(data.train_labels, labels)}
     for phase in PHASES:
         for key, value in results[phase].items():
             metrics[f"{phase}/{key}"] = value
-    metrics.update(privacy_metrics(call, received, global_model, personalized, algorithm.federated))
+    # membership non-members are the device's held-out texts: validation ones in a tuning run
+    privacy_call = dataclasses.replace(call, data=data.held_out_as(settings.split))
+    metrics.update(privacy_metrics(privacy_call, received, global_model, personalized, algorithm.federated))
     return metrics

@@ -3,7 +3,8 @@
 Used by every algorithm for federated rounds and for personalization. Options: a subset of
 parameters, an algorithm's data-independent penalty (FedProx's and Ditto's proximal term), and
 embedding-space PGD adversarial training (the same objective the distillation uses). With DP
-settings the training is DP-SGD (fedrobust.privacy.dp_personalization).
+settings the training is DP-SGD (fedrobust.privacy.dp_personalization), continuing the
+accountant history ``dp_prior`` of the device's earlier DP-SGD steps that the model carries.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import nn
 from fedrobust.distill.batch import DistillBatch
 from fedrobust.distill.losses.embedding_pgd import EmbeddingPGD
 from fedrobust.models.base import TextClassifier
+from fedrobust.privacy.accounting import History, clear_dp_report
 from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.dp_personalization import train_privately
 
@@ -63,12 +65,15 @@ def train_locally(
     seed: int,
     parameters: list[nn.Parameter] | None = None,
     penalty: Penalty | None = None,
+    dp_prior: History = (),
 ) -> dict[str, float]:
     """Train in place; returns the mean training loss and the number of steps."""
     if settings.dp is not None and settings.dp.enabled:
-        return train_privately(model, tokenizer, texts, labels, settings, settings.dp, seed, parameters, penalty)
+        return train_privately(model, tokenizer, texts, labels, settings, settings.dp, seed, parameters, penalty,
+                               dp_prior)
     if settings.epochs == 0 or not texts:
         return {"train_loss": float("nan"), "steps": 0}
+    clear_dp_report(model)  # trained without DP now: no earlier DP report describes it
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     params = parameters if parameters is not None else list(model.parameters())

@@ -29,14 +29,21 @@ from fedrobust.evaluation.metrics import (
 from fedrobust.files import write_text_atomically
 
 MIA_ATTACKS = ("loss_threshold", "reference_calibrated")  # fedrobust.privacy.membership's registry names
-MIA_COLUMNS = [f"mia_{a}_{m}" for a in MIA_ATTACKS for m in ("auc", "tpr_at_1pct_fpr")]
-PRIVACY_COLUMNS = ["dp_epsilon", "rounds_epsilon", *MIA_COLUMNS]
+MIA_METRIC_COLUMNS = [f"mia_{a}_{m}" for a in MIA_ATTACKS for m in ("auc", "tpr_at_min_fpr")]
+MIA_SIZE_COLUMNS = ["mia_n_members", "mia_n_nonmembers", "mia_min_fpr"]  # min FPR: 1 / n_nonmembers
+MIA_COLUMNS = [*MIA_SIZE_COLUMNS, *MIA_METRIC_COLUMNS]
+# device_epsilon (with device_delta) is the device's guarantee over every step on its data (rounds
+# and on-device DP-SGD, fedrobust.federated.device_privacy); dp_epsilon and rounds_epsilon its parts
+EPSILON_COLUMNS = ["device_epsilon", "device_delta", "dp_epsilon", "rounds_epsilon"]
+PRIVACY_COLUMNS = [*EPSILON_COLUMNS, *MIA_COLUMNS]
 CLIENT_COLUMNS = ["client_id", "partition_id", "algorithm", "phase", "n_train", "n_test",
                   NATURAL_ACC, f"{NATURAL_ACC}_ci95_low", f"{NATURAL_ACC}_ci95_high", MAJORITY_ACC, TOP_CLASS_SHARE,
                   CONSTANT, ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, N_CORRECT_ATTACKED, LOSS,
                   *PRIVACY_COLUMNS]
+# dp_*: round DP (fedrobust.privacy.round_dp): the updates averaged, the bound that clipped them,
+# the noise std added to their mean
 ROUND_COLUMNS = ["round", "algorithm", "sampled", "succeeded", "failed", "train_loss", "train_examples",
-                 "public_natural_acc", "wall_s"]
+                 "public_train_acc", "dp_averaged", "dp_clipping_norm", "dp_noise_std", "wall_s"]
 METRICS = (NATURAL_ACC, ADVERSARIAL_ACC)  # summarized over clients in summary.json
 PHASES = ("global", "personalized")
 
@@ -75,11 +82,13 @@ def _distribution(rows: list[Mapping[str, Any]], key: str, worst=min) -> dict[st
     }
 
 
-def summarize_clients(rows: list[Mapping[str, Any]], seed: int = 0) -> dict[str, Any]:
+def summarize_clients(rows: list[Mapping[str, Any]], seed: int = 0,
+                      pooled_membership: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """Per phase, the distribution of each metric over clients (accuracy under attack over the
     devices whose model is not constant), the evidence a reviewer reads (macro and micro accuracy
-    with intervals, the majority baseline and the gain over it, per threat), and the per-client
-    personalization gain."""
+    with intervals, the majority baseline and the gain over it, per threat), the per-client
+    personalization gain, and the privacy figures (with the membership attack pooled over devices,
+    {phase: {attack: metrics}}, fedrobust.federated.membership_pool)."""
     summary: dict[str, Any] = {}
     by_phase = {phase: [r for r in rows if r["phase"] == phase] for phase in PHASES}
     for phase, phase_rows in by_phase.items():
@@ -96,25 +105,35 @@ def summarize_clients(rows: list[Mapping[str, Any]], seed: int = 0) -> dict[str,
     summary["personalization_gain"] = {m: _distribution(gains, m) for m in METRICS}
     if gains:
         summary["personalization_gain"]["clients_hurt_natural"] = sum(g["natural_acc"] < 0 for g in gains)
-    privacy = summarize_privacy(by_phase)
+    privacy = summarize_privacy(by_phase, pooled_membership or {})
     if privacy:
         summary["privacy"] = privacy
     return summary
 
 
-def summarize_privacy(by_phase: Mapping[str, list[Mapping[str, Any]]]) -> dict[str, Any]:
-    """Per phase, the distribution of each membership-inference metric and of the epsilons
-    (``inf`` epsilons, no DP, are counted apart from the distribution of the finite ones)."""
+def summarize_privacy(by_phase: Mapping[str, list[Mapping[str, Any]]],
+                      pooled: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """Per phase, the distribution over devices of each epsilon and membership-inference metric
+    (``inf`` epsilons, no guarantee, are counted apart from the distribution of the finite ones),
+    the members and non-members the attacks saw, and the attack pooled over all devices
+    (``mia_<attack>_pooled``: the headline)."""
     summary: dict[str, Any] = {}
     for phase, rows in by_phase.items():
         section = {}
-        for column in PRIVACY_COLUMNS:
+        for column in (*EPSILON_COLUMNS, *MIA_METRIC_COLUMNS):
             values = [float(r[column]) for r in rows if r.get(column) is not None and not math.isnan(float(r[column]))]
             if not values:
                 continue
             section[column] = _distribution(rows, column, worst=max)  # more epsilon, more leakage: worse
             if any(math.isinf(v) for v in values):
                 section[column]["clients_without_guarantee"] = sum(math.isinf(v) for v in values)
+        sizes = [(float(r["mia_n_members"]), float(r["mia_n_nonmembers"])) for r in rows
+                 if r.get("mia_n_nonmembers") is not None and math.isfinite(float(r["mia_n_nonmembers"]))]
+        if sizes:
+            section["mia_examples"] = {"members": int(sum(m for m, _ in sizes)), "nonmembers": int(sum(n for _, n in sizes)),
+                                       "nonmembers_per_device_median": float(np.median([n for _, n in sizes]))}
+        for attack, metrics in (pooled or {}).get(phase, {}).items():
+            section[f"mia_{attack}_pooled"] = dict(metrics)
         if section:
             summary[phase] = section
     return summary

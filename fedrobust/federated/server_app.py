@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,15 @@ from fedrobust.federated.checkpoint import Checkpointer
 from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, devices_of_node, num_nodes, unpack_reply
 from fedrobust.federated.alarms import device_alarms, round_alarms
 from fedrobust.federated.config import SimulationConfig, load_config
+from fedrobust.federated.membership_pool import SCORES_CSV, pooled_summary, take_scores, write_scores
 from fedrobust.federated.results import client_columns, client_rows, summarize_clients, write_csv, write_summary
 from fedrobust.federated.transport import load_arrays, to_arrays
-from fedrobust.privacy.round_dp import with_round_privacy
+from fedrobust.privacy.round_dp import restore_round_state, round_record, round_state, with_round_privacy
+from fedrobust.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 SUMMARY = "summary.json"
+MONITOR_TEXTS = 1000  # public train texts the global model is scored on after every round
 
 
 class FederationError(FedrobustError):
@@ -96,28 +100,36 @@ class Federation:
         self.algorithm: Algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
         self.dataset = worker_cache.federated_dataset(config.data)
         self.num_clients = min(len(self.dataset), config.max_clients or len(self.dataset))
-        self.model = worker_cache.initial_model(config.model, self.algorithm.starts_from, config.seed)
+        self.model = worker_cache.initial_model(config.model, config.init, config.seed)
         self.tokenizer = worker_cache.tokenizer_for(config.model)
         self.failed_clients: dict[str, str] = {}
 
-    def _public_accuracy(self, arrays: ArrayRecord) -> float:
-        """Central check on the server's public test split (not for algorithms with local heads)."""
-        if self.algorithm.shared_keys(self.model) is not None:
-            return float("nan")
-        try:
-            public = self.dataset.public()
-        except FedrobustError:
-            return float("nan")
-        load_arrays(self.model, arrays)
-        return natural_metrics(self.model, self.tokenizer, public.test_texts, public.test_labels)[NATURAL_ACC]
-
-    def _public_majority_share(self) -> float | None:
-        """Accuracy on the public test split of always predicting the public training majority."""
+    def _public_sample(self) -> tuple[list[str], list[int]] | None:
+        """A seeded sample of the public *train* split for the round monitor: test texts are for the
+        final evaluation only, and the monitor watches for collapse (a drop from the start, a
+        constant model), which the texts the student was trained on show as well."""
         try:
             public = self.dataset.public()
         except FedrobustError:
             return None
-        share = majority_accuracy(public.train_labels, public.test_labels)
+        n = len(public.train_texts)
+        rows = sorted(random.Random(derive_seed(self.config.seed, "public-monitor")).sample(range(n), min(n, MONITOR_TEXTS)))
+        return [public.train_texts[i] for i in rows], [int(public.train_labels[i]) for i in rows]
+
+    def _public_accuracy(self, arrays: ArrayRecord) -> float:
+        """The global model's accuracy on the monitor sample (not for algorithms with local heads)."""
+        sample = self._public_sample()
+        if self.algorithm.shared_keys(self.model) is not None or sample is None:
+            return float("nan")
+        load_arrays(self.model, arrays)
+        return natural_metrics(self.model, self.tokenizer, *sample)[NATURAL_ACC]
+
+    def _public_majority_share(self) -> float | None:
+        """Share of the monitor sample's most frequent label: a constant model's accuracy there."""
+        sample = self._public_sample()
+        if sample is None:
+            return None
+        share = majority_accuracy(sample[1], sample[1])
         return round(share, 4) if math.isfinite(share) else None
 
     def _collect(self, replies: list[Message], sent: list[Message], where: str) -> dict[int, RecordDict]:
@@ -147,8 +159,12 @@ class Federation:
     def run_rounds(self, grid: Grid, strategy, checkpoints: Checkpointer) -> ArrayRecord:
         config = self.config
         completed, arrays = checkpoints.resume()
+        restore_round_state(strategy, checkpoints.strategy_state)  # e.g. the adaptive clipping bound reached
         shared = self.algorithm.shared_keys(self.model)
-        arrays = arrays if arrays is not None else to_arrays(self.model, shared)
+        start = to_arrays(self.model, shared)
+        # a checkpoint's arrays come back sorted by name; Flower's DP wrappers pair arrays by
+        # position (and draw noise array by array), so they go back into the model's order
+        arrays = start if arrays is None else ArrayRecord({key: arrays[key] for key in start.keys()})
         rounds = config.rounds if self.algorithm.federated else 0
         if completed:
             print(f"resuming after round {completed}/{rounds} from {checkpoints.dir}", flush=True)
@@ -164,20 +180,23 @@ class Federation:
             ok_replies = [r for r in replies if not r.has_error()]
             arrays, metrics = strategy.aggregate_train(server_round, ok_replies)
             row = {
-                "round": server_round, "algorithm": config.algorithm_name, "sampled": sampled, "succeeded": len(ok),
+                "round": server_round, "algorithm": config.label, "sampled": sampled, "succeeded": len(ok),
                 "failed": sampled - len(ok), "train_loss": round(float(metrics["train-loss"]), 5) if metrics else None,
                 "train_examples": sum(int(r["metrics"]["num-examples"]) for r in ok.values()),
-                "public_natural_acc": round(self._public_accuracy(arrays), 4),
+                "public_train_acc": round(self._public_accuracy(arrays), 4),
+                **round_record(strategy),
                 "wall_s": round(time.perf_counter() - t0, 2),
             }
-            checkpoints.save(server_round, arrays, row)
+            checkpoints.save(server_round, arrays, row, round_state(strategy))
             done = server_round - completed
             eta = (time.perf_counter() - started) / done * (rounds - server_round)
             print(f"[round {server_round}/{rounds}] {len(ok)}/{sampled} clients ok, train loss {row['train_loss']}, "
-                  f"public acc {row['public_natural_acc']}, {row['wall_s']} s (eta {eta:.0f} s)", flush=True)
+                  f"public acc {row['public_train_acc']}, {row['wall_s']} s (eta {eta:.0f} s)", flush=True)
         return arrays
 
-    def personalize_and_evaluate(self, grid: Grid, arrays: ArrayRecord, devices_of: dict[int, list[int]]) -> list[dict[str, Any]]:
+    def personalize_and_evaluate(self, grid: Grid, arrays: ArrayRecord,
+                                 devices_of: dict[int, list[int]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """clients.csv's rows, and every example's membership score (membership_scores.csv's rows)."""
         config = self.config
         final_round = (config.rounds if self.algorithm.federated else 0) + 1
         base = _base_config(config, self.algorithm, self.run_dir, final_round)
@@ -191,12 +210,13 @@ class Federation:
         t0 = time.perf_counter()
         replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
         per_device = self._collect(replies, messages, "personalize+evaluate")
-        rows = []
+        rows, scores = [], []
         for device in sorted(per_device):
             metrics = dict(per_device[device]["metrics"])
-            rows += client_rows(config.algorithm_name, device, self.dataset.client_ids[device], metrics)
+            scores += take_scores(metrics, self.dataset.client_ids[device], device)
+            rows += client_rows(config.label, device, self.dataset.client_ids[device], metrics)
         print(f"[personalize + evaluate] {len(per_device)}/{total} clients ok in {time.perf_counter() - t0:.1f} s", flush=True)
-        return rows
+        return rows, scores
 
     def run(self, grid: Grid) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -209,25 +229,30 @@ class Federation:
         checkpoints = Checkpointer(self.run_dir, self.config.fingerprint())
         start_public = self._public_accuracy(to_arrays(self.model, self.algorithm.shared_keys(self.model)))
         arrays = self.run_rounds(grid, strategy, checkpoints)
-        rows = self.personalize_and_evaluate(grid, arrays, devices_of)
+        rows, scores = self.personalize_and_evaluate(grid, arrays, devices_of)
         write_csv(self.run_dir / "clients.csv", client_columns(rows), rows)
-        clients_summary = summarize_clients(rows, seed=self.config.seed)
+        if scores:
+            write_scores(self.run_dir / SCORES_CSV, scores)
+        clients_summary = summarize_clients(rows, seed=self.config.seed, pooled_membership=pooled_summary(scores))
         majority_share = self._public_majority_share()
         alarms = round_alarms(start_public if math.isfinite(start_public) else None, majority_share,
                               checkpoints.rows) + device_alarms(clients_summary)
         for alarm in alarms:
             print(f"WARNING: {alarm}", flush=True)
         summary = {
-            "algorithm": self.config.algorithm_name,
+            "algorithm": self.config.label,
+            "init": self.config.init,
             "clients": sum(len(d) for d in devices_of.values()),
             "clients_evaluated": len(rows) // 2,
             **clients_summary,
-            "public_natural_acc_start": round(start_public, 4),
+            "public_train_acc_start": round(start_public, 4),
             "public_majority_share": majority_share,
             "alarms": alarms,
             "failures": {"count": len(self.failed_clients), "clients": self.failed_clients,
                          "train_failures_per_round": {r["round"]: r["failed"] for r in checkpoints.rows}},
             "rounds_completed": len(checkpoints.rows),
+            **({"round_dp": {"final_clipping_norm": checkpoints.strategy_state["clipping_norm"]}}
+               if "clipping_norm" in checkpoints.strategy_state else {}),
             "wall_s_this_session": round(time.perf_counter() - t0, 2),
             "fingerprint": self.config.fingerprint(),
             "devices_per_node": engine.devices_per_node,

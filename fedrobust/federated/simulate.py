@@ -52,7 +52,7 @@ def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -
     Checkpointer(out, config.fingerprint()).resume()  # refuses a run directory of another config, before Ray starts
     per_node = config.simulation.devices_per_node
     nodes = f" ({num_nodes(num_clients, per_node)} Flower nodes of {per_node})" if per_node > 1 else ""
-    print(f"simulating {config.algorithm_name} on {num_clients} devices{nodes}, {config.rounds} rounds -> {out}", flush=True)
+    print(f"simulating {config.label} on {num_clients} devices{nodes}, {config.rounds} rounds -> {out}", flush=True)
     (out / SUMMARY).unlink(missing_ok=True)
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")

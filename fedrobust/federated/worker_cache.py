@@ -52,9 +52,10 @@ def tokenizer_for(model_dir: str):
     return _student(model_dir)[1]
 
 
-def initial_model(model_dir: str, starts_from: str, seed: int) -> TextClassifier:
-    """A private copy of the starting model: the distilled student or a fresh initialization."""
-    template = _student(model_dir)[0] if starts_from == "student" else _fresh(model_dir, seed)
+def initial_model(model_dir: str, init: str, seed: int) -> TextClassifier:
+    """A private copy of the starting model: the artifact ``model_dir`` as it is (``init`` student or
+    public), or its architecture with fresh seeded weights (``init`` fresh)."""
+    template = _fresh(model_dir, seed) if init == "fresh" else _student(model_dir)[0]
     return copy.deepcopy(template)
 
 

@@ -30,7 +30,7 @@ from fedrobust.distill.teacher_pipeline import TeacherConfig
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS as RENAMED_ATTACK_KEYS
 from fedrobust.evaluation.config import AttackEvalConfig
-from fedrobust.federated.config import FederatedSection, check_moved_keys, validate_section
+from fedrobust.federated.config import FederatedSection, algorithm_name, check_moved_keys, entry_init, validate_section
 
 PLACEHOLDER = "<from an earlier stage>"
 EVALUATED_MODELS = ("student", "teacher")
@@ -79,6 +79,19 @@ class DistillSection(DistillSettings):
         settings = {f.name: copy.deepcopy(getattr(self, f.name)) for f in dataclasses.fields(DistillSettings)}
         return DistillConfig(**settings, data=data, teacher=teacher, seed=seed)
 
+    def public_model_config(self, data: str, teacher: str, seed: int) -> DistillConfig:
+        """The federations' ``init: public`` start: the student's architecture, vocabulary and schedule
+        trained with cross-entropy on the public split's gold labels only. The teacher folder lends
+        its tokenizer and tokenized texts, nothing it learned: no KD, no feature mapping, no
+        adversarial objective, no teacher-labelled copies, no teacher embedding table. The epoch is
+        chosen on the public validation rows (keep_best_epoch)."""
+        config = self.distill_config(data, teacher, seed)
+        config.objectives = {"ce": {"weight": 1.0}}
+        config.train.use_augmented = config.train.use_transfer = False
+        config.train.keep_best_epoch = True
+        config.vocabulary.init_from_teacher = False
+        return config
+
 
 @dataclass
 class EvaluateSection(AttackEvalConfig):
@@ -104,6 +117,9 @@ class EvaluateSection(AttackEvalConfig):
 @dataclass
 class ReportSection:
     title: str | None = None
+    # the paired comparisons' reference algorithm (e.g. fedavg_ft): each algorithm against it from the
+    # same start, and each against itself from the other starts; null: every pair
+    compare_to: str | None = None
 
 
 @dataclass
@@ -138,6 +154,10 @@ class RunConfig:
         """The federated algorithm entries: names, or {name: {param: value}}."""
         return list(self.federated.algorithms)
 
+    def starts(self) -> set[str]:
+        """The starting models (``init``) the federations use."""
+        return {entry_init(entry, self.federated.init, "federated.algorithms") for entry in self.federated.algorithms}
+
     def out_dir(self) -> Path:
         return Path(self.out) if self.out else Path("runs") / self.name
 
@@ -167,6 +187,14 @@ class RunConfig:
         self.distill.validate(dotted(where, "distill"))
         self.evaluate.validate(dotted(where, "evaluate"))
         validate_section(self.federated, dotted(where, "federated"))
+        compared = {algorithm_name(entry, "federated.algorithms") for entry in self.federated.algorithms}
+        if self.report.compare_to is not None and self.report.compare_to not in compared:
+            raise ConfigError(f"config key {dotted(where, 'report.compare_to')}: {self.report.compare_to!r} is not in "
+                              f"federated.algorithms ({', '.join(sorted(compared)) or 'none'})")
+        if "public" in self.starts() and self.distill.path is not None:
+            raise ConfigError(f"config key {dotted(where, 'federated.init')}: public needs the student's distill "
+                              f"settings to train the same architecture on the public split, and {dotted(where, 'distill.path')} "
+                              "gives a finished student; drop distill.path or use init student / fresh")
 
     def training_attacks(self) -> set[str] | None:
         """Attacks the student's training used (its objectives' ``attack`` keys); None when the

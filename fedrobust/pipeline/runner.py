@@ -126,7 +126,8 @@ class StudyRunner:
         write_text_atomically(self.run_dir / RUN_RECORD, json.dumps(record, indent=2, default=str) + "\n")
 
     def _write_report(self) -> None:
-        paths = build_report([self.run_dir], self.run_dir / "report", title=self.config.report.title)
+        paths = build_report([self.run_dir], self.run_dir / "report", title=self.config.report.title,
+                             compare_to=self.config.report.compare_to)
         print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
 
     def stale_folders(self) -> list[Path]:
@@ -153,12 +154,13 @@ def run_seeds(config: RunConfig, verbose: bool = False, rerun: Iterable[str] = (
         run = config.for_seed(value)
         run_study(run, verbose=verbose, rerun=rerun, prune=False)
         seed_dirs[value] = Path(run.out).resolve()
-    summary = {"name": config.name, "run_dir": str(out_dir), "varied": key, **seed_summary(seed_dirs),
+    summary = {"name": config.name, "run_dir": str(out_dir), "varied": key,
+               **seed_summary(seed_dirs, config.report.compare_to),
                "runs": {value: str(folder) for value, folder in seed_dirs.items()},
                "report": str(out_dir / "report" / "report.md")}
     write_text_atomically(out_dir / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
     paths = build_report(list(seed_dirs.values()), out_dir / "report", title=config.report.title,
-                         extra=seed_blocks(summary), compare_within_runs=True)
+                         extra=seed_blocks(summary), compare_within_runs=True, compare_to=config.report.compare_to)
     print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
     return summary
 

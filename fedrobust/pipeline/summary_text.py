@@ -27,7 +27,8 @@ def format_headline(summary: dict[str, Any]) -> str:
                      + _under_attack(attack, "teacher"))
     if student:
         ratio = f" ({student['param_ratio']:.3f} of teacher)" if isinstance(student.get("param_ratio"), float) else ""
-        lines.append(f"student   {student['params']:>11,} params{ratio}  natural {_f(student.get(NATURAL_ACC))}"
+        validation = f" (validation {_f(student['val_natural_acc'])})" if "val_natural_acc" in student else ""
+        lines.append(f"student   {student['params']:>11,} params{ratio}  natural {_f(student.get(NATURAL_ACC))}{validation}"
                      + _under_attack(attack, "student"))
     for algorithm, result in (summary.get("federated") or {}).items():
         constant = result.get("constant_devices") or {}

@@ -12,6 +12,11 @@ from fedrobust.privacy.membership import MEMBERSHIP_ATTACKS
 
 ROUND_DP_MODES = ("none", "server_fixed", "server_adaptive")
 DP_ACCOUNTANTS = ("rdp", "prv", "gdp")
+# all_steps: every on-device training step whose result stays on the device (Ditto's personal
+# model, FedRep's head, the final fine-tune) is DP-SGD, composed in one accountant per device;
+# final_only: only the final fine-tune is, and a device whose model had other on-device training
+# reports an infinite epsilon.
+DP_SCOPES = ("all_steps", "final_only")
 
 
 @dataclass
@@ -23,6 +28,7 @@ class DPConfig:
     max_grad_norm: float = 1.0  # per-sample clipping bound
     delta: float = 1e-5
     accountant: str = "rdp"
+    scope: str = "all_steps"  # all_steps | final_only (see DP_SCOPES)
 
     @property
     def enabled(self) -> bool:
@@ -37,6 +43,7 @@ class DPConfig:
             (self.max_grad_norm > 0, f"{where}.max_grad_norm must be > 0"),
             (0 < self.delta < 1, f"{where}.delta must be in (0, 1)"),
             (self.accountant in DP_ACCOUNTANTS, f"{where}.accountant must be one of {', '.join(DP_ACCOUNTANTS)}"),
+            (self.scope in DP_SCOPES, f"{where}.scope must be one of {', '.join(DP_SCOPES)}"),
         ])
 
 

@@ -7,10 +7,17 @@ Same contract as the federated side's local training: trains ``model`` in place;
 parameters may be trained; ``settings`` is anything with ``epochs``, ``lr`` and ``batch_size``.
 A data-independent penalty (e.g. Ditto's proximal pull toward the global model) is an object with
 ``add_gradient(model)``; it is added to the gradient after clipping and noise and costs no privacy.
+
+``prior`` is the accountant history of the earlier training on the same device data that the
+model already carries (e.g. Ditto's personal model over the rounds): the reported epsilon composes
+it with this training's steps in one accountant. A ``target_epsilon`` is met by this training's
+steps alone; a caller with earlier steps passes the noise planned for all of them
+(fedrobust.federated.device_dp).
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from contextlib import contextmanager
 from typing import Iterator, Sequence
@@ -21,9 +28,24 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from fedrobust.models.base import TextClassifier
-from fedrobust.privacy.accounting import DPReport, epsilon_for, noise_for_target, record_dp_report
+from fedrobust.privacy.accounting import (
+    DPReport,
+    History,
+    compose,
+    history_epsilon,
+    noise_for_target,
+    record_dp_report,
+    report_for_history,
+)
 from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.opacus_compat import check_trainable_by_opacus, from_opacus, incompatible, to_opacus
+
+
+def poisson_schedule(n: int, batch_size: int, epochs: int) -> tuple[float, int]:
+    """(sample rate, steps) of ``epochs`` epochs of DP-SGD over ``n`` examples, as the training
+    below samples them: Opacus's rate 1 / len(loader), len(loader) steps an epoch."""
+    batches = math.ceil(n / min(batch_size, n)) if n else 0
+    return (1 / batches if batches else 0.0), epochs * batches
 
 
 def _noise_multiplier(dp: DPConfig, sample_rate: float, epochs: int) -> float:
@@ -62,18 +84,21 @@ def train_privately(
     seed: int,
     parameters: list[nn.Parameter] | None = None,
     penalty=None,
+    prior: History = (),
 ) -> dict[str, float]:
-    """Train in place with DP-SGD; returns the mean loss, the steps and the spent epsilon."""
+    """Train in place with DP-SGD; returns the mean loss, the steps and the spent epsilon (of
+    ``prior`` and these steps together)."""
     with _quiet_opacus():
-        return _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty)
+        return _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty, prior)
 
 
-def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty):
+def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty, prior):
     from opacus import PrivacyEngine
 
     if settings.epochs == 0 or not texts:  # the data is not touched
-        record_dp_report(model, DPReport(0.0, dp.delta, 0.0, 0.0, 0, dp.accountant))
-        return {"train_loss": float("nan"), "steps": 0, "epsilon": 0.0}
+        report = report_for_history(prior, dp.delta, dp.accountant)
+        record_dp_report(model, report)
+        return {"train_loss": float("nan"), "steps": 0, "epsilon": report.epsilon}
     torch.manual_seed(seed)
     trainable_ids = {id(p) for p in (parameters if parameters is not None else model.parameters())}
     trainable_names = {name for name, p in model.named_parameters() if id(p) in trainable_ids}
@@ -121,15 +146,14 @@ def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parame
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-    # The engine's accountant holds one (sigma, rate, steps) entry: evaluate that entry with the
-    # same accountant class through a cache, since many devices share it.
-    history = engine.accountant.history
-    sigma, rate, _ = history[0]
-    steps = sum(entry[2] for entry in history)
-    epsilon = (epsilon_for(sigma, rate, steps, dp.delta, dp.accountant) if len(history) == 1
-               else float(engine.get_epsilon(dp.delta)))
-    report = DPReport(epsilon=epsilon, delta=dp.delta, noise_multiplier=float(sigma), sample_rate=float(rate),
-                      steps=int(steps), accountant=dp.accountant)
+    # The engine's accountant counted this training's steps; the earlier ones join them in one
+    # history, evaluated with the same accountant class through a cache (many devices share it).
+    this_training = compose(engine.accountant.history)
+    sigma, rate, _ = this_training[0]
+    history = compose(prior, this_training)
+    report = DPReport(epsilon=history_epsilon(history, dp.delta, dp.accountant), delta=dp.delta,
+                      noise_multiplier=float(sigma), sample_rate=float(rate),
+                      steps=sum(entry[2] for entry in this_training), accountant=dp.accountant, history=history)
 
     private_model.to_standard_module()  # removes the hooks and the per-sample gradients
     from_opacus(model)

@@ -12,7 +12,8 @@ from fedrobust.report.document import Block, Heading, Image, Paragraph, to_html,
 from fedrobust.report.tables import arms_table, stages_table, study_table
 
 
-def evidence_blocks(arms: list, out_dir: Path, within_runs: bool = False) -> tuple[list[Block], list[Path]]:
+def evidence_blocks(arms: list, out_dir: Path, within_runs: bool = False,
+                    compare_to: str | None = None) -> tuple[list[Block], list[Path]]:
     """Baselines, threats, paired comparisons, budget curves and alarms (see report.evidence)."""
     summaries = evidence.phase_summaries(arms)
     blocks: list[Block] = []
@@ -32,7 +33,7 @@ def evidence_blocks(arms: list, out_dir: Path, within_runs: bool = False) -> tup
         "Constant-model devices are left out of both and shown apart."),
         evidence.threat_table(summaries)]
     for phase in ("personalized", "global"):
-        table = evidence.comparison_table(arms, phase, within_runs)
+        table = evidence.comparison_table(arms, phase, within_runs, compare_to)
         if table:
             blocks += [Heading(f"Paired comparisons, {phase}", 3), Paragraph(
                 "Differences per device (first minus second algorithm), mean with a 95% bootstrap interval over "
@@ -46,9 +47,11 @@ def evidence_blocks(arms: list, out_dir: Path, within_runs: bool = False) -> tup
 
 
 def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | None = None,
-                 extra: list[Block] | None = None, compare_within_runs: bool = False) -> dict[str, Path]:
-    """Markdown and HTML over the runs; ``extra`` blocks (a multi-seed study's) come first, and
-    ``compare_within_runs`` pairs only algorithms of the same run (the seeds of one study)."""
+                 extra: list[Block] | None = None, compare_within_runs: bool = False,
+                 compare_to: str | None = None) -> dict[str, Path]:
+    """Markdown and HTML over the runs; ``extra`` blocks (a multi-seed study's) come first,
+    ``compare_within_runs`` pairs only algorithms of the same run (the seeds of one study), and
+    ``compare_to`` names the reference algorithm of the paired comparisons (fedrobust.report.pairs)."""
     runs = load_runs(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +75,7 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
             arms_table(arms)]
         evidence_images: list[Path] = []
         if evidence.has_evidence(arms):
-            more, evidence_images = evidence_blocks(arms, out_dir, compare_within_runs)
+            more, evidence_images = evidence_blocks(arms, out_dir, compare_within_runs, compare_to)
             blocks += more
         images = [plots.client_accuracy(arms, out_dir / "client_accuracy.png"),
                   plots.personalization_gain(arms, out_dir / "personalization_gain.png"),
@@ -82,7 +85,7 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
         captions = {"client_accuracy": "per-client natural vs adversarial accuracy, before and after personalization",
                     "personalization_gain": "personalization gain per client against the client's data size",
                     "algorithm_comparison": "comparison across algorithms and runs",
-                    "rounds": "the global model's public-split accuracy after each round"}
+                    "rounds": "the global model's accuracy on a sample of the public train split after each round (the monitor)"}
         blocks += [Image(p, captions[p.stem]) for p in images]
         images += evidence_images
     elif not study:

@@ -14,6 +14,7 @@ from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, MAJORITY_ACC, NATURAL_
 from fedrobust.federated.alarms import device_alarms, round_alarms
 from fedrobust.report.collect import Arm
 from fedrobust.report.document import Table
+from fedrobust.report.pairs import comparison_pairs
 
 PHASES = ("global", "personalized")
 
@@ -55,13 +56,18 @@ def threat_table(summaries: dict[tuple[str, str], dict[str, Any]]) -> Table:
                   "constant-model devices, under attack"], rows)
 
 
-def comparison_table(arms: list[Arm], phase: str = "personalized", within_runs: bool = False) -> Table | None:
-    """Every pair of algorithms (``within_runs``: of the same run) on the devices both measured,
-    natural and per threat."""
+def comparison_table(arms: list[Arm], phase: str = "personalized", within_runs: bool = False,
+                     compare_to: str | None = None) -> Table | None:
+    """The pairs of algorithms (``within_runs``: of the same run; ``compare_to``: see
+    fedrobust.report.pairs) on the devices both measured, natural and per threat."""
     rows = []
-    for a, b in itertools.combinations(arms, 2):
-        if within_runs and a.run != b.run:
-            continue
+    by_key = {(arm.run, arm.algorithm): arm for arm in arms}
+    runs = list(dict.fromkeys(arm.run for arm in arms))
+    pairs = [(by_key[(run, a)], by_key[(run, b)]) for run in runs
+             for a, b in comparison_pairs([arm.algorithm for arm in arms if arm.run == run], compare_to)]
+    if not within_runs and compare_to is None:
+        pairs = list(itertools.combinations(arms, 2))
+    for a, b in pairs:
         differences = compare_rows(a.phase(phase), b.phase(phase))
         for metric, diff in differences.items():
             rows.append([f"{a.label} − {b.label}", metric, str(diff["devices"]), describe_difference(diff),
@@ -90,7 +96,7 @@ def alarms(arms: list[Arm], summaries: dict[tuple[str, str], dict[str, Any]]) ->
     """The federation's alarms (fedrobust.federated.alarms), recomputed from each arm's tables."""
     found = []
     for arm in arms:
-        start, share = arm.summary.get("public_natural_acc_start"), arm.summary.get("public_majority_share")
+        start, share = arm.summary.get("public_train_acc_start"), arm.summary.get("public_majority_share")
         start = start if isinstance(start, (int, float)) and math.isfinite(start) else None
         by_phase = {phase: {"evidence": summaries[(arm.label, phase)]} for phase in PHASES if (arm.label, phase) in summaries}
         found += [f"{arm.label}: {alarm}" for alarm in round_alarms(start, share, arm.rounds) + device_alarms(by_phase)]

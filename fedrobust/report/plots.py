@@ -119,9 +119,9 @@ def rounds_curve(arms: list[Arm], path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for arm in arms:
-        values = finite(r["public_natural_acc"] for r in arm.rounds)
+        values = finite(r["public_train_acc"] for r in arm.rounds)
         ax.plot([r["round"] for r in arm.rounds][: len(values)], values, marker="o", label=arm.label)
-    ax.set(xlabel="round", ylabel="accuracy on the server's public test split", title="Global model over the rounds")
+    ax.set(xlabel="round", ylabel="accuracy on a sample of the public train split", title="Global model over the rounds")
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -17,6 +17,7 @@ from fedrobust.evaluation.device_statistics import across_seeds, describe_differ
 from fedrobust.evaluation.device_summary import compare_rows, device_differences, summarize_phase
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, MAJORITY_ACC, NATURAL_ACC
 from fedrobust.report.collect import Arm, load_run
+from fedrobust.report.pairs import comparison_pairs
 from fedrobust.report.document import Block, Heading, Paragraph, Table
 
 PHASES = ("global", "personalized")
@@ -37,10 +38,11 @@ def _figures(arm: Arm, phase: str) -> dict[str, float]:
     return figures
 
 
-def seed_summary(seed_dirs: dict[int, Path]) -> dict[str, Any]:
+def seed_summary(seed_dirs: dict[int, Path], compare_to: str | None = None) -> dict[str, Any]:
     """figures: algorithm -> phase -> figure -> {seeds, mean, sd, values}; comparisons: pair ->
     phase -> metric -> {per_seed: [compare_rows' summaries], across_seeds: mean ± sd of the mean
-    difference, pooled: summarize_differences over devices of the seed-averaged differences}."""
+    difference, pooled: summarize_differences over devices of the seed-averaged differences}; the
+    pairs are fedrobust.report.pairs.comparison_pairs(algorithms, compare_to)."""
     arms = _arms_by_seed(seed_dirs)
     algorithms = list(dict.fromkeys(name for by_name in arms.values() for name in by_name))
     figures: dict[str, Any] = {}
@@ -52,7 +54,7 @@ def seed_summary(seed_dirs: dict[int, Path]) -> dict[str, Any]:
                    "values": {seed: f.get(name, math.nan) for seed, f in per_seed.items()}}
             for name in names}
     comparisons: dict[str, Any] = {}
-    for a, b in itertools.combinations(algorithms, 2):
+    for a, b in comparison_pairs(algorithms, compare_to):
         for phase in PHASES:
             comparisons.setdefault(f"{a} - {b}", {})[phase] = _compare_over_seeds(arms, a, b, phase)
     return {"seeds": sorted(seed_dirs), "figures": figures, "comparisons": comparisons}

@@ -57,7 +57,7 @@ class EvaluationSection(AttackEvalConfig):
     attacks: list[ThreatModel] = field(default_factory=lambda: [ThreatModel("fast_deepwordbug")])
     examples: int | None = 100  # seeded sample of the validation texts, the same for every candidate
     latency_examples: int = 100
-    test_examples: int | None = 200  # only for scoring the final front on the public test split
+    test_examples: int | None = 200  # only for `fedrobust search-test`: the selection on the public test split
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {**RENAMED_ATTACK_KEYS, "test_attack_examples": "test_examples"}
 
@@ -92,13 +92,13 @@ class SearchConfig:
     feasible: dict[str, float] = field(default_factory=dict)
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     reference: bool = True  # also score the base config's (hand-designed) student, outside the budget
-    test_front: bool = True  # after the search, score the front and the reference on the public test split
     export: ExportSection = field(default_factory=ExportSection)
     seed: int = 0
     threads: int = 1
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {
-        "distill_overrides": "distill (write distill: {extends: BASE.yaml, train: {epochs: 3}, ...})"}
+        "distill_overrides": "distill (write distill: {extends: BASE.yaml, train: {epochs: 3}, ...})",
+        "test_front": "`fedrobust search-test OUT` after the search (a search reads no test text; delete test_front)"}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

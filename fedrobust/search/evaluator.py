@@ -65,10 +65,7 @@ class DistillEvaluator:
         return self._inputs
 
     def validation(self, config: DistillConfig) -> tuple[list[str], list[int]]:
-        inputs = self.inputs(config)
-        texts = [inputs.public.train_texts[i] for i in inputs.val_idx.tolist()]
-        labels = [int(inputs.public.train_labels[i]) for i in inputs.val_idx.tolist()]
-        return texts, labels
+        return self.inputs(config).validation()
 
     def __call__(self, student: dict[str, Any], out_dir: str | Path) -> dict[str, float]:
         started = time.perf_counter()

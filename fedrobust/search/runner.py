@@ -4,9 +4,12 @@ its plot and (optionally) the exported student.
     OUT/search_config.yaml   the resolved config; a restart must evaluate candidates the same way
     OUT/candidates/<key>/    one folder per evaluated student (see fedrobust.search.store)
     OUT/candidates.json      every candidate of this search in evaluation order, with its metrics
-    OUT/pareto.json          the objectives, the front (of the candidates within `feasible`), the
-                             hand-designed reference, and test scores of both
+    OUT/pareto.json          the objectives, the front (of the candidates within `feasible`) and the
+                             hand-designed reference, all scored on validation texts
     OUT/pareto.png           the front (fedrobust.search.plot)
+
+A search reads no test text. Its selection is scored on the test split afterwards, as a separate
+final-evaluation phase: `fedrobust search-test OUT` (fedrobust.search.holdout.final_test).
 """
 
 from __future__ import annotations
@@ -24,14 +27,12 @@ from fedrobust.search.archive import Archive, Entry, Evaluator
 from fedrobust.search.config import SearchConfig  # (importing it registers the strategies)
 from fedrobust.search.evaluator import DistillEvaluator
 from fedrobust.search.export import choose, export_student
-from fedrobust.search.holdout import score_on_test
 from fedrobust.search.pareto import Objective, dominates, feasible_front, violation
 from fedrobust.search.plot import plot_fronts
-from fedrobust.search.store import CandidateStore, write_json_atomic
+from fedrobust.search.store import CONFIG_FILE, CandidateStore, write_json_atomic
 from fedrobust.search.strategy import SEARCH_STRATEGIES
 
 log = logging.getLogger(__name__)
-CONFIG_FILE = "search_config.yaml"
 
 
 @dataclass
@@ -80,8 +81,6 @@ def run_search(config: SearchConfig, out_dir: str | Path, evaluator: Evaluator |
     reference = archive.measure(config.distill_mapping["student"]).to_dict() if config.reference else None
     entries = [e.to_dict() for e in archive.entries]
     front = [entries[i] for i in feasible_front([e["metrics"] for e in entries], objectives, bounds)]
-    if config.test_front:
-        _add_test_scores(config, store, front + ([reference] if reference else []))
     exported = None
     if config.export.to:
         chosen = choose(front, config.export)
@@ -109,15 +108,3 @@ def run_search(config: SearchConfig, out_dir: str | Path, evaluator: Evaluator |
 def _dominating(reference: dict[str, Any], entries: list[dict[str, Any]], objectives: list[Objective]) -> list[str]:
     return [e["key"] for e in entries if dominates(e["metrics"], reference["metrics"], objectives)]
 
-
-def _add_test_scores(config: SearchConfig, store: CandidateStore, entries: list[dict[str, Any]]) -> None:
-    """Test numbers are cached next to each candidate's result and reported, never selected on."""
-    for entry in entries:
-        record = store.load(entry["key"]) or entry
-        if "test" not in record:
-            record["test"] = score_on_test(
-                store.dir_for(entry["key"]) / "student", config.distill_mapping["data"], config.evaluation,
-                int(config.distill_mapping.get("seed", 0)),
-            )
-            store.save(entry["key"], record)
-        entry["test"] = record["test"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 RESULT_FILE = "result.json"
+CONFIG_FILE = "search_config.yaml"  # OUT/search_config.yaml: the resolved config of the search in OUT
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

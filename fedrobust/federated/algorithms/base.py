@@ -1,11 +1,12 @@
 """What a federated algorithm decides, on the server and on each device.
 
 An algorithm is a small class with its settings beside it (``Params``, a frozen dataclass that
-configs fill: ``algorithm: {ditto: {lam: 0.1}}``): which model it starts from, which weights are
+configs fill: ``algorithm: {ditto: {lam: 0.1}}``): which weights are
 shared, which Flower strategy aggregates them, what a device does in a training round (and which
 data-independent penalty its local training adds), and what the device's personalized model is at
 the end. Everything else (messaging, round-level DP, checkpoints, evaluation, tables) is the same
-for all algorithms, so comparisons are like for like.
+for all algorithms, and so is the starting model (the config's ``init``), so comparisons are like
+for like.
 """
 
 from __future__ import annotations
@@ -76,7 +77,6 @@ def fine_tune(call: ClientCall, model: TextClassifier, settings: TrainSettings, 
 class Algorithm:
     name = ""
     Params: type = NoParams  # the algorithm's settings; configs give them as {name: {key: value}}
-    starts_from = "fresh"  # "fresh": the student's architecture, new weights; "student": distilled weights
     federated = True  # False: no federated rounds (local-only training)
     personalizes = True  # False: the personalized phase is the global model itself
 
@@ -92,6 +92,12 @@ class Algorithm:
         return SeededFedAvg(fraction_train=config.fraction_train, min_train_nodes=config.min_train_clients,
                             fraction_evaluate=0.0, seed=config.seed)
 
+    def device_only_epochs(self) -> int:
+        """Epochs each round of training on the device's data whose result never leaves the device
+        but ends in its models (Ditto's personal model, FedRep's head): the rounds' DP does not
+        cover it, so under ``personalize.dp`` it is DP-SGD too (fedrobust.federated.device_dp). 0: none."""
+        return 0
+
     def penalty(self, call: ClientCall) -> Penalty | None:
         """A data-independent term of the round's local objective (FedProx's proximal term); None: none."""
         return None
@@ -102,7 +108,8 @@ class Algorithm:
                              local_settings(call.config), seed=call.seed("train"), penalty=self.penalty(call))
 
     def global_model(self, call: ClientCall) -> TextClassifier:
-        """The model evaluated in the 'global' phase on this device."""
+        """The model evaluated in the 'global' phase on this device; one holding weights trained on
+        the device alone carries their DP report (fedrobust.privacy.accounting.dp_report)."""
         return call.model
 
     def personalized_model(self, call: ClientCall) -> TextClassifier | None:

@@ -7,5 +7,4 @@ from fedrobust.federated.algorithms.registry import register_algorithm
 @register_algorithm
 class FedAvg(Algorithm):
     name = "fedavg"
-    starts_from = "fresh"
     personalizes = False

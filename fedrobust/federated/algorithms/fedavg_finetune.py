@@ -7,5 +7,4 @@ from fedrobust.federated.algorithms.registry import register_algorithm
 @register_algorithm
 class FedAvgFineTune(Algorithm):
     name = "fedavg_ft"
-    starts_from = "fresh"
     personalizes = True

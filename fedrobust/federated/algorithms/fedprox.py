@@ -31,7 +31,6 @@ class FedProxParams:
 class FedProx(Algorithm):
     name = "fedprox"
     Params = FedProxParams
-    starts_from = "fresh"
     personalizes = False
 
     def penalty(self, call: ClientCall) -> ProximalPull | None:

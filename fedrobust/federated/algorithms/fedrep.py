@@ -5,6 +5,10 @@ Each round the device first trains its head (body frozen), then the body (head f
 sends back the body only. Its 'global' model is the final body with its own head; personalizing
 fine-tunes the head further.
 
+The head is trained on the device's data and never sent: under ``personalize.dp`` its round
+training is DP-SGD too, composed with the final fine-tune in the device's accountant
+(fedrobust.federated.device_dp); the global phase's model carries the head's DP report.
+
     algorithm: {fedrep: {head_epochs: 2}}
 """
 
@@ -14,11 +18,13 @@ import copy
 from dataclasses import dataclass
 
 from fedrobust.errors import ConfigError
-from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings, personalize_settings, with_epochs
+from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings, with_epochs
 from fedrobust.federated.algorithms.registry import register_algorithm
+from fedrobust.federated.device_dp import final_settings, train_on_device
 from fedrobust.federated.local_training import train_locally
 from fedrobust.federated.parameter_groups import HEAD, body_keys, head_keys
 from fedrobust.models.base import TextClassifier
+from fedrobust.privacy.accounting import History, record_dp_report, report_for_history
 
 
 @dataclass(frozen=True)
@@ -34,38 +40,47 @@ class FedRepParams:
 class FedRep(Algorithm):
     name = "fedrep"
     Params = FedRepParams
-    starts_from = "fresh"
     personalizes = True
 
     def shared_keys(self, model: TextClassifier) -> list[str]:
         return body_keys(model)
 
-    def _load_head(self, call: ClientCall) -> None:
+    def device_only_epochs(self) -> int:
+        return self.params.head_epochs
+
+    def _load_head(self, call: ClientCall) -> History:
+        """Load the device's head into ``call.model``; returns the accountant history of its training."""
         saved = call.state.load(before_round=call.server_round)
         if saved is not None:
             call.model.load_state_dict(saved, strict=False)
+        return call.state.load_dp_history(before_round=call.server_round)
 
     def train(self, call: ClientCall) -> dict[str, float]:
-        self._load_head(call)
+        history = self._load_head(call)
         model, data, settings = call.model, call.data, local_settings(call.config)
         head = list(getattr(model, HEAD).parameters())
         head_ids = {id(p) for p in head}
         body = [p for p in model.parameters() if id(p) not in head_ids]
-        train_locally(model, call.tokenizer, data.train_texts, data.train_labels,
-                      with_epochs(settings, self.params.head_epochs), seed=call.seed("fedrep-head"), parameters=head)
+        _, history = train_on_device(call, self, model, with_epochs(settings, self.params.head_epochs),
+                                     seed=call.seed("fedrep-head"), prior=history, parameters=head)
+        # the body is sent: the rounds' DP (privacy.rounds) covers it, head's influence included
         metrics = train_locally(model, call.tokenizer, data.train_texts, data.train_labels, settings,
                                 seed=call.seed("fedrep-body"), parameters=body)
         state = model.state_dict()
-        call.state.save(call.server_round, {k: state[k] for k in head_keys(model)})
+        call.state.save(call.server_round, {k: state[k] for k in head_keys(model)}, dp_history=history)
         return metrics
 
     def global_model(self, call: ClientCall) -> TextClassifier:
-        self._load_head(call)
+        history = self._load_head(call)
+        if history:
+            dp = call.config.personalize.dp
+            record_dp_report(call.model, report_for_history(history, dp.delta, dp.accountant))
         return call.model
 
     def personalized_model(self, call: ClientCall) -> TextClassifier:
         model = copy.deepcopy(self.global_model(call))
         train_locally(model, call.tokenizer, call.data.train_texts, call.data.train_labels,
-                      personalize_settings(call.config), seed=call.seed("personalize"),
-                      parameters=list(getattr(model, HEAD).parameters()))
+                      final_settings(call, self), seed=call.seed("personalize"),
+                      parameters=list(getattr(model, HEAD).parameters()),
+                      dp_prior=call.state.load_dp_history(before_round=call.server_round))
         return model

@@ -1,6 +1,7 @@
-"""Local-only training: no federation; each device trains the freshly initialized student on its
-own data alone, for as many epochs as a device taking part in every federated round plus
-personalization would (rounds x local.epochs + personalize.epochs)."""
+"""Local-only training: no federation; each device trains the starting model (``init``, the same
+as every other algorithm's) on its own data alone, for as many epochs as a device taking part in
+every federated round plus personalization would (rounds x local.epochs + personalize.epochs).
+Its 'global' phase is that starting model, untouched."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from fedrobust.models.base import TextClassifier
 @register_algorithm
 class LocalOnly(Algorithm):
     name = "local_only"
-    starts_from = "fresh"
     federated = False
     personalizes = True
 

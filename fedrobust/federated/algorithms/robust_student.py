@@ -13,7 +13,6 @@ from fedrobust.federated.local_training import train_locally
 @register_algorithm
 class RobustStudent(Algorithm):
     name = "robust_student"
-    starts_from = "student"
     personalizes = True
 
     def train(self, call: ClientCall) -> dict[str, float]:

@@ -8,12 +8,13 @@ from fedrobust.pipeline.stages.data import DataStage
 from fedrobust.pipeline.stages.distill import DistillStage
 from fedrobust.pipeline.stages.evaluate import EvaluateStage
 from fedrobust.pipeline.stages.federated import STAGE_PREFIX, FederatedStage
+from fedrobust.pipeline.stages.public_model import PublicModelStage
 from fedrobust.pipeline.stages.teacher import TeacherStage
 
 
 def study_stages(config: RunConfig) -> list[Stage]:
-    stages: list[Stage] = [DataStage(), TeacherStage(), DistillStage(), EvaluateStage()]
-    stages += [FederatedStage(algorithm) for algorithm in config.algorithms]
+    stages: list[Stage] = [DataStage(), TeacherStage(), DistillStage(), EvaluateStage(), PublicModelStage()]
+    stages += [FederatedStage(entry, config.federated.init) for entry in config.algorithms]
     return [s for s in stages if s.needed(config)]
 
 

@@ -34,6 +34,6 @@ class DataStage(Stage):
         dataset = FederatedDataset.load(folder)  # a malformed folder fails here with the file named
         public = dataset.public()
         print(f"  {len(dataset)} device clients, public split {len(public.train_texts)} train + "
-              f"{len(public.test_texts)} test, labels {', '.join(dataset.label_names)}", flush=True)
+              f"{public.n_test} test, labels {', '.join(dataset.label_names)}", flush=True)
         return {"output": str(folder), "clients": len(dataset), "public_train": len(public.train_texts),
-                "public_test": len(public.test_texts), "label_names": list(dataset.label_names)}
+                "public_test": public.n_test, "label_names": list(dataset.label_names)}

@@ -1,28 +1,33 @@
-"""Stage `federated-<algorithm>`: Flower rounds, on-device personalization and per-client evaluation
-(`fedrobust simulate`), one stage per entry of ``federated.algorithms`` so each is cached and resumed
+"""Stage `federated-<label>` (``federated-fedavg_ft``, ``federated-fedavg_ft@public``): Flower rounds,
+on-device personalization and per-client evaluation (`fedrobust simulate`), one stage per entry of ``federated.algorithms`` so each is cached and resumed
 on its own."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fedrobust.federated.config import SimulationConfig, algorithm_name, simulation_config_for
+from fedrobust.federated.config import SimulationConfig, algorithm_name, entry_init, entry_label, simulation_config_for
 from fedrobust.federated.simulate import simulate
 from fedrobust.pipeline.config import PLACEHOLDER, RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
+from fedrobust.pipeline.stages.public_model import PUBLIC_MODEL
 
 STAGE_PREFIX = "federated-"
 ENGINE_ONLY = ("backend", "num_cpus_per_client", "num_gpus_per_client", "ray_address", "timeout_s", "devices_per_node")
 
 
 class FederatedStage(Stage):
-    depends = ("data", "distill")
     resumable = True  # the federation checkpoints every round
 
-    def __init__(self, entry: Any) -> None:
+    def __init__(self, entry: Any, default_init: str) -> None:
         self.entry = entry  # an algorithm name or {name: {param: value}}
         self.algorithm = algorithm_name(entry, "federated.algorithms")
-        self.name = STAGE_PREFIX + self.algorithm
+        self.init = entry_init(entry, default_init, "federated.algorithms")
+        self.label = entry_label(entry, default_init, "federated.algorithms")  # fedavg_ft, fedavg_ft@public
+        self.name = STAGE_PREFIX + self.label
+        # init student and fresh start from (the architecture of) the distilled student
+        self.start_stage = PUBLIC_MODEL if self.init == "public" else "distill"
+        self.depends = ("data", self.start_stage)
 
     def _simulation(self, config: RunConfig, data_dir: str, model_dir: str) -> SimulationConfig:
         seed = config.seed if config.federated_seed is None else config.federated_seed
@@ -40,12 +45,12 @@ class FederatedStage(Stage):
         return f"{c.rounds} rounds, {clients}, {c.fraction_train:g} sampled per round"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        config = self._simulation(ctx.config, ctx.output_of("data"), ctx.output_of("distill"))
+        config = self._simulation(ctx.config, ctx.output_of("data"), ctx.output_of(self.start_stage))
         summary = simulate(config, ctx.dir, verbose=ctx.verbose)
         means = {f"{phase}/{metric}": summary[phase][metric].get("mean")
                  for phase in ("global", "personalized") for metric in ("natural_acc", "adversarial_acc")}
         evidence = {phase: summary[phase]["evidence"] for phase in ("global", "personalized")}
-        return {"output": str(ctx.dir), "algorithm": self.algorithm, "clients": summary["clients"],
+        return {"output": str(ctx.dir), "algorithm": self.algorithm, "init": self.init, "clients": summary["clients"],
                 "clients_evaluated": summary["clients_evaluated"], "failures": summary["failures"]["count"], **means,
                 "majority_acc": evidence["personalized"]["majority_acc"].get("macro"),
                 "constant_devices": {phase: e["constant_devices"] for phase, e in evidence.items()},
