@@ -28,6 +28,20 @@ def _completed_round(out: Path) -> int:
         return 0
 
 
+def _run_killed_and_resumed(config, tmp_path):
+    """(uninterrupted run dir, killed-then-resumed run dir, rounds done before the kill, the resume's
+    process) of a 3-round simulate config."""
+    full = tmp_path / "full"
+    subprocess.run(_command(config, full), check=True, capture_output=True)
+    cut = tmp_path / "cut"
+    sigkill_when(_command(config, cut), lambda: _completed_round(cut) >= 1, timeout_s=300)
+    killed_after = _completed_round(cut)
+    assert 1 <= killed_after < 3 and not (cut / "summary.json").exists(), "the kill should land mid-run"
+    resumed = subprocess.run(_command(config, cut), check=True, capture_output=True, text=True)
+    assert f"resuming after round {killed_after}/3" in resumed.stdout
+    return full, cut, killed_after, resumed
+
+
 def test_sigkill_after_a_round_then_resume(tmp_path):
     data_dir, model_dir = make_federation(tmp_path, num_owners=6)
     config = tmp_path / "sim.yaml"
@@ -36,16 +50,7 @@ def test_sigkill_after_a_round_then_resume(tmp_path):
         "data": str(data_dir), "model": str(model_dir), "algorithm": "ditto", "rounds": 3, "fraction_train": 1.0,
         "local": {"epochs": 60, "batch_size": 8}, "personalize": {"epochs": 2}, "evaluate": {"examples": 2},
     }))
-    full = tmp_path / "full"
-    subprocess.run(_command(config, full), check=True, capture_output=True)
-
-    cut = tmp_path / "cut"
-    sigkill_when(_command(config, cut), lambda: _completed_round(cut) >= 1, timeout_s=300)
-    killed_after = _completed_round(cut)
-    assert 1 <= killed_after < 3 and not (cut / "summary.json").exists(), "the kill should land mid-run"
-
-    resumed = subprocess.run(_command(config, cut), check=True, capture_output=True, text=True)
-    assert f"resuming after round {killed_after}/3" in resumed.stdout
+    full, cut, killed_after, resumed = _run_killed_and_resumed(config, tmp_path)
     assert f"[round {killed_after}/3]" not in resumed.stdout  # finished rounds are not redone
     assert (cut / "clients.csv").read_text() == (full / "clients.csv").read_text()
 
@@ -61,16 +66,7 @@ def test_sigkill_then_resume_keeps_the_adaptive_clipping_bound(tmp_path):
         "privacy": {"rounds": {"mode": "server_adaptive", "noise_multiplier": 0.5, "clipping_norm": 0.01,
                                "clipped_count_stddev": 1.0}},
     }))
-    full = tmp_path / "full"
-    subprocess.run(_command(config, full), check=True, capture_output=True)
-
-    cut = tmp_path / "cut"
-    sigkill_when(_command(config, cut), lambda: _completed_round(cut) >= 1, timeout_s=300)
-    killed_after = _completed_round(cut)
-    assert 1 <= killed_after < 3 and not (cut / "summary.json").exists(), "the kill should land mid-run"
-
-    resumed = subprocess.run(_command(config, cut), check=True, capture_output=True, text=True)
-    assert f"resuming after round {killed_after}/3" in resumed.stdout
+    full, cut, killed_after, resumed = _run_killed_and_resumed(config, tmp_path)
     assert (cut / "clients.csv").read_text() == (full / "clients.csv").read_text()
     final = json.loads((full / "summary.json").read_text())["round_dp"]["final_clipping_norm"]
     assert json.loads((cut / "summary.json").read_text())["round_dp"]["final_clipping_norm"] == final != 0.01

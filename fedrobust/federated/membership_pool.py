@@ -11,13 +11,12 @@ one scale on every device; the calibrated attack's are standardized per example;
 
 from __future__ import annotations
 
-import csv
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Mapping, MutableMapping
 
 from fedrobust.federated.device_privacy import SCORES_PREFIX
+from fedrobust.federated.results import write_csv
 from fedrobust.privacy.membership import pooled_membership
 
 SCORES_CSV = "membership_scores.csv"
@@ -36,13 +35,7 @@ def take_scores(metrics: MutableMapping[str, Any], client_id: str, partition_id:
 
 
 def write_scores(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SCORE_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_csv(path, SCORE_COLUMNS, rows)
 
 
 def pooled_summary(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
