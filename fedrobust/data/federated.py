@@ -29,7 +29,7 @@ class ClientData:
     """One split owner's texts: train, validation (carved from train) and test (reads are recorded)."""
 
     __slots__ = ("client_id", "train_texts", "train_labels", "validation_texts", "validation_labels",
-                 "_test_texts", "_test_labels", "_held_out")
+                 "_test_texts", "_test_labels")
 
     def __init__(self, client_id: str, train_texts: list[str], train_labels: list[int], test_texts: list[str],
                  test_labels: list[int], validation_texts: list[str] | None = None,
@@ -38,33 +38,16 @@ class ClientData:
         self.train_texts, self.train_labels = train_texts, train_labels
         self.validation_texts, self.validation_labels = validation_texts or [], validation_labels or []
         self._test_texts, self._test_labels = test_texts, test_labels
-        self._held_out = "test"  # which split the test_* slots hold (see held_out_as)
 
     @property
     def test_texts(self) -> list[str]:
-        self._note_read()
+        note_test_read(self.client_id)
         return self._test_texts
 
     @property
     def test_labels(self) -> list[int]:
-        self._note_read()
+        note_test_read(self.client_id)
         return self._test_labels
-
-    def _note_read(self) -> None:
-        if self._held_out == "test":
-            note_test_read(self.client_id)
-
-    def held_out_as(self, split: str) -> "ClientData":
-        """For code that reads "the held-out texts" as test_texts (membership non-members): a copy
-        whose test_* hold ``split``'s texts, so that a run measuring validation reads no test text
-        (its reads are not recorded). ``"test"`` returns this object."""
-        if split == "test":
-            return self
-        texts, labels = self.split(split)
-        view = ClientData(self.client_id, self.train_texts, self.train_labels, texts, labels,
-                          self.validation_texts, self.validation_labels)
-        view._held_out = split
-        return view
 
     def split(self, name: str) -> tuple[list[str], list[int]]:
         """(texts, labels) of ``train``, ``validation`` or ``test``."""

@@ -10,7 +10,6 @@ same texts; then the privacy metrics are added (fedrobust.federated.device_priva
 from __future__ import annotations
 
 import copy
-import dataclasses
 
 from fedrobust.evaluation.baselines import majority_accuracy
 from fedrobust.evaluation.measure import measure
@@ -43,7 +42,5 @@ def personalize_and_measure(algorithm: Algorithm, call: ClientCall) -> dict[str,
     for phase in PHASES:
         for key, value in results[phase].items():
             metrics[f"{phase}/{key}"] = value
-    # membership non-members are the device's held-out texts: validation ones in a tuning run
-    privacy_call = dataclasses.replace(call, data=data.held_out_as(settings.split))
-    metrics.update(privacy_metrics(privacy_call, received, global_model, personalized, algorithm.federated))
+    metrics.update(privacy_metrics(call, received, global_model, personalized, algorithm.federated))
     return metrics

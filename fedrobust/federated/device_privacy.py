@@ -120,7 +120,8 @@ def privacy_metrics(
     round_part = (round_eps, config.privacy.rounds.delta)
     seed = derive_seed(config.seed, "mia-sample", call.partition_id)
     members = _sample(data.train_texts, data.train_labels, membership.max_examples, seed)
-    nonmembers = _sample(data.test_texts, data.test_labels, membership.max_examples, seed + 1)
+    # the device's held-out texts of the evaluated split: validation ones in a run that tunes settings
+    nonmembers = _sample(*data.split(config.evaluate.split), membership.max_examples, seed + 1)
     needs_references = any(MEMBERSHIP_ATTACKS.get(a).needs_reference_models for a in membership.attacks)
     references = reference_models(call, start, membership.reference_models) if needs_references else []
 
