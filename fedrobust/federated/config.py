@@ -141,6 +141,7 @@ class SimulationConfig(FederatedSettings):
 def _entry(entry: Any, where: str) -> tuple[str, Any]:
     """(name, params mapping or None) of an algorithm entry: ``name`` or ``{name: {params}}``;
     the entry's ``init`` is not one of the algorithm's params (``entry_init``)."""
+    entry = without_init(entry)
     if isinstance(entry, str):
         name, params = entry, None
     elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str):
@@ -150,8 +151,6 @@ def _entry(entry: Any, where: str) -> tuple[str, Any]:
                           f"{{name: {{param: value}}}}, e.g. {{ditto: {{lam: 0.1}}}}; got {entry!r}")
     if name not in ALGORITHMS:
         raise ConfigError(f"config key {where}: unknown federated algorithm {name!r}; known: {', '.join(ALGORITHMS.names())}")
-    if isinstance(params, dict) and INIT_KEY in params:
-        params = {k: v for k, v in params.items() if k != INIT_KEY}
     return name, params
 
 

@@ -61,12 +61,13 @@ def comparison_table(arms: list[Arm], phase: str = "personalized", within_runs: 
     """The pairs of algorithms (``within_runs``: of the same run; ``compare_to``: see
     fedrobust.report.pairs) on the devices both measured, natural and per threat."""
     rows = []
-    by_key = {(arm.run, arm.algorithm): arm for arm in arms}
-    runs = list(dict.fromkeys(arm.run for arm in arms))
-    pairs = [(by_key[(run, a)], by_key[(run, b)]) for run in runs
-             for a, b in comparison_pairs([arm.algorithm for arm in arms if arm.run == run], compare_to)]
     if not within_runs and compare_to is None:
         pairs = list(itertools.combinations(arms, 2))
+    else:
+        by_key = {(arm.run, arm.algorithm): arm for arm in arms}
+        runs = list(dict.fromkeys(arm.run for arm in arms))
+        pairs = [(by_key[(run, a)], by_key[(run, b)]) for run in runs
+                 for a, b in comparison_pairs([arm.algorithm for arm in arms if arm.run == run], compare_to)]
     for a, b in pairs:
         differences = compare_rows(a.phase(phase), b.phase(phase))
         for metric, diff in differences.items():
