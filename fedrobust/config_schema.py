@@ -9,10 +9,12 @@ Every config kind (run, distill, simulate, search) is a tree of dataclasses and 
   type raise ConfigError naming e.g. ``distill.objectives.kd.temprature``; then the config's own
   ``validate(where)`` checks values, naming ``<where>.<key>``.
 
-A dataclass may declare two class attributes that the validator reads:
-``RENAMED_KEYS = {"old": "new"}`` (an old key fails with a message that names the new one) and
+A dataclass may declare three class attributes that the validator reads:
+``RENAMED_KEYS = {"old": "new"}`` (an old key fails with a message that names the new one),
 ``SET_BY_PARENT = {"seed": "the run's top-level seed"}`` (keys an enclosing config fills in,
-which a section may not set itself). The same dataclasses give the single-stage commands their
+which a section may not set itself) and ``LIMITS = {"lr": POSITIVE, "batch_size": AT_LEAST_ONE}``
+(the range of a number, or of each number of a list; None passes where the type allows it).
+Every float must be finite; a value out of range fails naming the dotted key, or the flag. The same dataclasses give the single-stage commands their
 flags (``add_dataclass_flags``), so a default is written once.
 """
 
@@ -22,6 +24,7 @@ import argparse
 import copy
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from pathlib import Path
@@ -43,6 +46,9 @@ def dotted(where: str, key: str) -> str:
 
 # --- validation ------------------------------------------------------------------------------
 
+SCALARS = (int, float, str, bool)
+
+
 def check_type(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -52,14 +58,22 @@ def check_type(value: Any, annotation: Any, where: str) -> Any:
         annotation = next(a for a in options if a is not type(None))
         origin = typing.get_origin(annotation)
     if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"config key {where} must be a finite number, got {value}")
         return float(value)
     if annotation is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if annotation in (str, bool) and isinstance(value, annotation):
         return value
     if origin is dict and isinstance(value, dict):
+        item = (typing.get_args(annotation) + (Any, Any))[1]
+        if item in SCALARS:
+            return {k: check_type(v, item, f"{where}.{k}") for k, v in value.items()}
         return value
     if origin in (list, tuple) and isinstance(value, (list, tuple)):
+        item = (typing.get_args(annotation) + (Any,))[0]
+        if item in SCALARS:
+            return [check_type(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return list(value)
     if annotation is Any:
         return value
@@ -80,6 +94,65 @@ def _check_keys(cls: type, mapping: dict[str, Any], where: str) -> None:
     if unknown:
         allowed = sorted(names - set(set_by_parent))
         raise ConfigError(f"unknown config key {dotted(where, unknown[0])}; allowed here: {', '.join(allowed)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """The range a number may take: from ``low`` (excluded when ``open_low``) to ``high`` (excluded
+    when ``open_high``); a float must also be finite."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+
+    def allows(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        above = self.low is None or (value > self.low if self.open_low else value >= self.low)
+        below = self.high is None or (value < self.high if self.open_high else value <= self.high)
+        return above and below  # written so that NaN fails both
+
+    def describe(self) -> str:
+        if self.high is None:
+            return f"{'>' if self.open_low else '>='} {self.low:g}"
+        if self.low is None:
+            return f"{'<' if self.open_high else '<='} {self.high:g}"
+        return f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+
+
+POSITIVE = Limit(0, open_low=True)  # learning rates, norms, timeouts, temperatures
+AT_LEAST_ONE = Limit(1)  # batch sizes, budgets (epochs, steps, queries, candidates), layer sizes
+NON_NEGATIVE = Limit(0)  # seeds, and counts where 0 means "none" (rounds 0: personalization only)
+FRACTION = Limit(0, 1)
+BELOW_ONE = Limit(0, 1, open_high=True)  # shares of which some must stay: dropout, sparsity
+
+
+def check_limit(value: Any, limit: Limit, subject: str) -> None:
+    """Raise ConfigError ``<subject> must be <range>, got <value>``; None passes (the type allows it)."""
+    if value is not None and not limit.allows(value):
+        finite = "a finite number " if isinstance(value, float) and not math.isfinite(value) else ""
+        raise ConfigError(f"{subject} must be {finite}{limit.describe()}, got {value}")
+
+
+def check_limits(config: Any, where: str = "", subject: Callable[[str, str], str] | None = None) -> None:
+    """Check the fields ``type(config).LIMITS`` names (a list item by item); ``subject(where, field)``
+    names a field in the message (default ``config key <where>.<field>``)."""
+    subject = subject or (lambda at, name: f"config key {dotted(at, name)}")
+    for name, limit in getattr(type(config), "LIMITS", {}).items():
+        value = getattr(config, name)
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                check_limit(item, limit, f"{subject(where, name)}[{i}]")
+        else:
+            check_limit(value, limit, subject(where, name))
+
+
+def plain_folder_name(value: str, key: str) -> None:
+    """A name that becomes a folder must be one folder: no separator, no ``..``, not hidden, not empty."""
+    if not value or "/" in value or "\\" in value or value.startswith(".") or value != value.strip() or "\0" in value:
+        raise ConfigError(f"config key {key} must be a plain folder name (no '/', '\\', '..', leading '.' or "
+                          f"surrounding spaces, not empty), got {value!r}")
 
 
 def check_all(checks: Iterable[tuple[bool, str]]) -> None:
@@ -111,7 +184,9 @@ def dataclass_from_mapping(cls: type[T], mapping: Any, where: str = "") -> T:
             values[f.name] = _dataclass_list(_dataclass_items(hints[f.name]), value, key)
         else:
             values[f.name] = check_type(value, hints[f.name], key)
-    return cls(**values)
+    config = cls(**values)
+    check_limits(config, where)
+    return config
 
 
 def _dataclass_items(annotation: Any) -> type | None:
@@ -145,24 +220,36 @@ def validated(cls: type[T], mapping: Any, where: str = "") -> T:
     return config
 
 
-def check_parameters(target: Any, params: dict[str, Any], where: str, skip: tuple[str, ...] = ()) -> None:
-    """Raise ConfigError for keys ``target``'s constructor does not take, or of the wrong type."""
+def check_parameters(target: Any, params: dict[str, Any], where: str, skip: tuple[str, ...] = (),
+                     limits: Mapping[str, Limit] | None = None) -> None:
+    """Raise ConfigError for keys ``target``'s constructor does not take, of the wrong type or out of
+    range. ``limits`` gives ranges by parameter name; an int parameter not named there is a size or a
+    count: >= 1, or >= 0 where its default is 0 (a seed, an id)."""
     signature = inspect.signature(target)
     hints = typing.get_type_hints(target.__init__) if inspect.isclass(target) else typing.get_type_hints(target)
     accepted = [n for n in signature.parameters if n not in ("self", *skip)]
     for key, value in params.items():
         if key not in accepted:
             raise ConfigError(f"unknown config key {where}.{key}; allowed here: {', '.join(accepted)}")
-        if key in hints:
-            check_type(value, hints[key], f"{where}.{key}")
+        if key not in hints:
+            continue
+        value = check_type(value, hints[key], f"{where}.{key}")
+        limit = (limits or {}).get(key)
+        if limit is None and _scalar(hints[key])[0] is int and isinstance(value, int):
+            default = signature.parameters[key].default
+            limit = NON_NEGATIVE if isinstance(default, int) and default <= 0 else AT_LEAST_ONE
+        if limit is None:
+            continue
+        for i, item in enumerate(value) if isinstance(value, list) else [(None, value)]:
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                check_limit(item, limit, f"config key {where}.{key}" + ("" if i is None else f"[{i}]"))
 
 
 def at_least(value: float | None, minimum: float, key: str, allow_none: bool = False) -> None:
     """The one message for a number below its minimum (``None`` passes when ``allow_none``)."""
-    if value is None and allow_none:
-        return
-    if value is None or value < minimum:
-        raise ConfigError(f"config key {key} must be >= {minimum}, got {value}")
+    if value is None and not allow_none:
+        raise ConfigError(f"config key {key} must be >= {minimum:g}, got None")
+    check_limit(value, Limit(minimum), f"config key {key}")
 
 
 # --- composition: extends, deep merge, --set ----------------------------------------------------
@@ -177,16 +264,41 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A config file's mapping; a file that is missing, unreadable, not UTF-8 or not YAML fails in one
+    line naming the file (and the line where known)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
     try:
-        mapping = yaml.safe_load(path.read_text()) or {}
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
+    try:
+        mapping = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}{_yaml_position(exc)}: not valid YAML: {_one_line(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if not isinstance(mapping, dict):
         raise ConfigError(f"{path} must hold a mapping of config keys")
     return mapping
+
+
+def _yaml_position(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    return f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+
+
+def _one_line(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    text = " ".join(part for part in (context, problem) if part) or str(exc)
+    return " ".join(text.split())
 
 
 def resolve_extends(mapping: dict[str, Any], file: Path, *, where: str = "",
@@ -330,7 +442,14 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, *, skip: Ite
 
 
 def dataclass_from_args(cls: type[T], args: argparse.Namespace, **values: Any) -> T:
-    """``cls`` from the flags ``add_dataclass_flags`` added (``values`` fill the rest)."""
+    """``cls`` from the flags ``add_dataclass_flags`` added (``values`` fill the rest); a float that is
+    not finite or a number outside the field's ``LIMITS`` fails naming the flag."""
     fields = {f.name for f in dataclasses.fields(cls)}
     from_args = {name: getattr(args, name) for name in fields if hasattr(args, name) and name not in values}
-    return cls(**from_args, **values)
+    for name, value in from_args.items():
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ConfigError(f"{_flag(name)} must be a finite number, got {item}")
+    config = cls(**from_args, **values)
+    check_limits(config, subject=lambda _where, name: _flag(name))
+    return config

@@ -44,7 +44,7 @@ import torch
 import yaml
 
 from fedrobust.config_schema import parse_overrides, set_dotted
-from fedrobust.data.test_reads import assert_no_test_reads, record_test_reads
+from fedrobust.data.reads_of_test_texts import assert_no_test_reads, record_test_reads
 from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.config import load_config
 from fedrobust.distill.pipeline import STUDENT_DIR, load_inputs

@@ -8,8 +8,11 @@ power-law sizes) and the model is that config's distilled robust student, both m
 `fedrobust run configs/scale.yaml` stages (cached in OUT/study). For each N it prints one JSON line:
 wall_s (the Flower simulation, Ray start-up included), per_device_ms, peak_rss_gib (driver plus
 every Ray process, sampled), plain_loop_s and plain_loop_ratio (wall_s / plain_loop_s) where the
-plain loop runs the very same per-device function in this process, and identical (whether the loop
-reproduced the simulation's per-client metrics).
+plain loop runs the very same per-device function in this process, failures and plain_loop_failures
+(devices that failed on either side; the simulation's reasons grouped in failure_reasons), and
+identical: whether the loop reproduced the simulation's per-client metrics, compared only when
+neither side lost a device ("n/a" otherwise: a comparison over the survivors would hide the loss).
+A size with failures makes the script exit with status 1 after its line.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +34,7 @@ from fedrobust.federated.algorithms import ClientCall, build_algorithm
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.config import config_from_mapping
 from fedrobust.federated.device_eval import personalize_and_measure
+from fedrobust.federated.failures import FederationError
 from fedrobust.federated.simulate import simulate
 from fedrobust.pipeline import load_run_config, run_study
 
@@ -85,22 +90,26 @@ def sim_config(data: str, model: str, n: int, args: argparse.Namespace, devices_
     })
 
 
-def plain_loop(config, run_dir: Path, devices: list[int]) -> tuple[float, dict[int, dict]]:
-    """The per-device work of the evaluate handler, one device after another, in this process."""
+def plain_loop(config, run_dir: Path, devices: list[int]) -> tuple[float, dict[int, dict], dict[int, str]]:
+    """The per-device work of the evaluate handler, one device after another, in this process:
+    (seconds, metrics per device, why each failed device failed)."""
     torch.set_num_threads(1)  # as in a simulation worker
     algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
     dataset = worker_cache.federated_dataset(config.data)
     tokenizer = worker_cache.tokenizer_for(config.model)
     model = worker_cache.initial_model(config.model, config.init, config.seed)
-    results = {}
+    results, failed = {}, {}
     started = time.perf_counter()
     for device in devices:
         call = ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
                           model=worker_cache.initial_model(config.model, config.init, config.seed),
                           server_round=1, state=ClientStateStore(str(run_dir), f"{device:06d}"))
-        results[device] = personalize_and_measure(algorithm, call)
+        try:
+            results[device] = personalize_and_measure(algorithm, call)
+        except Exception as exc:  # counted like the simulation's failed devices
+            failed[device] = f"{type(exc).__name__}: {exc}"
     del model
-    return time.perf_counter() - started, results
+    return time.perf_counter() - started, results, failed
 
 
 def same_as_simulation(run_dir: Path, results: dict[int, dict]) -> bool:
@@ -122,22 +131,32 @@ def measure(n: int, data: str, model: str, args: argparse.Namespace) -> dict:
         import shutil
 
         shutil.rmtree(run_dir)
+    error = None
     with PeakMemory() as memory:
         started = time.perf_counter()
-        summary = simulate(config, run_dir)
+        try:
+            simulate(config, run_dir)
+        except FederationError as exc:  # too few devices done: still measured and reported, as a failure
+            error = str(exc)
         wall_s = time.perf_counter() - started
+    if error and not (run_dir / "summary.json").is_file():  # it failed before evaluating anything
+        raise FederationError(error)
+    summary = json.loads((run_dir / "summary.json").read_text())  # written also when the evaluation fell short
     loop_devices = list(range(min(n, args.plain_loop_devices or n)))
-    loop_s, results = plain_loop(config, run_dir / "plain_loop_state", loop_devices)
+    loop_s, results, loop_failed = plain_loop(config, run_dir / "plain_loop_state", loop_devices)
     loop_full_s = loop_s * n / len(loop_devices)
+    failures = summary["failures"]["count"]
     return {
         "n": n, "devices_per_node": devices_per_node, "nodes": math.ceil(n / devices_per_node),
-        "clients_evaluated": summary["clients_evaluated"], "failures": summary["failures"]["count"],
+        "clients_evaluated": summary["clients_evaluated"], "failures": failures,
+        "failure_reasons": summary["failures"].get("reasons", {}), "plain_loop_failures": len(loop_failed),
+        **({"error": error} if error else {}),
         "wall_s": round(wall_s, 2), "per_device_ms": round(1000 * wall_s / n, 2),
         "peak_rss_gib": round(memory.peak / 2**30, 3),
         "plain_loop_devices": len(loop_devices), "plain_loop_s": round(loop_full_s, 2),
         "plain_loop_per_device_ms": round(1000 * loop_s / len(loop_devices), 2),
         "plain_loop_ratio": round(wall_s / loop_full_s, 3),
-        "identical": same_as_simulation(run_dir, results),
+        "identical": same_as_simulation(run_dir, results) if failures == 0 and not loop_failed else "n/a",
         "personalized_natural_mean": summary["personalized"]["natural_acc"].get("mean"),
         "personalized_adversarial_mean": summary["personalized"]["adversarial_acc"].get("mean"),
         "adversarial_examples_per_device": args.adversarial_examples,
@@ -161,11 +180,18 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     data, model = study_artifacts(args.out, args.config)
+    failed_sizes = []
     with open(args.out / "results.jsonl", "a") as log:
         for n in args.sizes:
-            line = json.dumps(measure(n, data, model, args))
+            result = measure(n, data, model, args)
+            line = json.dumps(result)
             print(line, flush=True)
             log.write(line + "\n")
+            if result["failures"] or result["plain_loop_failures"]:
+                failed_sizes.append(n)
+    if failed_sizes:
+        print(f"devices failed at N = {', '.join(map(str, failed_sizes))}; see failure_reasons", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

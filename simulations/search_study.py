@@ -29,7 +29,7 @@ import torch
 
 from distill_study import markdown  # simulations/ is on the path when a script here runs
 from fedrobust.config_schema import read_yaml_mapping
-from fedrobust.data.test_reads import assert_no_test_reads, record_test_reads
+from fedrobust.data.reads_of_test_texts import assert_no_test_reads, record_test_reads
 from fedrobust.search import Objective, SearchConfig, load_search_config, run_search
 from fedrobust.search.holdout import final_test
 from fedrobust.search.pareto import dominates, violation

@@ -8,7 +8,7 @@ import pytest
 from fedrobust.data import FederatedDataset
 from fedrobust.data.leaf import read_leaf_split
 from fedrobust.data.prepare import DataConfig, prepare
-from fedrobust.data.test_reads import assert_no_test_reads, record_test_reads
+from fedrobust.data.reads_of_test_texts import assert_no_test_reads, record_test_reads
 from fedrobust.data.validation import validation_rows, validation_size
 from fedrobust.errors import ConfigError, DataError
 from tests.data_helpers import synthetic_rows, write_csv

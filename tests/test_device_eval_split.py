@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedrobust.data.test_reads import record_test_reads
+from fedrobust.data.reads_of_test_texts import record_test_reads
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation import accuracy
 from fedrobust.evaluation.baselines import majority_accuracy

@@ -10,7 +10,7 @@ from fedrobust.cli.main import main as cli_main
 from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.data import FederatedDataset
-from fedrobust.data.test_reads import record_test_reads
+from fedrobust.data.reads_of_test_texts import record_test_reads
 from fedrobust.distill.pipeline import load_inputs
 from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation import DeviceAttackEvalConfig, measure

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fedrobust.data.test_reads import record_test_reads
+from fedrobust.data.reads_of_test_texts import record_test_reads
 from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms import ClientCall, build_algorithm
 from fedrobust.federated.algorithms.registry import ALGORITHMS

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fedrobust.cli.main import main as cli_main
-from fedrobust.data.test_reads import record_test_reads
+from fedrobust.data.reads_of_test_texts import record_test_reads
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.errors import ConfigError
 from fedrobust.models import load_model

@@ -38,13 +38,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
+    from fedrobust.pipeline.lock import run_folder_lock, sibling_lock_path
+
     options = dataclass_from_args(DataConfig, args)
     options.validate()
     started = time.perf_counter()
     log.info("preparing %s with the %s partition ...", options.source, options.partition)
-    stats = prepare(options, args.out, overwrite=args.overwrite)
-    _, per_client = stats_of_directory(args.out)
-    plot = plot_label_distribution(per_client, stats["label_names"], args.out / PLOT_NAME)
+    # the lock lies beside --out: prepare swaps a new folder in for the old one
+    with run_folder_lock(args.out, "fedrobust data prepare", lock_path=sibling_lock_path(args.out)):
+        stats = prepare(options, args.out, overwrite=args.overwrite)
+        _, per_client = stats_of_directory(args.out)
+        plot = plot_label_distribution(per_client, stats["label_names"], args.out / PLOT_NAME)
     print(format_stats(stats))
     print(f"wrote {args.out} (train/, test/, public/, meta.json, stats.json, {plot.name}) in {time.perf_counter() - started:.1f} s")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -37,6 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# what a user can do about an OSError, by errno
+FIXES = {
+    errno.EACCES: "make the folder writable for this user or choose another output folder",
+    errno.EPERM: "make the folder writable for this user or choose another output folder",
+    errno.EROFS: "the file system is read-only; choose an output folder on a writable one",
+    errno.ENOSPC: "free disk space or choose an output folder on another disk",
+    errno.EDQUOT: "free disk space or choose an output folder on another disk",
+    errno.ENOENT: "check that the path exists",
+    errno.EISDIR: "a directory is where a file should be; move it away",
+    errno.ENOTDIR: "a file is where a folder should be; move it away",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -53,6 +67,22 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"fedrobust {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # a file the system would not let us read or write (read-only folder, full disk, a
+        # directory where a file should be): the user's to fix, so one line naming the path;
+        # an OSError that names no file is not known to be the user's, and keeps its traceback
+        if args.verbose or exc.filename is None:
+            raise
+        print(f"fedrobust {args.command}: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``PATH: reason; fix`` for an OSError that names its file."""
+    path = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else f"{exc.filename}"
+    reason = (exc.strerror or str(exc)).strip().splitlines()[0]
+    fix = FIXES.get(exc.errno, "check the path")
+    return f"{path}: {reason}; {fix}"
 
 
 if __name__ == "__main__":

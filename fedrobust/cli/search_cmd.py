@@ -49,11 +49,13 @@ def overrides_of(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from fedrobust.pipeline.lock import run_folder_lock
     from fedrobust.search import load_search_config, run_search
 
     config = load_search_config(args.config, overrides_of(args))
     torch.set_num_threads(config.threads)
-    result = run_search(config, args.out)
+    with run_folder_lock(args.out, "fedrobust search"):
+        result = run_search(config, args.out)
     print(f"{len(result.entries)} candidates ({result.evaluated_now} evaluated now, the rest from {args.out}); "
           f"Pareto front of {len(result.front)}: {args.out / 'pareto.json'}, {args.out / 'pareto.png'}")
     metrics = [o["metric"] for o in config.objectives]
@@ -71,9 +73,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_final_test(args: argparse.Namespace) -> int:
+    from fedrobust.errors import ConfigError
+    from fedrobust.pipeline.lock import run_folder_lock
     from fedrobust.search.holdout import FINAL_TEST_FILE, final_test
 
-    result = final_test(args.out)
+    if not args.out.is_dir():
+        raise ConfigError(f"{args.out} is not a folder; give the --out folder of a `fedrobust search`")
+    with run_folder_lock(args.out, "fedrobust search-test", fix="wait for it to finish"):
+        result = final_test(args.out)
     entries = [("front", e) for e in result["front"]] + ([("reference", result["reference"])] if result["reference"] else [])
     print("role       key           student           val_natural  val_adversarial  test_natural  test_adversarial")
     for role, entry in entries:

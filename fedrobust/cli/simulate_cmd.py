@@ -22,10 +22,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fedrobust.federated.simulate import simulate
+    from fedrobust.pipeline.lock import run_folder_lock
 
     overrides = dict(parse_override(item) for item in args.overrides)
     config = load_config(args.config, overrides)
-    summary = simulate(config, args.out, verbose=logging.getLogger().level <= logging.DEBUG)
+    with run_folder_lock(args.out, "fedrobust simulate"):
+        summary = simulate(config, args.out, verbose=logging.getLogger().level <= logging.DEBUG)
     print(format_summary(summary))
     print(f"results: {args.out}/clients.csv, rounds.csv, summary.json")
     return 0

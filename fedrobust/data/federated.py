@@ -4,22 +4,24 @@
     fd.client(0).train_texts, fd.client(0).validation_texts, fd.public().test_labels, fd.client_ids
 
 Test texts and labels are read through ``ClientData.test_texts`` / ``test_labels``, which note the
-read (fedrobust.data.test_reads): selection reads validation, only the final evaluation reads test.
+read (fedrobust.data.reads_of_test_texts): selection reads validation, only the final evaluation reads test.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 from pathlib import Path
 
-from fedrobust.data.leaf import LeafUser, read_leaf_split
-from fedrobust.data.test_reads import note_test_read
+from fedrobust.data.leaf import LabelRule, LeafUser, read_leaf_split
+from fedrobust.data.meta import FORMAT, META_FILE, read_meta
+from fedrobust.data.reads_of_test_texts import note_test_read
 from fedrobust.data.validation import META_KEY as VALIDATION_KEY
 from fedrobust.data.validation import carve
 from fedrobust.errors import DataError
 
-FORMAT = "fedrobust-leaf/1"
-META_FILE = "meta.json"
+log = logging.getLogger(__name__)
+__all__ = ["FORMAT", "META_FILE", "STATS_FILE", "PUBLIC_DIR", "PUBLIC_OWNER", "ClientData", "FederatedDataset",
+           "scorable_devices"]
 STATS_FILE = "stats.json"
 PUBLIC_DIR = "public"
 PUBLIC_OWNER = "public"  # the public split's name in ClientData.client_id and in test-read records
@@ -74,6 +76,17 @@ class ClientData:
                 f"{self.n_test} test)")
 
 
+def scorable_devices(train: dict[str, LeafUser], test: dict[str, LeafUser]) -> tuple[list[str], dict[str, list[str]]]:
+    """The devices with train and test texts (in train order), and the others by what they lack:
+    ``{"no_train": [...], "no_test": [...]}``."""
+    has_train = {c for c, record in train.items() if record.labels}
+    has_test = {c for c, record in test.items() if record.labels}
+    everyone = list(dict.fromkeys([*train, *test]))
+    kept = [c for c in everyone if c in has_train and c in has_test]
+    return kept, {"no_train": [c for c in everyone if c not in has_train],
+                  "no_test": [c for c in everyone if c in has_train and c not in has_test]}
+
+
 def _merge(users: dict[str, LeafUser]) -> tuple[list[str], list[int]]:
     texts = [t for record in users.values() for t in record.texts]
     labels = [int(y) for record in users.values() for y in record.labels]
@@ -89,24 +102,25 @@ class FederatedDataset:
         self.meta = meta
         self._train, self._test = train, test
         self._public_train, self._public_test = public_train, public_test
-        self.client_ids: list[str] = list(train) + [c for c in test if c not in train]
+        # devices without train or without test texts are never clients: nothing to personalize
+        # on, or nothing to score (`data prepare` leaves them out; a hand-made directory may not)
+        self.client_ids, self.dropped_clients = scorable_devices(train, test)
+        if any(self.dropped_clients.values()):
+            log.warning("%s: left out %d device(s) without train texts and %d without test texts", root,
+                        len(self.dropped_clients["no_train"]), len(self.dropped_clients["no_test"]))
         self._index = {c: i for i, c in enumerate(self.client_ids)}
 
     @classmethod
     def load(cls, root: str | Path) -> "FederatedDataset":
         root = Path(root)
-        meta_path = root / META_FILE
-        if not meta_path.is_file():
-            raise DataError(f"{root}: not a prepared federated directory (no {META_FILE}); run `fedrobust data prepare --out {root}`")
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise DataError(f"{meta_path}: format {meta.get('format')!r}, expected {FORMAT!r}")
+        meta = read_meta(root)
+        labels = LabelRule(tuple(meta["label_names"]), indices_only=True, where=str(root / META_FILE))
         public = root / PUBLIC_DIR
         has_public = public.is_dir()
         return cls(
-            root, meta, read_leaf_split(root / "train"), read_leaf_split(root / "test"),
-            read_leaf_split(public / "train") if has_public else {},
-            read_leaf_split(public / "test") if has_public else {},
+            root, meta, read_leaf_split(root / "train", labels), read_leaf_split(root / "test", labels),
+            read_leaf_split(public / "train", labels) if has_public else {},
+            read_leaf_split(public / "test", labels) if has_public else {},
         )
 
     @property

@@ -4,8 +4,10 @@ Steps: load the source, drop exact duplicate texts, partition rows into clients,
 too small to be devices into the public (server) split and add random whole clients to it until
 ``public_fraction`` of the samples are public, keep ``user_fraction`` of the remaining device
 clients, split each client's samples into train/test (a device's validation texts are carved from its train
-split when loaded, with ``validation_fraction`` from meta.json), and write everything to a temporary
-directory that is renamed into place only when complete.
+split when loaded, with ``validation_fraction`` from meta.json), leave out the devices without train
+texts or without test texts (only pre-split sources have them) or with fewer than ``min_test`` test
+texts (counted in meta.json's provenance and stats.json's ``dropped_clients``), and write everything
+to a temporary directory that is renamed into place only when complete.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class DataConfig:
             raise ConfigError(f"config key {key('num_clients')} does not apply to {key('partition')} natural "
                               f"(owners define the clients); use {key('user_fraction')}")
         at_least(self.num_clients, 1, key("num_clients"), allow_none=True)
+        at_least(self.seed, 0, key("seed"))
         if self.alpha <= 0:
             raise ConfigError(f"config key {key('alpha')} must be > 0, got {self.alpha}")
         if self.min_test < 1:
@@ -204,7 +207,7 @@ def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]
         if rows:
             splits[split][client] = LeafUser([texts[r] for r in rows], [labels[r] for r in rows])
 
-    too_few_test = 0
+    dropped = {"no_train": 0, "no_test": 0, "below_min_test": 0}
     for client in device_ids:
         rows = clients[client]
         if presplit is not None:
@@ -212,8 +215,12 @@ def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]
             test = [r for r in rows if presplit[r] == "test"]
         else:
             train, test = _train_test_split(rows, options.train_fraction, rng)
-        if len(test) < options.min_test:  # the split's random draws stay the same for the devices kept
-            too_few_test += 1
+        # a device without test texts cannot be scored, one without train texts cannot personalize
+        # (only pre-split sources have them); the split's random draws stay the same for the devices kept
+        reason = ("no_test" if not test else "no_train" if not train
+                  else "below_min_test" if len(test) < options.min_test else None)
+        if reason:
+            dropped[reason] += 1
             continue
         add("train", client, train)
         add("test", client, test)
@@ -236,7 +243,9 @@ def build_federation(options: DataConfig) -> tuple[dict[str, dict[str, LeafUser]
         "clients_partitioned": len(clients) - bool(held_out),
         "clients_below_min_samples_to_public": n_small,
         "device_clients_dropped_by_user_fraction": n_devices_before - len(device_ids),
-        "device_clients_dropped_by_min_test": too_few_test,
+        "device_clients_dropped_without_test": dropped["no_test"],
+        "device_clients_dropped_without_train": dropped["no_train"],
+        "device_clients_dropped_by_min_test": dropped["below_min_test"],  # some test texts, fewer than min_test
     }
     meta = {
         "format": FORMAT,
@@ -256,8 +265,12 @@ def write_federation(splits: dict[str, dict[str, LeafUser]], meta: dict, out: Pa
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} exists and is not empty; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    except OSError as exc:
+        raise DataError(f"{out}: cannot write the prepared directory here ({exc.strerror} on {exc.filename}); "
+                        "choose another --out or make its folder writable") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes it private; the result should not be
@@ -268,8 +281,7 @@ def write_federation(splits: dict[str, dict[str, LeafUser]], meta: dict, out: Pa
             write_leaf_split(staging / PUBLIC_DIR / "train", splits["public_train"])
             write_leaf_split(staging / PUBLIC_DIR / "test", splits["public_test"])
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        stats = compute_stats(splits, meta["label_names"])
-        stats["provenance"] = meta["provenance"]
+        stats = compute_stats(splits, meta["label_names"], meta["provenance"])
         (staging / STATS_FILE).write_text(json.dumps(stats, indent=2) + "\n")
         if out.exists():
             trash = out.with_name(f".{out.name}.old-{os.getpid()}")

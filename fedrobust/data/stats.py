@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from fedrobust.data.federated import META_FILE, PUBLIC_DIR
-from fedrobust.data.leaf import LeafUser, read_leaf_split
+from fedrobust.data.federated import PUBLIC_DIR
+from fedrobust.data.leaf import LabelRule, LeafUser, check_same_label_kind, read_leaf_split
+from fedrobust.data.meta import META_FILE, read_leaf_meta
 
 
 def _size_summary(sizes: list[int]) -> dict:
@@ -31,12 +31,25 @@ def _add(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {key: a[key] + b[key] for key in a}
 
 
-def compute_stats(splits: dict[str, dict[str, LeafUser]], label_names: list[str]) -> dict:
+# provenance counts of the devices `data prepare` left out -> their key under stats["dropped_clients"]
+DROPPED_COUNTS = {"device_clients_dropped_without_train": "no_train",
+                  "device_clients_dropped_without_test": "no_test",
+                  "device_clients_dropped_by_min_test": "below_min_test"}
+
+
+def dropped_clients(provenance: dict) -> dict[str, int]:
+    """The devices left out at preparation, by reason: ``{"no_train": k, "no_test": m, "below_min_test": j}``."""
+    return {reason: int(provenance[key]) for key, reason in DROPPED_COUNTS.items() if key in provenance}
+
+
+def compute_stats(splits: dict[str, dict[str, LeafUser]], label_names: list[str], provenance: dict | None = None) -> dict:
+    """Sizes and label counts of the devices and the public split; with ``provenance`` (meta.json's)
+    also how the directory was made, and the devices left out (``dropped_clients``)."""
     train, test = splits["train"], splits["test"]
     clients = list(dict.fromkeys([*train, *test]))
     per_client = {c: len(train[c].labels if c in train else []) + len(test[c].labels if c in test else []) for c in clients}
     public = splits["public_train"]
-    return {
+    stats = {
         "devices": {
             "users": len(clients),
             "samples": sum(per_client.values()),
@@ -54,6 +67,10 @@ def compute_stats(splits: dict[str, dict[str, LeafUser]], label_names: list[str]
         },
         "label_names": label_names,
     }
+    if provenance is not None:
+        stats["dropped_clients"] = dropped_clients(provenance)
+        stats["provenance"] = provenance
+    return stats
 
 
 def format_stats(stats: dict) -> str:
@@ -71,8 +88,12 @@ def format_stats(stats: dict) -> str:
     total = max(1, devices["samples"])
     labels = "  ".join(f"{name} {count} ({100 * count / total:.1f}%)" for name, count in devices["label_distribution"].items())
     lines.append(f"device labels       {labels}")
+    dropped = stats.get("dropped_clients")
+    if dropped:
+        lines.append("devices left out    " + ", ".join(f"{count} {reason.replace('_', ' ')}" for reason, count in dropped.items()))
     for key, value in stats.get("provenance", {}).items():
-        lines.append(f"{key.replace('_', ' '):<44}{value}")
+        if key not in DROPPED_COUNTS:
+            lines.append(f"{key.replace('_', ' '):<44}{value}")
     return "\n".join(lines)
 
 
@@ -112,24 +133,24 @@ def stats_of_directory(root: Path) -> tuple[dict, dict[str, list[int]]]:
     """Stats of any LEAF directory (fedrobust's or LEAF's own), and labels per device client."""
     root = Path(root)
     public = root / PUBLIC_DIR
-    splits = {
-        "train": read_leaf_split(root / "train"),
-        "test": read_leaf_split(root / "test"),
-        "public_train": read_leaf_split(public / "train") if public.is_dir() else {},
-        "public_test": read_leaf_split(public / "test") if public.is_dir() else {},
-    }
-    meta_path = root / META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    raw_labels = sorted({y for split in splits.values() for r in split.values() for y in r.labels}, key=str)
-    label_names = meta.get("label_names") or [str(y) for y in raw_labels]
-    if not meta:  # plain LEAF: map whatever labels it uses onto 0..K-1
+    meta = read_leaf_meta(root)
+    named = meta.get("label_names")
+    # with label names (fedrobust's meta.json) the files hold their indices, else any one kind of label
+    rule = LabelRule(tuple(named), indices_only=True, where=str(root / META_FILE)) if named else LabelRule()
+    directories = {"train": root / "train", "test": root / "test",
+                   "public_train": public / "train", "public_test": public / "test"}
+    splits = {name: read_leaf_split(directory, rule) if name in ("train", "test") or public.is_dir() else {}
+              for name, directory in directories.items()}
+    check_same_label_kind([(directories[name], users) for name, users in splits.items()])
+    raw_labels = sorted({y for split in splits.values() for r in split.values() for y in r.labels})
+    label_names = named or [str(y) for y in raw_labels]
+    if not named:  # plain LEAF: map whatever labels it uses onto 0..K-1
         index = {y: i for i, y in enumerate(raw_labels)}
         for split in splits.values():
             for record in split.values():
                 record.labels = [index[y] for y in record.labels]
-    stats = compute_stats(splits, label_names)
-    if "provenance" in meta:
-        stats["provenance"] = meta["provenance"]
+    provenance = meta.get("provenance")
+    stats = compute_stats(splits, label_names, provenance if isinstance(provenance, dict) else None)
     per_client: dict[str, list[int]] = {}
     for name in ("train", "test"):
         for client, record in splits[name].items():

@@ -14,11 +14,34 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import fedrobust.models.students  # noqa: F401  (registers the students)
-from fedrobust.config_schema import at_least, check_parameters, check_type, dotted, validated
+from fedrobust.config_schema import (
+    AT_LEAST_ONE,
+    BELOW_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    Limit,
+    check_limit,
+    check_limits,
+    check_parameters,
+    check_type,
+    dotted,
+    validated,
+)
 from fedrobust.config_schema import load_config as load_file
 from fedrobust.distill.losses import OBJECTIVES
 from fedrobust.errors import ConfigError
+from fedrobust.evaluation.config import check_attack_runs
+from fedrobust.models.embeddings import EMBEDDING_KEYS
 from fedrobust.models.registry import STUDENTS
+from fedrobust.seeding import TRAINING_THREADS
+
+# Ranges of student and objective constructor parameters by name (an int parameter not named here is
+# a size or a count: config_schema.check_parameters keeps it >= 1, or >= 0 where its default is 0).
+STUDENT_LIMITS: dict[str, Limit] = {"dropout": BELOW_ONE}
+OBJECTIVE_LIMITS: dict[str, Limit] = {"temperature": POSITIVE, "label_smoothing": BELOW_ONE, "epsilon": NON_NEGATIVE,
+                                      "step_size": POSITIVE, "min_teacher_confidence": FRACTION}
+EMBEDDING_SWITCHES = ("kind", "train_table")  # the other keys of student.embedding are sizes (seed: >= 0)
 
 
 @dataclass
@@ -37,6 +60,15 @@ class TrainConfig:
     max_augmented_copies: int | None = None  # use at most this many copies per text (None: all)
     use_transfer: bool = True  # train on the teacher-labelled transfer texts in the cache, if any
     token_dropout: float = 0.0  # share of the student's input tokens replaced by [UNK] each step
+    # torch CPU threads for `fedrobust distill` and the run's distill stages: the weights depend on the
+    # thread count, so it is a setting, not the machine's (a search uses its own `threads` key)
+    threads: int = TRAINING_THREADS
+
+    # grad_clip 0: no clipping; max_augmented_copies 0: no copy
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "lr": POSITIVE, "weight_decay": NON_NEGATIVE,
+        "grad_clip": NON_NEGATIVE, "validation_fraction": Limit(0, 0.5, open_high=True),
+        "max_augmented_copies": NON_NEGATIVE, "token_dropout": BELOW_ONE, "threads": AT_LEAST_ONE}
 
 
 TEACHER_TABLES = ("contextual", "input")
@@ -52,6 +84,8 @@ class VocabularyConfig:
     # two on validation texts for a given config.
     teacher_table: str = "input"
 
+    LIMITS: ClassVar[dict[str, Limit]] = {"min_count": AT_LEAST_ONE}
+
 
 @dataclass
 class CompressionConfig:
@@ -59,6 +93,10 @@ class CompressionConfig:
     prune_sparsity: float = 0.0  # global magnitude pruning of weight matrices
     finetune_epochs: int = 1  # with all objectives, after low-rank / pruning
     int8: bool = True
+
+    # finetune_epochs 0: no fine-tuning after low-rank / pruning
+    LIMITS: ClassVar[dict[str, Limit]] = {"low_rank_ratio": BELOW_ONE, "prune_sparsity": BELOW_ONE,
+                                          "finetune_epochs": NON_NEGATIVE}
 
 
 @dataclass
@@ -68,6 +106,7 @@ class MeasureConfig:
     max_validation_examples: int | None = None
     latency_examples: int = 200
 
+    LIMITS: ClassVar[dict[str, Limit]] = {"max_validation_examples": AT_LEAST_ONE, "latency_examples": AT_LEAST_ONE}
     RENAMED_KEYS: ClassVar[dict[str, str]] = {
         "max_test_examples": "max_validation_examples (a distill run measures validation texts; test is for the "
                              "final evaluation, `fedrobust evaluate`)"}
@@ -94,33 +133,51 @@ class DistillSettings:
         if "name" not in student:
             raise ConfigError(f"missing config key {key('student.name')}; one of: " + ", ".join(STUDENTS.names()))
         name = student.pop("name")
-        check_parameters(STUDENTS.get(name), student, key("student"), skip=("num_labels", "vocab_size"))
+        check_parameters(STUDENTS.get(name), student, key("student"), skip=("num_labels", "vocab_size"),
+                         limits=STUDENT_LIMITS)
+        if student.get("embedding") is not None:
+            check_embedding(student["embedding"], key("student.embedding"))
         if not self.objectives:
             raise ConfigError(f"config key {key('objectives')} is empty; give at least one, e.g. ce: {{weight: 1.0}}")
         epochs = self.train.epochs
         for obj_name, params in self.objectives.items():
             where_obj = key(f"objectives.{obj_name}")
             params = dict(params or {})
-            check_type(params.pop("weight", 1.0), float, f"{where_obj}.weight")
+            check_limit(check_type(params.pop("weight", 1.0), float, f"{where_obj}.weight"), NON_NEGATIVE,
+                        f"config key {where_obj}.weight")
             start_epoch = check_type(params.pop("start_epoch", 1), int, f"{where_obj}.start_epoch")
             if not 1 <= start_epoch <= epochs:
                 raise ConfigError(f"config key {where_obj}.start_epoch must be in [1, {key('train.epochs')}={epochs}],"
                                   f" got {start_epoch}")
-            check_parameters(OBJECTIVES.get(obj_name), params, where_obj, skip=("context",))
+            check_parameters(OBJECTIVES.get(obj_name), params, where_obj, skip=("context",), limits=OBJECTIVE_LIMITS)
+            if isinstance(params.get("attack"), str):
+                check_attack_runs(params["attack"], f"{where_obj}.attack")
         if self.vocabulary.teacher_table not in TEACHER_TABLES:
             raise ConfigError(f"config key {key('vocabulary.teacher_table')} must be one of {', '.join(TEACHER_TABLES)}, "
                               f"got {self.vocabulary.teacher_table!r}")
-        for name, value in (("compression.prune_sparsity", self.compression.prune_sparsity),
-                            ("compression.low_rank_ratio", self.compression.low_rank_ratio)):
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"config key {key(name)} must be in [0, 1), got {value}")
-        if not 0.0 <= self.train.validation_fraction < 0.5:
-            raise ConfigError(f"config key {key('train.validation_fraction')} must be in [0, 0.5), "
-                              f"got {self.train.validation_fraction}")
-        at_least(self.train.epochs, 1, key("train.epochs"))
-        at_least(self.train.batch_size, 1, key("train.batch_size"))
-        at_least(self.eval.latency_examples, 1, key("eval.latency_examples"))
-        at_least(self.eval.max_validation_examples, 1, key("eval.max_validation_examples"), allow_none=True)
+        for section in ("train", "vocabulary", "compression", "eval"):  # again, for a config built in code
+            check_limits(getattr(self, section), key(section))
+
+
+def check_embedding(spec: Any, where: str) -> None:
+    """``student.embedding``: a known kind, its own keys, whole-number sizes >= 1 (seed >= 0)."""
+    if not isinstance(spec, dict):
+        raise ConfigError(f"config key {where} must be a mapping such as {{kind: factorized, dim: 64, rank: 32}}, "
+                          f"got {spec!r}")
+    kind = spec.get("kind", "pruned")
+    if kind not in EMBEDDING_KEYS:
+        raise ConfigError(f"config key {where}.kind must be one of {', '.join(sorted(EMBEDDING_KEYS))}, got {kind!r}")
+    unknown = sorted(set(spec) - EMBEDDING_KEYS[kind])
+    if unknown:
+        raise ConfigError(f"unknown config key {where}.{unknown[0]} ({kind} embedding); allowed here: "
+                          f"{', '.join(sorted(EMBEDDING_KEYS[kind]))}")
+    for name, value in spec.items():
+        if name in EMBEDDING_SWITCHES:
+            continue
+        check_limit(check_type(value, int, f"{where}.{name}"), NON_NEGATIVE if name == "seed" else AT_LEAST_ONE,
+                    f"config key {where}.{name}")
+    if "train_table" in spec:
+        check_type(spec["train_table"], bool, f"{where}.train_table")
 
 
 @dataclass(kw_only=True)
@@ -130,6 +187,8 @@ class DistillConfig(DistillSettings):
     data: str
     teacher: str
     seed: int = 0
+
+    LIMITS: ClassVar[dict[str, Limit]] = {"seed": NON_NEGATIVE}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

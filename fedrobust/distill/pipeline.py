@@ -33,6 +33,7 @@ from fedrobust.errors import DataError
 from fedrobust.evaluation import accuracy, predict
 from fedrobust.models import STUDENTS, TextClassifier, WordPieceTokenizer, build_student, load_model, save_model
 from fedrobust.models.io import FP32_WEIGHTS, INT8_WEIGHTS
+from fedrobust.seeding import reproducible_torch
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,13 @@ def save_and_measure(
 
 
 def run_distill(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Train, compress, save and measure a student; writes and returns metrics.json."""
+    """Train, compress, save and measure a student with ``train.threads`` torch threads (the same
+    config gives the same student bit for bit); writes and returns metrics.json."""
+    with reproducible_torch(config.train.threads):
+        return _train_save_and_measure(config, out_dir)
+
+
+def _train_save_and_measure(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

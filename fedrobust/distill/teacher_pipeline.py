@@ -7,12 +7,12 @@ import logging
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from fedrobust.config_schema import at_least, dotted, flag_help
+from fedrobust.config_schema import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Limit, at_least, check_limits, dotted, flag_help
 from fedrobust.data import FederatedDataset
 from fedrobust.distill.augmentation import augment_texts
 from fedrobust.distill.measure import accuracy, latency_ms, size_bytes
@@ -23,6 +23,7 @@ from fedrobust.errors import ConfigError, DataError
 from fedrobust.models import HFTeacher, WordPieceTokenizer, load_model, save_model
 from fedrobust.models.int8 import quantize_state_dict
 from fedrobust.models.offline import DEFAULT_TEACHER
+from fedrobust.seeding import TRAINING_THREADS, reproducible_torch
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +49,17 @@ class TeacherConfig:
         "a seeded sample of at most N texts from each transfer corpus", metavar="N"))
     latency_examples: int = field(default=100, metadata=flag_help("public test texts timed for the teacher's latency"))
     seed: int = 0
+    threads: int = field(default=TRAINING_THREADS, metadata=flag_help(
+        "torch CPU threads for fine-tuning and caching (the weights depend on it, not on the machine's load)"))
+
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        **dict.fromkeys(("epochs", "batch_size", "max_length", "latency_examples", "mask_top_k", "max_train_examples",
+                         "transfer_max_texts", "threads"), AT_LEAST_ONE),
+        "lr": POSITIVE, "augment_copies": NON_NEGATIVE, "seed": NON_NEGATIVE}
 
     def validate(self, where: str = "") -> None:
         """Raise ConfigError naming ``<where>.<key>``, before the teacher is fine-tuned."""
-        for name in ("epochs", "batch_size", "max_length", "latency_examples", "mask_top_k"):
-            at_least(getattr(self, name), 1, dotted(where, name))
-        at_least(self.max_train_examples, 1, dotted(where, "max_train_examples"), allow_none=True)
-        at_least(self.augment_copies, 0, dotted(where, "augment_copies"))
-        if self.lr <= 0:
-            raise ConfigError(f"config key {dotted(where, 'lr')} must be > 0, got {self.lr}")
+        check_limits(self, where)  # again, for options built in code
         self.check_transfer(where)
 
     def check_transfer(self, where: str = "") -> None:
@@ -96,11 +99,19 @@ def recache_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherC
     options.validate()
     out_dir = Path(out_dir)
     teacher, tokenizer = load_model(out_dir / MODEL_DIR)
-    cache_teacher_outputs(teacher, tokenizer, out_dir, data_dir, FederatedDataset.load(data_dir), options)
+    with reproducible_torch(options.threads):
+        cache_teacher_outputs(teacher, tokenizer, out_dir, data_dir, FederatedDataset.load(data_dir), options)
 
 
 def run_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherConfig) -> dict[str, Any]:
+    """Fine-tune, measure and cache with ``options.threads`` torch threads: the same options give
+    the same weights and cache bit for bit, whatever else runs on the machine."""
     options.validate()
+    with reproducible_torch(options.threads):
+        return _fine_tune_measure_and_cache(data_dir, out_dir, options)
+
+
+def _fine_tune_measure_and_cache(data_dir: str | Path, out_dir: str | Path, options: TeacherConfig) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(out_dir)
     dataset = FederatedDataset.load(data_dir)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from fedrobust.attacks import ATTACKS
-from fedrobust.config_schema import check_all, dotted, flag_help
+from fedrobust.attacks.availability import runnable_attacks, unavailable_reason
+from fedrobust.config_schema import AT_LEAST_ONE, NON_NEGATIVE, Limit, check_all, check_limits, dotted, flag_help
 
 # keys of the sections this one replaced, and what they are now called
 RENAMED_KEYS = {"adversarial_examples": "examples", "max_examples": "examples", "attack_examples": "examples",
@@ -41,6 +42,7 @@ class ThreatModel:
     """One attack with its budget: what an adversary may change and how often it may ask."""
 
     SHORTHAND: ClassVar[str] = "attack"  # a bare string in a list of threat models names the attack
+    LIMITS: ClassVar[dict[str, Limit]] = {"max_queries": AT_LEAST_ONE, "max_edit_distance": NON_NEGATIVE}
 
     attack: str = field(default="fast_deepwordbug", metadata=flag_help("a registered attack (fedrobust.attacks)"))
     word_budgets: list[float] = field(default_factory=lambda: list(DEFAULT_WORD_BUDGETS), metadata=flag_help(
@@ -53,17 +55,12 @@ class ThreatModel:
         metavar="N|none"))
 
     def validate(self, where: str) -> None:
-        if self.attack not in ATTACKS:
-            check_all([(False, f"{dotted(where, 'attack')}: unknown attack {self.attack!r}; known: "
-                               f"{', '.join(ATTACKS.names())}")])
+        check_attack_runs(self.attack, dotted(where, "attack"))
+        check_limits(self, where)
         check_all([
             (len(self.word_budgets) > 0, f"{dotted(where, 'word_budgets')} needs at least one budget"),
             (all(0 <= b <= 1 for b in self.word_budgets),
              f"{dotted(where, 'word_budgets')} are fractions of words in [0, 1], got {self.word_budgets}"),
-            (self.max_queries is None or self.max_queries >= 1,
-             f"{dotted(where, 'max_queries')} must be >= 1 (or null), got {self.max_queries}"),
-            (self.max_edit_distance is None or self.max_edit_distance >= 0,
-             f"{dotted(where, 'max_edit_distance')} must be >= 0 (or null), got {self.max_edit_distance}"),
             (self.max_edit_distance is None or self.attack in CHARACTER_ATTACKS,
              f"{dotted(where, 'max_edit_distance')} applies to character attacks ({', '.join(CHARACTER_ATTACKS)}), "
              f"not {self.attack}"),
@@ -85,6 +82,16 @@ class ThreatModel:
         queries = "no query cap" if self.max_queries is None else f"{self.max_queries} queries"
         distance = f", edit distance {self.max_edit_distance}" if self.max_edit_distance is not None else ""
         return f"{self.attack} ({budgets} of words, {queries}{distance})"
+
+
+def check_attack_runs(name: str, key: str) -> None:
+    """Fail naming ``key`` for an attack that is not registered or that cannot run here (offline)."""
+    if name not in ATTACKS:
+        check_all([(False, f"{key}: unknown attack {name!r}; known: {', '.join(ATTACKS.names())}")])
+    reason = unavailable_reason(name)
+    if reason is not None:
+        check_all([(False, f"{key}: {name} cannot run offline here: {reason}; available: "
+                           f"{', '.join(runnable_attacks())}")])
 
 
 def default_threats() -> list[ThreatModel]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flwr.app import ArrayRecord
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fedrobust.errors import ConfigError
@@ -15,6 +16,8 @@ from fedrobust.federated.results import ROUND_COLUMNS, write_csv
 from fedrobust.files import write_text_atomically
 
 PROGRESS = "progress.json"
+CLIENT_STATE = "client_state"  # the per-client state folder of fedrobust.federated.client_state
+PROGRESS_FIELDS = {"fingerprint": str, "completed_round": int, "rounds": list}
 
 
 class Checkpointer:
@@ -29,11 +32,13 @@ class Checkpointer:
         return self.dir / f"round_{server_round:04d}.safetensors"
 
     def resume(self) -> tuple[int, ArrayRecord | None]:
-        """(last completed round, its global weights); (0, None) for a new run."""
+        """(last completed round, its global weights); (0, None) for a new run. A damaged progress
+        record is refused in one line; a damaged last checkpoint falls back to the round before when
+        that is exact (no strategy state to restore), and is refused otherwise."""
         progress_path = self.run_dir / PROGRESS
         if not progress_path.is_file():
             return 0, None
-        progress = json.loads(progress_path.read_text())
+        progress = read_progress(progress_path)
         if progress["fingerprint"] != self.fingerprint:
             raise ConfigError(
                 f"{self.run_dir} holds a run with a different config (fingerprint {progress['fingerprint']}); "
@@ -41,10 +46,40 @@ class Checkpointer:
             )
         self.rows = progress["rounds"]
         self.strategy_state = progress.get("strategy_state", {})
-        completed = int(progress["completed_round"])
+        completed = progress["completed_round"]
         if completed == 0:
             return 0, None
-        return completed, ArrayRecord(load_file(str(self._path(completed))))
+        arrays, problem = self._load(completed)
+        if arrays is not None:
+            return completed, arrays
+        damaged, previous = self._path(completed), completed - 1
+        earlier = None if previous == 0 else self._load(previous)[0]
+        # Running round `completed` again is exact only from the global weights alone: state carried
+        # between rounds (the strategy's, or per-client state, whose older saves are pruned) is not kept per round.
+        if self.strategy_state or (self.run_dir / CLIENT_STATE).exists() or (previous > 0 and earlier is None):
+            raise ConfigError(f"{damaged} is damaged ({problem}); delete {self.run_dir} to start the federation over")
+        print(f"warning: {damaged} is damaged ({problem}); resuming from round {previous} and running round "
+              f"{completed} again", flush=True)
+        self.rows = [r for r in self.rows if r["round"] <= previous]
+        self._commit(previous)
+        damaged.unlink(missing_ok=True)
+        return previous, earlier
+
+    def _load(self, server_round: int) -> tuple[ArrayRecord | None, str | None]:
+        """A round's checkpoint, or None and why it cannot be read."""
+        path = self._path(server_round)
+        try:
+            return ArrayRecord(load_file(str(path))), None
+        except FileNotFoundError:
+            return None, "the file is missing"
+        except (OSError, SafetensorError) as exc:
+            return None, f"not a readable safetensors file: {exc}"
+
+    def _commit(self, server_round: int) -> None:
+        write_csv(self.run_dir / "rounds.csv", ROUND_COLUMNS, self.rows)
+        progress = {"fingerprint": self.fingerprint, "completed_round": server_round, "rounds": self.rows,
+                    "strategy_state": self.strategy_state}
+        write_text_atomically(self.run_dir / PROGRESS, json.dumps(progress, indent=2))  # last: the commit point
 
     def save(self, server_round: int, arrays: ArrayRecord, row: dict[str, Any],
              strategy_state: dict[str, Any] | None = None) -> None:
@@ -53,8 +88,28 @@ class Checkpointer:
         save_file({k: v.contiguous() for k, v in arrays.to_torch_state_dict().items()}, str(tmp))
         tmp.replace(self._path(server_round))
         self.rows = [r for r in self.rows if r["round"] < server_round] + [row]
-        write_csv(self.run_dir / "rounds.csv", ROUND_COLUMNS, self.rows)
         self.strategy_state = dict(strategy_state or {})
-        progress = {"fingerprint": self.fingerprint, "completed_round": server_round, "rounds": self.rows,
-                    "strategy_state": self.strategy_state}
-        write_text_atomically(self.run_dir / PROGRESS, json.dumps(progress, indent=2))  # last: the commit point
+        self._commit(server_round)
+
+
+def read_progress(path: Path) -> dict[str, Any]:
+    """progress.json, checked: a ConfigError naming the file, the field and the fix when it is damaged."""
+    fix = f"delete {path.parent} to start the federation over"
+    try:
+        progress = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is damaged: not readable JSON ({exc}); {fix}") from None
+    if not isinstance(progress, dict):
+        raise ConfigError(f"{path} is damaged: a JSON {type(progress).__name__}, not an object; {fix}")
+    for key, types in PROGRESS_FIELDS.items():
+        value = progress.get(key)
+        if not isinstance(value, types) or isinstance(value, bool):
+            found = "missing" if value is None else f"a {type(value).__name__}"
+            raise ConfigError(f"{path} is damaged: field {key} is {found}; {fix}")
+    if progress["completed_round"] < 0:
+        raise ConfigError(f"{path} is damaged: field completed_round is {progress['completed_round']}; {fix}")
+    if not all(isinstance(row, dict) and isinstance(row.get("round"), int) for row in progress["rounds"]):
+        raise ConfigError(f"{path} is damaged: field rounds holds an entry without an integer round; {fix}")
+    if not isinstance(progress.get("strategy_state", {}), dict):
+        raise ConfigError(f"{path} is damaged: field strategy_state is not an object; {fix}")
+    return progress

@@ -7,7 +7,9 @@ Handlers:
   shared weights;
 - evaluate: the final phase per device: natural and adversarial metrics of the global model,
   then personalization, then the same metrics of the personalized model.
-A device that raises is reported as failed in the reply; the other devices go on.
+A device that raises is reported as failed in the reply; the other devices go on. Each device done
+is noted in the phase's progress log (fedrobust.federated.progress_log), so that the server can tell a
+node that is working through a large cohort from one that stopped.
 """
 
 from __future__ import annotations
@@ -27,15 +29,13 @@ from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, pack_reply
 from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.device_eval import personalize_and_measure
+from fedrobust.federated.fault_injection import InjectedClientFailure, inject_faults  # noqa: F401 (re-exported)
+from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, note_progress
 from fedrobust.federated.transport import load_arrays, to_arrays
 from fedrobust.models.base import TextClassifier
-from fedrobust.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 app = ClientApp()
-
-class InjectedClientFailure(RuntimeError):
-    """Raised on purpose by a fraction of clients to exercise fault tolerance."""
 
 
 def _node_index(context: Context) -> int:
@@ -54,9 +54,7 @@ class NodeCall:
 
     def device_call(self, device: int) -> ClientCall:
         config, settings = self.config, self.settings
-        injected = config.simulation.inject_failure_fraction
-        if injected and derive_seed(config.seed, "inject-failure", device) / 2**31 < injected:
-            raise InjectedClientFailure(f"client {device}: injected failure (simulation.inject_failure_fraction)")
+        inject_faults(config.simulation, config.seed, device)
         return ClientCall(
             config=config,
             partition_id=device,
@@ -66,6 +64,9 @@ class NodeCall:
             server_round=int(settings["server-round"]),
             state=ClientStateStore(str(settings["run-dir"]), f"{device:06d}"),
         )
+
+    def done(self, device: int) -> None:
+        note_progress(str(self.settings.get(PROGRESS_LOG_KEY, "")), device)
 
 
 def _node_call(message: Message) -> NodeCall:
@@ -79,7 +80,9 @@ def _node_call(message: Message) -> NodeCall:
     model = worker_cache.initial_model(config.model, config.init, config.seed)
     if "arrays" in message.content:
         load_arrays(model, message.content["arrays"])
-    return NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]])
+    node = NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]])
+    note_progress(str(settings.get(PROGRESS_LOG_KEY, "")), -1)  # started: loading a large model is work too
+    return node
 
 
 def _failure(device: int, exc: Exception) -> str:
@@ -104,6 +107,8 @@ def train(message: Message, context: Context) -> Message:
         except Exception as exc:  # one device's crash must not take its cohort down with it
             failed[device] = _failure(device, exc)
             continue
+        finally:
+            node.done(device)
         arrays[device] = to_arrays(call.model, node.algorithm.shared_keys(call.model))
         metrics[device] = MetricRecord({"num-examples": call.data.n_train, "train-loss": result["train_loss"],
                                         "partition-id": device})
@@ -120,4 +125,5 @@ def evaluate(message: Message, context: Context) -> Message:
             metrics[device] = MetricRecord(personalize_and_measure(node.algorithm, node.device_call(device)))
         except Exception as exc:
             failed[device] = _failure(device, exc)
+        node.done(device)
     return Message(pack_reply({}, metrics, failed), reply_to=message)

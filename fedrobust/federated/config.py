@@ -20,11 +20,22 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
-from fedrobust.config_schema import check_all, dataclass_from_mapping, dotted, validated
+from fedrobust.config_schema import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    Limit,
+    check_all,
+    check_limit,
+    check_limits,
+    dataclass_from_mapping,
+    dotted,
+    validated,
+)
 from fedrobust.config_schema import load_config as load_config_file
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
@@ -54,6 +65,10 @@ class LocalTrainConfig:
     adversarial_epsilon: float = 0.05
     adversarial_steps: int = 1
 
+    # epochs 0: the device sends back the model it received (evaluation-only rounds)
+    LIMITS: ClassVar[dict[str, Limit]] = {"epochs": NON_NEGATIVE, "lr": POSITIVE, "batch_size": AT_LEAST_ONE,
+                                          "adversarial_epsilon": NON_NEGATIVE, "adversarial_steps": AT_LEAST_ONE}
+
 
 @dataclass
 class PersonalizeConfig:
@@ -69,16 +84,49 @@ class PersonalizeConfig:
     adversarial_steps: int = 1
     dp: DPConfig = field(default_factory=DPConfig)
 
+    # epochs 0: the personalized model is the global one
+    LIMITS: ClassVar[dict[str, Limit]] = {**LocalTrainConfig.LIMITS, "adapter_dim": AT_LEAST_ONE}
+
 
 @dataclass
 class SimulationEngineConfig:
+    """Where and how the federation runs, and how long the server waits (fedrobust.federated.delivery).
+
+    The server waits as long as a phase makes progress (a reply, or a device done on any node); when
+    nothing at all has happened for ``stall_timeout_s`` it sends the pending messages again, at most
+    ``max_retries`` times, before their devices count as failed ("no reply after N tries"). Unset,
+    the stall window scales with the work: max(300 s, 10 x the longest wait between two progress
+    events seen so far in the run). Until a phase's first progress event (start-up) it is at least 300 s.
+
+    ``timeout_s`` is the old name of ``stall_timeout_s`` and is read as it: it used to bound each
+    round's wall time (900 s), which dropped cohorts that were only queued behind others under load.
+    """
+
     backend: str = "ray"
     num_cpus_per_client: float = 1.0
     num_gpus_per_client: float = 0.0
     ray_address: str | None = None  # an existing Ray cluster, e.g. "127.0.0.1:6379" or "auto"
-    timeout_s: float = 900.0  # per round; clients that do not answer count as failed
-    inject_failure_fraction: float = 0.0  # clients that raise on purpose, to test fault tolerance
+    stall_timeout_s: float | None = None  # seconds without any progress before a resend; None: scales with the work
+    timeout_s: float | None = None  # deprecated: read as stall_timeout_s
+    max_retries: int = 2  # resends of a stalled message before its devices count as failed
+    # share of each phase's devices (a round's sampled ones, the evaluated ones) that must succeed, else the
+    # federation fails (fedrobust.federated.failures); None: all, except those failure injection makes fail
+    min_success_share: float | None = None
+    inject_failure_fraction: float = 0.0  # devices that raise on purpose, to test fault tolerance
+    inject_delay_s: float = 0.0  # test knob: each of inject_delay_devices sleeps this long each time it runs
+    inject_delay_devices: list[int] = field(default_factory=list)
     devices_per_node: int = 1  # devices each Flower node simulates in turn (fedrobust.federated.cohorts)
+
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "stall_timeout_s": POSITIVE, "timeout_s": POSITIVE, "max_retries": NON_NEGATIVE,
+        "min_success_share": Limit(0, 1), "inject_failure_fraction": Limit(0, 1), "inject_delay_s": NON_NEGATIVE,
+        "inject_delay_devices": NON_NEGATIVE, "devices_per_node": AT_LEAST_ONE,
+    }
+
+    @property
+    def stall_window_s(self) -> float | None:
+        """The fixed stall window, None when it scales with the work (``timeout_s``: its old name)."""
+        return self.stall_timeout_s if self.stall_timeout_s is not None else self.timeout_s
 
 
 @dataclass(kw_only=True)
@@ -95,6 +143,10 @@ class FederatedSettings:
     evaluate: DeviceAttackEvalConfig = field(default_factory=DeviceAttackEvalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     simulation: SimulationEngineConfig = field(default_factory=SimulationEngineConfig)
+
+    # rounds 0: no federated round, only the on-device phase (configs/privacy_sweep.yaml)
+    LIMITS: ClassVar[dict[str, Limit]] = {"rounds": NON_NEGATIVE, "fraction_train": Limit(0, 1, open_low=True),
+                                          "min_train_clients": AT_LEAST_ONE, "max_clients": AT_LEAST_ONE}
 
 
 @dataclass(kw_only=True)
@@ -113,6 +165,8 @@ class SimulationConfig(FederatedSettings):
     model: str  # a student artifact; baselines re-initialize the same architecture
     algorithm: Any = DEFAULT_ALGORITHM  # a name, or {name: {param: value}}
     seed: int = 0
+
+    LIMITS: ClassVar[dict[str, Limit]] = {**FederatedSettings.LIMITS, "seed": NON_NEGATIVE}
 
     @property
     def algorithm_name(self) -> str:
@@ -232,20 +286,15 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
     """Check the shared settings; keys are named under ``where`` (e.g. ``federated.rounds``)."""
     k = lambda key: dotted(where, key)  # noqa: E731
     local, personalize, engine = settings.local, settings.personalize, settings.simulation
+    # a config built in code (not read from a file) has not met its LIMITS yet
+    check_limits(settings, where)
+    check_limits(local, k("local"))
+    check_limits(personalize, k("personalize"))
+    check_engine_resources(engine, k("simulation"))
+    check_engine_waiting(engine, k("simulation"))
     checks = [
         (settings.init in INITS, f"{k('init')} must be one of {', '.join(INITS)}, got {settings.init!r}"),
-        (settings.rounds >= 0, f"{k('rounds')} must be >= 0"),
-        (0 < settings.fraction_train <= 1, f"{k('fraction_train')} must be in (0, 1]"),
-        (settings.min_train_clients >= 1, f"{k('min_train_clients')} must be >= 1"),
-        (settings.max_clients is None or settings.max_clients >= 1, f"{k('max_clients')} must be >= 1"),
-        (local.epochs >= 0, f"{k('local.epochs')} must be >= 0"),
-        (personalize.epochs >= 0, f"{k('personalize.epochs')} must be >= 0"),
-        (local.lr > 0, f"{k('local.lr')} must be > 0"),
-        (personalize.lr > 0, f"{k('personalize.lr')} must be > 0"),
         (personalize.params in PARAM_GROUPS, f"{k('personalize.params')} must be one of {', '.join(PARAM_GROUPS)}"),
-        (0 <= engine.inject_failure_fraction < 1, f"{k('simulation.inject_failure_fraction')} must be in [0, 1)"),
-        (engine.num_cpus_per_client > 0, f"{k('simulation.num_cpus_per_client')} must be > 0"),
-        (engine.devices_per_node >= 1, f"{k('simulation.devices_per_node')} must be >= 1"),
         (not (personalize.dp.enabled and personalize.adversarial),
          f"{k('personalize.dp')} cannot be combined with {k('personalize.adversarial')} (DP-SGD here takes one "
          f"forward pass per step); set {k('personalize.adversarial')}: false"),
@@ -257,6 +306,22 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
     settings.evaluate.validate(k("evaluate"))
     personalize.dp.validate(k("personalize.dp"))
     settings.privacy.validate(k("privacy"))
+
+
+def check_engine_resources(engine: SimulationEngineConfig, where: str = "simulation") -> None:
+    """What Ray is asked for: a negative GPU share would make Ray wait forever for a node to offer it."""
+    check_limit(engine.num_cpus_per_client, POSITIVE, f"config key {where}.num_cpus_per_client")
+    check_limit(engine.num_gpus_per_client, NON_NEGATIVE, f"config key {where}.num_gpus_per_client")
+
+
+def check_engine_waiting(engine: SimulationEngineConfig, where: str = "simulation") -> None:
+    """The stall window, retries, success share and injected faults (SimulationEngineConfig)."""
+    check_limits(engine, where)
+    both = engine.stall_timeout_s is not None and engine.timeout_s is not None
+    if both and engine.stall_timeout_s != engine.timeout_s:
+        raise ConfigError(f"config keys {where}.timeout_s ({engine.timeout_s:g}) and {where}.stall_timeout_s "
+                          f"({engine.stall_timeout_s:g}) disagree; timeout_s is the old name of stall_timeout_s: "
+                          f"give stall_timeout_s only")
 
 
 def validate(config: SimulationConfig) -> SimulationConfig:

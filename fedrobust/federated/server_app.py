@@ -2,6 +2,10 @@
 algorithm with a checkpoint after each, then the personalization and evaluation round on every
 device, and write the run directory's tables.
 
+Every phase waits for as long as it makes progress and resends what stalled
+(fedrobust.federated.delivery); a phase with too few devices done fails the federation
+(fedrobust.federated.failures), after the evaluation's tables are written.
+
 ``app`` is the component ``flwr run .`` uses (config from ``[tool.flwr.app.config]``);
 ``make_server_app(config, run_dir)`` is what ``fedrobust simulate`` runs in-process.
 """
@@ -30,7 +34,10 @@ from fedrobust.federated.checkpoint import Checkpointer
 from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, devices_of_node, num_nodes, unpack_reply
 from fedrobust.federated.alarms import device_alarms, round_alarms
 from fedrobust.federated.config import SimulationConfig, load_config
+from fedrobust.federated.delivery import Delivery, StallClock, deliver
+from fedrobust.federated.failures import FederationError, federation_error, reason_counts, shortfall
 from fedrobust.federated.membership_pool import SCORES_CSV, pooled_summary, take_scores, write_scores
+from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, ProgressLog
 from fedrobust.federated.results import client_columns, client_rows, summarize_clients, write_csv, write_summary
 from fedrobust.federated.transport import load_arrays, to_arrays
 from fedrobust.privacy.round_dp import restore_round_state, round_record, round_state, with_round_privacy
@@ -41,16 +48,14 @@ SUMMARY = "summary.json"
 MONITOR_TEXTS = 1000  # public train texts the global model is scored on after every round
 
 
-class FederationError(FedrobustError):
-    """The federation cannot go on (e.g. every sampled client failed)."""
-
-
-def _base_config(config: SimulationConfig, algorithm: Algorithm, run_dir: Path, server_round: int) -> ConfigRecord:
+def _base_config(config: SimulationConfig, algorithm: Algorithm, run_dir: Path, server_round: int,
+                 progress: ProgressLog) -> ConfigRecord:
     return ConfigRecord({
         "fedrobust-config": json.dumps(config.to_dict(), sort_keys=True),
         ALGORITHM_MODULE_KEY: type(algorithm).__module__,  # workers import it: a user's algorithm registers there
         "run-dir": str(run_dir.resolve()),
         "server-round": server_round,
+        PROGRESS_LOG_KEY: str(progress.path),
     })
 
 
@@ -76,12 +81,14 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float, settle_s: float = 
         time.sleep(0.2)
 
 
-def map_devices(grid: Grid, num_clients: int, devices_per_node: int, timeout: float) -> dict[int, list[int]]:
+def map_devices(grid: Grid, num_clients: int, devices_per_node: int, clock: StallClock,
+                max_retries: int) -> dict[int, list[int]]:
     """Ask every node for its index; node k simulates devices k*C .. k*C+C-1 (C = devices per node)."""
-    node_ids = wait_for_nodes(grid, num_nodes(num_clients, devices_per_node), timeout)
+    node_ids = wait_for_nodes(grid, num_nodes(num_clients, devices_per_node), clock.window_s(starting=True))
     messages = [Message(RecordDict(), message_type=MessageType.QUERY, dst_node_id=n) for n in node_ids]
+    delivery = deliver(grid, messages, clock, max_retries)
     mapping, errors = {}, []
-    for reply in grid.send_and_receive(messages, timeout=timeout):
+    for reply in delivery.answered:
         if reply.has_error():
             errors.append(reply.error.reason)
             continue
@@ -89,7 +96,7 @@ def map_devices(grid: Grid, num_clients: int, devices_per_node: int, timeout: fl
         if devices:
             mapping[reply.metadata.src_node_id] = devices
     if not mapping:
-        reason = errors[0].strip().splitlines()[-1] if errors else "no reply before the timeout"
+        reason = errors[0].strip().splitlines()[-1] if errors else f"no reply after {max_retries + 1} tries"
         raise FederationError(f"none of the {len(node_ids)} simulation nodes answered: {reason}")
     return mapping
 
@@ -103,6 +110,8 @@ class Federation:
         self.model = worker_cache.initial_model(config.model, config.init, config.seed)
         self.tokenizer = worker_cache.tokenizer_for(config.model)
         self.failed_clients: dict[str, str] = {}
+        self.clock = StallClock(fixed_s=config.simulation.stall_window_s)
+        self.nodes_in_order: list[int] = []  # node ids by their first device: where a cohort's resend goes
 
     def _public_sample(self) -> tuple[list[str], list[int]] | None:
         """A seeded sample of the public *train* split for the round monitor: test texts are for the
@@ -132,29 +141,48 @@ class Federation:
         share = majority_accuracy(sample[1], sample[1])
         return round(share, 4) if math.isfinite(share) else None
 
-    def _collect(self, replies: list[Message], sent: list[Message], where: str) -> dict[int, RecordDict]:
-        """Per-device records of the replies; devices that failed or never answered are noted."""
-        asked = {m.metadata.dst_node_id: [int(d) for d in m.content["config"][DEVICES_KEY]] for m in sent}
-        answered: dict[int, RecordDict] = {}
-        for reply in replies:
-            node = reply.metadata.src_node_id
-            if reply.has_error():
-                last_line = reply.error.reason.strip().splitlines()[-1].rstrip("'\">")  # Flower wraps it in a repr
-                self._note(asked.get(node, []), f"{where}: {last_line[:200]}")
-                continue
-            devices, failed = unpack_reply(reply.content)
-            answered.update(devices)
-            for device, reason in failed.items():
-                self._note([device], f"{where}: {reason[:200]}")
-        replied = {r.metadata.src_node_id for r in replies}
-        for node, devices in asked.items():
-            if node not in replied:
-                self._note(devices, f"{where}: no reply before the timeout")
-        return answered
+    def _send(self, grid: Grid, messages: list[Message], phase: str, progress: ProgressLog) -> Delivery:
+        """Deliver a phase's messages, resending stalled ones (in cohort mode to the next node)."""
+        engine = self.config.simulation
+        cohorts = engine.devices_per_node > 1 and len(self.nodes_in_order) > 1
 
-    def _note(self, devices: list[int], reason: str) -> None:
-        for device in devices:
-            self.failed_clients[self.dataset.client_ids[device]] = reason
+        def retry_node(index: int, attempt: int) -> int:
+            node = messages[index].metadata.dst_node_id
+            if not cohorts or node not in self.nodes_in_order:
+                return node
+            return self.nodes_in_order[(self.nodes_in_order.index(node) + attempt - 1) % len(self.nodes_in_order)]
+
+        def on_resend(indices: list[int], attempt: int, window_s: float) -> None:
+            devices = sum(len(messages[i].content["config"][DEVICES_KEY]) for i in indices)
+            print(f"[{phase}] no progress for {window_s:.0f} s: sending {len(indices)} message(s) ({devices} devices) "
+                  f"again, try {attempt}/{engine.max_retries + 1}", flush=True)
+
+        return deliver(grid, messages, self.clock, engine.max_retries, progress=progress,
+                       retry_node=retry_node, on_resend=on_resend)
+
+    def _collect(self, delivery: Delivery, sent: list[Message], where: str) -> tuple[dict[int, RecordDict], dict[str, str]]:
+        """Per-device records of the replies, and the devices that failed or never answered (client id -> why)."""
+        answered: dict[int, RecordDict] = {}
+        failures: dict[str, str] = {}
+
+        def note(devices, reason: str) -> None:
+            for device in devices:
+                failures[self.dataset.client_ids[int(device)]] = reason
+
+        for message, reply, tries in zip(sent, delivery.replies, delivery.tries):
+            asked = [int(d) for d in message.content["config"][DEVICES_KEY]]
+            if reply is None:
+                note(asked, f"{where}: no reply after {tries} {'try' if tries == 1 else 'tries'}")
+            elif reply.has_error():
+                last_line = reply.error.reason.strip().splitlines()[-1].rstrip("'\">")  # Flower wraps it in a repr
+                note(asked, f"{where}: {last_line[:200]}")
+            else:
+                devices, failed = unpack_reply(reply.content)
+                answered.update(devices)
+                for device, reason in failed.items():
+                    note([device], f"{where}: {reason[:200]}")
+        self.failed_clients.update(failures)
+        return answered, failures
 
     def run_rounds(self, grid: Grid, strategy, checkpoints: Checkpointer) -> ArrayRecord:
         config = self.config
@@ -171,13 +199,17 @@ class Federation:
         started = time.perf_counter()
         for server_round in range(completed + 1, rounds + 1):
             t0 = time.perf_counter()
-            messages = list(strategy.configure_train(server_round, arrays, _base_config(config, self.algorithm, self.run_dir, server_round), grid))
-            replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
-            ok = self._collect(replies, messages, f"round {server_round}")
-            sampled = sum(len(m.content["config"][DEVICES_KEY]) for m in messages)
-            if not ok:
-                raise FederationError(f"round {server_round}: all {sampled} sampled clients failed, e.g. {next(iter(self.failed_clients.values()), '?')}")
-            ok_replies = [r for r in replies if not r.has_error()]
+            progress = ProgressLog(self.run_dir, f"round_{server_round:04d}").start()
+            base = _base_config(config, self.algorithm, self.run_dir, server_round, progress)
+            messages = list(strategy.configure_train(server_round, arrays, base, grid))
+            delivery = self._send(grid, messages, f"round {server_round}", progress)
+            ok, failures = self._collect(delivery, messages, f"round {server_round}")
+            asked = [int(d) for m in messages for d in m.content["config"][DEVICES_KEY]]
+            sampled = len(asked)
+            problem = shortfall(f"round {server_round}", asked, ok, config.simulation, config.seed)
+            if problem:  # before the checkpoint: a rerun does this round again
+                raise federation_error(problem, failures, str(self.run_dir))
+            ok_replies = [r for r in delivery.answered if not r.has_error()]
             arrays, metrics = strategy.aggregate_train(server_round, ok_replies)
             row = {
                 "round": server_round, "algorithm": config.label, "sampled": sampled, "succeeded": len(ok),
@@ -199,7 +231,8 @@ class Federation:
         """clients.csv's rows, and every example's membership score (membership_scores.csv's rows)."""
         config = self.config
         final_round = (config.rounds if self.algorithm.federated else 0) + 1
-        base = _base_config(config, self.algorithm, self.run_dir, final_round)
+        progress = ProgressLog(self.run_dir, "personalize_evaluate").start()
+        base = _base_config(config, self.algorithm, self.run_dir, final_round, progress)
         messages = [Message(RecordDict({"arrays": arrays, "config": ConfigRecord({**base, DEVICES_KEY: devices})}),
                             message_type=MessageType.EVALUATE, dst_node_id=node)
                     for node, devices in sorted(devices_of.items(), key=lambda item: item[1][0])]
@@ -208,8 +241,8 @@ class Federation:
         print(f"[personalize + evaluate] {total} clients on {len(messages)} nodes ({config.evaluate.describe()} on "
               f"{examples} test texts each) ...", flush=True)
         t0 = time.perf_counter()
-        replies = list(grid.send_and_receive(messages, timeout=config.simulation.timeout_s))
-        per_device = self._collect(replies, messages, "personalize+evaluate")
+        delivery = self._send(grid, messages, "personalize + evaluate", progress)
+        per_device, _ = self._collect(delivery, messages, "personalize+evaluate")
         rows, scores = [], []
         for device in sorted(per_device):
             metrics = dict(per_device[device]["metrics"])
@@ -223,7 +256,12 @@ class Federation:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(self.config.to_dict(), sort_keys=False))
         engine = self.config.simulation
-        devices_of = map_devices(grid, self.num_clients, engine.devices_per_node, engine.timeout_s)
+        devices_of = map_devices(grid, self.num_clients, engine.devices_per_node, self.clock, engine.max_retries)
+        self.nodes_in_order = [node for node, _ in sorted(devices_of.items(), key=lambda item: item[1][0])]
+        mapped = {d for devices in devices_of.values() for d in devices}
+        for device in range(self.num_clients):
+            if device not in mapped:
+                self.failed_clients[self.dataset.client_ids[device]] = "no simulation node answered for it"
         strategy = make_strategy(self.algorithm, self.config)
         strategy.devices_of = devices_of
         checkpoints = Checkpointer(self.run_dir, self.config.fingerprint())
@@ -239,17 +277,24 @@ class Federation:
                               checkpoints.rows) + device_alarms(clients_summary)
         for alarm in alarms:
             print(f"WARNING: {alarm}", flush=True)
+        evaluated = {int(r["partition_id"]) for r in rows}
+        problem = shortfall("personalize+evaluate", range(self.num_clients), evaluated, engine, self.config.seed)
+        evaluated_ids = {self.dataset.client_ids[d] for d in evaluated}
+        not_evaluated = {c: why for c, why in self.failed_clients.items() if c not in evaluated_ids}
+        error = federation_error(problem, not_evaluated, str(self.run_dir)) if problem else None
         summary = {
             "algorithm": self.config.label,
             "init": self.config.init,
-            "clients": sum(len(d) for d in devices_of.values()),
+            "clients": self.num_clients,
             "clients_evaluated": len(rows) // 2,
             **clients_summary,
             "public_train_acc_start": round(start_public, 4),
             "public_majority_share": majority_share,
             "alarms": alarms,
-            "failures": {"count": len(self.failed_clients), "clients": self.failed_clients,
-                         "train_failures_per_round": {r["round"]: r["failed"] for r in checkpoints.rows}},
+            "failures": {"count": len(self.failed_clients), "reasons": reason_counts(self.failed_clients),
+                         "clients": self.failed_clients,
+                         "train_failures_per_round": {r["round"]: r["failed"] for r in checkpoints.rows},
+                         **({"error": str(error)} if error else {})},
             "rounds_completed": len(checkpoints.rows),
             **({"round_dp": {"final_clipping_norm": checkpoints.strategy_state["clipping_norm"]}}
                if "clipping_norm" in checkpoints.strategy_state else {}),
@@ -258,6 +303,8 @@ class Federation:
             "devices_per_node": engine.devices_per_node,
         }
         write_summary(self.run_dir / SUMMARY, summary)
+        if error:  # the tables stay for inspection, but the run did not succeed
+            raise error
         return summary
 
 

@@ -1,4 +1,13 @@
-"""`fedrobust simulate`: the ServerApp and ClientApp on Flower's simulation engine (Ray)."""
+"""`fedrobust simulate`: the ServerApp and ClientApp on Flower's simulation engine (Ray).
+
+Why `flwr.simulation.run_simulation`, which flwr 1.41 marks deprecated ("The `run_simulation`
+function is deprecated and will be removed in a future version of Flower. Please use `flwr run` in
+the CLI instead to run your simulation."): it is the only in-process way flwr 1.41 offers. The
+supported path, `flwr run .`, builds the app bundle, starts a detached SuperLink daemon and runs
+the apps in separate processes (`flwr.simulation.run_simulation_process` is that process's entry
+point, fed by a SuperLink, not a Python API). `flwr run .` works with this project's apps and gives
+the same clients.csv byte for byte (tests/test_flwr_run.py); switch to it when run_simulation goes.
+"""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ class FactorizedEmbedding(nn.Module):
         return self.project(self.table.weight)
 
 
-_EMBEDDING_KEYS = {
+EMBEDDING_KEYS = {
     "pruned": {"kind", "dim", "num_embeddings"},
     "hashed": {"kind", "dim", "num_buckets", "num_hashes", "seed"},
     "factorized": {"kind", "dim", "rank", "train_table"},
@@ -112,9 +112,9 @@ _EMBEDDING_KEYS = {
 def build_embedding(vocab_size: int, spec: dict[str, Any]) -> nn.Module:
     """``spec``: {"kind": "pruned" | "hashed" | "factorized", "dim", ...size keys of that kind}."""
     kind = spec.get("kind", "pruned")
-    if kind not in _EMBEDDING_KEYS:
-        raise ConfigError(f"student.embedding.kind must be one of {sorted(_EMBEDDING_KEYS)}, got {kind!r}")
-    unknown = set(spec) - _EMBEDDING_KEYS[kind]
+    if kind not in EMBEDDING_KEYS:
+        raise ConfigError(f"student.embedding.kind must be one of {sorted(EMBEDDING_KEYS)}, got {kind!r}")
+    unknown = set(spec) - EMBEDDING_KEYS[kind]
     if unknown:
         raise ConfigError(f"unknown key(s) {sorted(unknown)} in student.embedding ({kind} embedding)")
     dim = int(spec.get("dim", 64))

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from fedrobust.errors import DataError
+from fedrobust.errors import DataError, FedrobustError
 import fedrobust.models.students  # noqa: F401  (registers the students)
 from fedrobust.models.base import TextClassifier
 from fedrobust.models.int8 import dequantize_state_dict, quantize_state_dict
@@ -31,6 +32,8 @@ FP32_WEIGHTS = "model.safetensors"
 INT8_WEIGHTS = "model.int8.safetensors"
 TEACHER_WEIGHTS_DIR = "hf"
 TOKENIZER_DIR = "tokenizer"
+WEIGHT_FILES = {"fp32": FP32_WEIGHTS, "int8": INT8_WEIGHTS}
+REWRITE = "save the model again (fedrobust distill, or fedrobust teacher for a teacher)"
 
 
 def low_rank_layout(model: torch.nn.Module) -> dict[str, int]:
@@ -87,26 +90,96 @@ def weights_path(model_dir: str | Path) -> Path:
     raise DataError(f"no weights in {model_dir}; expected {FP32_WEIGHTS} or {INT8_WEIGHTS}")
 
 
+def read_model_json(model_dir: Path) -> dict[str, Any]:
+    """model.json, checked: an object naming the architecture (``name``), with its ``config`` and ``weights`` kind."""
+    path = model_dir / MODEL_JSON
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "not found"
+        raise DataError(f"{path}: {what}; not a fedrobust model folder (write one with `fedrobust distill` or `fedrobust teacher`)")
+    try:
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at offset {exc.start}); {REWRITE}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); {REWRITE}") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to read; {REWRITE}") from None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: holds a JSON {type(meta).__name__}, not an object with name and config; {REWRITE}")
+    if not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise DataError(f"{path}: field name (the architecture: a student's registry name or hf_teacher) is "
+                        f"{'missing' if 'name' not in meta else repr(meta['name'])}; {REWRITE}")
+    if not isinstance(meta.get("config"), dict):
+        raise DataError(f"{path}: field config (the constructor settings) is "
+                        f"{'missing' if 'config' not in meta else 'not an object'}; {REWRITE}")
+    if meta["name"] != "hf_teacher" and meta.get("weights") not in WEIGHT_FILES:
+        raise DataError(f"{path}: field weights is {meta.get('weights')!r}; one of {', '.join(WEIGHT_FILES)}; {REWRITE}")
+    return meta
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; the model folder's model.json names these weights; {REWRITE}")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise DataError(f"{path}: not readable safetensors ({_first_line(exc)}): the file is truncated or "
+                        f"damaged; {REWRITE}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+
+
+def _fit_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Load ``state``; weights that do not fit the architecture model.json describes are a DataError."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        detail = (f"{wrong[0]} is {list(state[wrong[0]].shape)} in the file but {list(expected[wrong[0]].shape)} "
+                  f"in the architecture" if wrong else
+                  f"{missing[0]} is missing from the file" if missing else f"{unexpected[0]} is not in the architecture")
+        raise DataError(f"{path}: weights do not match the architecture of {MODEL_JSON} ({detail}); "
+                        f"model.json and the weights come from different models; {REWRITE}")
+    model.load_state_dict(state)
+
+
 def load_model(model_dir: str | Path) -> tuple[TextClassifier, WordPieceTokenizer]:
-    """Rebuild a model saved by ``save_model`` (eval mode) and its tokenizer."""
+    """Rebuild a model saved by ``save_model`` (eval mode) and its tokenizer; a damaged or
+    incomplete folder is a DataError naming the file."""
     model_dir = Path(model_dir)
-    meta_path = model_dir / MODEL_JSON
-    if not meta_path.exists():
-        raise DataError(f"{meta_path} not found: not a fedrobust model folder (write one with `fedrobust distill`)")
-    meta = json.loads(meta_path.read_text())
+    meta = read_model_json(model_dir)
+    if not (model_dir / TOKENIZER_DIR).is_dir():
+        raise DataError(f"{model_dir / TOKENIZER_DIR}: missing; a model folder holds its tokenizer; {REWRITE}")
     tokenizer = WordPieceTokenizer.load(model_dir / TOKENIZER_DIR)
     if meta["name"] == "hf_teacher":
-
-        model: TextClassifier = HFTeacher.from_pretrained(str(model_dir / TEACHER_WEIGHTS_DIR))
-        model.config = dict(meta["config"])
+        model = _load_teacher(model_dir, meta)
     else:
-        model = _build(meta["name"], meta["config"])
-        replace_with_low_rank(model, meta.get("low_rank", {}), from_weights=False)
+        try:
+            model = _build(meta["name"], meta["config"])
+            replace_with_low_rank(model, meta.get("low_rank", {}), from_weights=False)
+        except (FedrobustError, TypeError, KeyError, ValueError) as exc:
+            raise DataError(f"{model_dir / MODEL_JSON}: fields name {meta['name']!r} and config do not build a model "
+                            f"({_first_line(exc)}); {REWRITE}") from None
+        path = model_dir / WEIGHT_FILES[meta["weights"]]
+        state = _load_weights(path)
         if meta["weights"] == "int8":
-
-            state = dequantize_state_dict(load_file(str(model_dir / INT8_WEIGHTS)))
-        else:
-            state = load_file(str(model_dir / FP32_WEIGHTS))
-        model.load_state_dict(state)
+            state = dequantize_state_dict(state)
+        _fit_weights(model, state, path)
     model.eval()
     return model, tokenizer
+
+
+def _load_teacher(model_dir: Path, meta: dict[str, Any]) -> TextClassifier:
+    folder = model_dir / TEACHER_WEIGHTS_DIR
+    if not (folder / "config.json").is_file():
+        raise DataError(f"{folder}: missing or without config.json; the teacher's weights live there; {REWRITE}")
+    try:
+        model: TextClassifier = HFTeacher.from_pretrained(str(folder))
+    except SafetensorError as exc:
+        raise DataError(f"{folder / FP32_WEIGHTS}: not readable safetensors ({_first_line(exc)}): the weights are truncated or "
+                        f"damaged; {REWRITE}") from None
+    model.config = dict(meta["config"])
+    return model

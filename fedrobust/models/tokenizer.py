@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from fedrobust.errors import DataError
 from fedrobust.models.offline import DEFAULT_TEACHER, resolve_pretrained, unavailable
 
 _SETTINGS_FILE = "fedrobust_tokenizer.json"
@@ -26,9 +27,13 @@ class WordPieceTokenizer:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str = DEFAULT_TEACHER, max_length: int = 64) -> "WordPieceTokenizer":
+        """The tokenizer of a local folder, the offline default, or a Hugging Face hub id ("org/name");
+        a name written as a path that does not exist fails at once instead of going to the hub."""
         from transformers import AutoTokenizer
 
-        source = resolve_pretrained(name_or_path)
+        source = resolve_pretrained(str(Path(name_or_path).expanduser()) if name_or_path.startswith("~") else name_or_path)
+        if looks_like_path(source) and not Path(source).is_dir():
+            raise DataError(f"{source}: no such tokenizer folder (a path, so not looked up on the Hugging Face hub)")
         try:
             hf = AutoTokenizer.from_pretrained(source, use_fast=True)
         except (OSError, ValueError) as exc:
@@ -78,7 +83,27 @@ class WordPieceTokenizer:
 
     @classmethod
     def load(cls, directory: str | Path) -> "WordPieceTokenizer":
+        """A tokenizer folder written by ``save`` (never a hub id: a missing folder fails at once)."""
         directory = Path(directory)
+        if not directory.is_dir():
+            raise DataError(f"{directory}: no such tokenizer folder; a model folder keeps its tokenizer there")
         settings_path = directory / _SETTINGS_FILE
-        max_length = json.loads(settings_path.read_text())["max_length"] if settings_path.exists() else 64
+        max_length = _max_length(settings_path) if settings_path.exists() else 64
         return cls.from_pretrained(str(directory), max_length=max_length)
+
+
+def looks_like_path(name: str) -> bool:
+    """True for a name that can only mean a local folder: absolute, relative with ./ ../ or ~, a
+    Windows path, or with more than one "/" (a hub id is "name" or "org/name")."""
+    return (name.startswith(("/", "./", "../", "~", ".\\")) or name in (".", "..") or "\\" in name
+            or name.count("/") > 1 or name.endswith("/") or Path(name).exists())
+
+
+def _max_length(path: Path) -> int:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))["max_length"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: cannot read max_length ({type(exc).__name__}); save the model again") from None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataError(f"{path}: field max_length is {value!r}; it must be an integer >= 1")
+    return value

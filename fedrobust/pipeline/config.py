@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fedrobust.config_schema import at_least, dotted, load_config, validated
+from fedrobust.config_schema import NON_NEGATIVE, Limit, at_least, dotted, load_config, plain_folder_name, validated
 from fedrobust.data.prepare import DataConfig
 from fedrobust.distill.config import DistillConfig, DistillSettings
 from fedrobust.distill.teacher_pipeline import TeacherConfig
@@ -143,6 +143,9 @@ class RunConfig:
     federated: FederatedSection = field(default_factory=FederatedSection)
     report: ReportSection = field(default_factory=ReportSection)
 
+    LIMITS: ClassVar[dict[str, Limit]] = dict.fromkeys(("seed", "federated_seed", "seeds", "federated_seeds"),
+                                                       NON_NEGATIVE)
+
     def __post_init__(self) -> None:
         self.data.seed = self.teacher.seed = self.seed  # so that the saved config shows the seed used
 
@@ -173,8 +176,7 @@ class RunConfig:
         return self.distill.distill_config(data_dir, teacher_dir, self.seed)
 
     def validate(self, where: str = "") -> None:
-        if not self.name or "/" in self.name:
-            raise ConfigError(f"config key {dotted(where, 'name')} must be a non-empty folder name, got {self.name!r}")
+        plain_folder_name(self.name, dotted(where, "name"))  # runs/<name> when out is not given
         if self.seeds and self.federated_seeds:
             raise ConfigError(f"config keys {dotted(where, 'seeds')} and {dotted(where, 'federated_seeds')}: "
                               "give one of them (seeds varies every stage, federated_seeds only the federation)")

@@ -19,7 +19,7 @@ from fedrobust.pipeline.config import RunConfig
 from fedrobust.pipeline.headline import headline_summary
 from fedrobust.pipeline.lock import run_folder_lock
 from fedrobust.pipeline.stages import Stage, StageContext, study_stages
-from fedrobust.pipeline.store import StageStore, fingerprint, folder_bytes
+from fedrobust.pipeline.store import StageStore, fingerprint, folder_bytes, portable_paths
 from fedrobust.report import build_report
 from fedrobust.report.seeds import seed_blocks, seed_summary
 
@@ -65,7 +65,7 @@ class StudyRunner:
         self.finished_at: dict[str, str] = {}  # when each stage's outputs in use were made
 
     def run(self) -> dict[str, Any]:
-        with run_folder_lock(self.run_dir):
+        with run_folder_lock(self.run_dir, "fedrobust run"):
             write_text_atomically(self.run_dir / CONFIG_COPY, yaml.safe_dump(self.config.to_dict(), sort_keys=False))
             print(f"fedrobust run {self.config.name} -> {self.run_dir} ({len(self.stages)} stages)", flush=True)
             if self.config.unseen_attacks() == []:
@@ -121,8 +121,10 @@ class StudyRunner:
         return record
 
     def _write_run_record(self) -> None:
-        record = {"name": self.config.name, "fedrobust": __version__, "updated": _now(), "stages": self.status,
-                  "results": self.records}
+        # paths inside the run folder relative to it, so that a copied folder's report reads its own stages
+        record = {"name": self.config.name, "fedrobust": __version__, "updated": _now(),
+                  "stages": {name: portable_paths(status, self.run_dir, keys=("dir",)) for name, status in self.status.items()},
+                  "results": {name: portable_paths(result, self.run_dir) for name, result in self.records.items()}}
         write_text_atomically(self.run_dir / RUN_RECORD, json.dumps(record, indent=2, default=str) + "\n")
 
     def _write_report(self) -> None:
@@ -148,21 +150,22 @@ def run_seeds(config: RunConfig, verbose: bool = False, rerun: Iterable[str] = (
     varied seed run once), then RUN_DIR/summary.json and report/ with figures as mean ± sd over seeds."""
     key, values = config.seed_list
     out_dir = config.out_dir().resolve()
-    seed_dirs: dict[int, Path] = {}
-    for value in values:
-        print(f"== {key} {value} ({len(seed_dirs) + 1}/{len(values)})", flush=True)
-        run = config.for_seed(value)
-        run_study(run, verbose=verbose, rerun=rerun, prune=False)
-        seed_dirs[value] = Path(run.out).resolve()
-    summary = {"name": config.name, "run_dir": str(out_dir), "varied": key,
-               **seed_summary(seed_dirs, config.report.compare_to),
-               "runs": {value: str(folder) for value, folder in seed_dirs.items()},
-               "report": str(out_dir / "report" / "report.md")}
-    write_text_atomically(out_dir / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
-    paths = build_report(list(seed_dirs.values()), out_dir / "report", title=config.report.title,
-                         extra=seed_blocks(summary), compare_within_runs=True, compare_to=config.report.compare_to)
-    print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
-    return summary
+    with run_folder_lock(out_dir, "fedrobust run"):  # each seed's run locks its own seed-<s>/ too
+        seed_dirs: dict[int, Path] = {}
+        for value in values:
+            print(f"== {key} {value} ({len(seed_dirs) + 1}/{len(values)})", flush=True)
+            run = config.for_seed(value)
+            run_study(run, verbose=verbose, rerun=rerun, prune=False)
+            seed_dirs[value] = Path(run.out).resolve()
+        summary = {"name": config.name, "run_dir": str(out_dir), "varied": key,
+                   **seed_summary(seed_dirs, config.report.compare_to),
+                   "runs": {value: str(folder) for value, folder in seed_dirs.items()},
+                   "report": str(out_dir / "report" / "report.md")}
+        write_text_atomically(out_dir / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
+        paths = build_report(list(seed_dirs.values()), out_dir / "report", title=config.report.title,
+                             extra=seed_blocks(summary), compare_within_runs=True, compare_to=config.report.compare_to)
+        print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
+        return summary
 
 
 def run_study(config: RunConfig, out: Path | None = None, verbose: bool = False, rerun: Iterable[str] = (),

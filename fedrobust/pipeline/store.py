@@ -4,6 +4,10 @@
 so its presence marks a finished stage. A folder without it is an interrupted attempt: stages that
 checkpoint themselves (the federated rounds) continue in it, the others start it afresh. Outputs of
 other fingerprints stay until pruned, so switching a key back costs nothing.
+
+A record names its outputs (``PATH_KEYS`` of its result) relative to the store's root, and they are
+resolved against the root it is read from: a copied or moved run folder uses its own stages. Records
+written before that name them absolutely, and are used as they are.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from fedrobust.files import write_text_atomically
+from fedrobust.pipeline.lock import LOCK_FILE
 
 STAGE_RECORD = "stage.json"
+PATH_KEYS = ("output", "model")  # the entries of a stage's result that name its artifacts
+RECORD_TYPES = {"fingerprint": str, "started": str, "finished": str, "seconds": (int, float), "result": dict}
 
 
 def fingerprint(payload: Any) -> str:
@@ -29,11 +37,40 @@ def fingerprint(payload: Any) -> str:
 def directory_digest(path: Path) -> str:
     """Content hash of a folder someone else made (small files by content, large ones by size and mtime)."""
     entries = []
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != LOCK_FILE):
         stat = file.stat()
         tag = hashlib.sha256(file.read_bytes()).hexdigest() if stat.st_size < 1 << 20 else f"{stat.st_size}:{stat.st_mtime_ns}"
         entries.append((str(file.relative_to(path)), tag))
     return fingerprint(entries)
+
+
+def portable_paths(result: dict[str, Any], root: Path, keys: tuple[str, ...] = PATH_KEYS) -> dict[str, Any]:
+    """``result`` with the paths under ``root`` named relative to it (others, e.g. a user's own data
+    folder or a stage cache outside the run folder, stay absolute)."""
+    portable = dict(result)
+    for key in keys:
+        value = portable.get(key)
+        if isinstance(value, str) and Path(value).is_absolute() and Path(value).is_relative_to(root):
+            portable[key] = Path(value).relative_to(root).as_posix()
+    return portable
+
+
+def resolved_paths(result: dict[str, Any], root: Path) -> dict[str, Any]:
+    """``result`` with relative artifact paths made absolute against ``root`` (absolute ones stay)."""
+    return {k: os.path.normpath(root / v) if k in PATH_KEYS and isinstance(v, str) else v for k, v in result.items()}
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a parsed stage.json cannot be a finished stage's record; None when it can."""
+    if not isinstance(record, dict):
+        return f"it holds a JSON {type(record).__name__}, not an object"
+    for key, types in RECORD_TYPES.items():
+        value = record.get(key)
+        if value is None:
+            return f"field {key} is missing"
+        if not isinstance(value, types) or isinstance(value, bool):
+            return f"field {key} is a {type(value).__name__}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,19 +78,29 @@ class StageSlot:
     stage: str
     fingerprint: str
     dir: Path
+    root: Path  # the store's root, against which the record's paths are resolved
 
     @property
     def record_path(self) -> Path:
         return self.dir / STAGE_RECORD
 
     def finished(self) -> dict[str, Any] | None:
+        """The record of this stage's finished outputs, or None; a damaged record counts as an
+        interrupted attempt (the stage runs again) and says so."""
         if not self.record_path.is_file():
             return None
         try:
             record = json.loads(self.record_path.read_text())
-        except json.JSONDecodeError:
+            problem = record_problem(record)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problem = f"it is not readable JSON ({exc})"
+        if problem is None and record["fingerprint"] != self.fingerprint:
+            problem = f"field fingerprint is {record['fingerprint']}, not the folder's {self.fingerprint}"
+        if problem is not None:
+            print(f"  warning: {self.record_path} is damaged: {problem}; the stage runs again "
+                  f"(delete {self.dir} if it keeps happening)", flush=True)
             return None
-        return record if record.get("fingerprint") == self.fingerprint else None
+        return {**record, "result": resolved_paths(record["result"], self.root)}
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -75,7 +122,8 @@ class StageSlot:
         return partial and keep_partial
 
     def finish(self, record: dict[str, Any]) -> None:
-        write_text_atomically(self.record_path, json.dumps({**record, "fingerprint": self.fingerprint}, indent=2, default=str) + "\n")
+        record = {**record, "result": portable_paths(record["result"], self.root), "fingerprint": self.fingerprint}
+        write_text_atomically(self.record_path, json.dumps(record, indent=2, default=str) + "\n")
 
 
 class StageStore:
@@ -83,7 +131,7 @@ class StageStore:
         self.root = root
 
     def slot(self, stage: str, stage_fingerprint: str) -> StageSlot:
-        return StageSlot(stage, stage_fingerprint, self.root / stage / stage_fingerprint)
+        return StageSlot(stage, stage_fingerprint, self.root / stage / stage_fingerprint, self.root)
 
     def previous_seconds(self, stage: str) -> float | None:
         """How long the latest finished attempt of this stage took, under any fingerprint."""
@@ -91,9 +139,9 @@ class StageStore:
         for record_path in (self.root / stage).glob(f"*/{STAGE_RECORD}"):
             try:
                 records.append(json.loads(record_path.read_text()))
-            except json.JSONDecodeError:
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
                 continue
-        records = [r for r in records if isinstance(r.get("seconds"), (int, float)) and r.get("finished")]
+        records = [r for r in records if record_problem(r) is None]
         return max(records, key=lambda r: r["finished"])["seconds"] if records else None
 
     def stale(self, current: dict[str, str]) -> list[Path]:

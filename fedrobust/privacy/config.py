@@ -5,8 +5,9 @@ inference. Each type validates itself and names its keys under the dotted path i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from fedrobust.config_schema import check_all
+from fedrobust.config_schema import FRACTION, NON_NEGATIVE, POSITIVE, Limit, check_all, check_limits
 from fedrobust.errors import ConfigError
 from fedrobust.privacy.membership import MEMBERSHIP_ATTACKS
 
@@ -17,6 +18,7 @@ DP_ACCOUNTANTS = ("rdp", "prv", "gdp")
 # final_only: only the final fine-tune is, and a device whose model had other on-device training
 # reports an infinite epsilon.
 DP_SCOPES = ("all_steps", "final_only")
+PROBABILITY = Limit(0, 1, open_low=True, open_high=True)  # delta: 0 is no privacy claim, 1 none at all
 
 
 @dataclass
@@ -30,18 +32,18 @@ class DPConfig:
     accountant: str = "rdp"
     scope: str = "all_steps"  # all_steps | final_only (see DP_SCOPES)
 
+    LIMITS: ClassVar[dict[str, Limit]] = {"noise_multiplier": NON_NEGATIVE, "target_epsilon": POSITIVE,
+                                          "max_grad_norm": POSITIVE, "delta": PROBABILITY}
+
     @property
     def enabled(self) -> bool:
         return self.noise_multiplier is not None or self.target_epsilon is not None
 
     def validate(self, where: str = "personalize.dp") -> None:
+        check_limits(self, where)
         check_all([
             (self.noise_multiplier is None or self.target_epsilon is None,
              f"{where}: set noise_multiplier or target_epsilon, not both"),
-            (self.noise_multiplier is None or self.noise_multiplier >= 0, f"{where}.noise_multiplier must be >= 0"),
-            (self.target_epsilon is None or self.target_epsilon > 0, f"{where}.target_epsilon must be > 0"),
-            (self.max_grad_norm > 0, f"{where}.max_grad_norm must be > 0"),
-            (0 < self.delta < 1, f"{where}.delta must be in (0, 1)"),
             (self.accountant in DP_ACCOUNTANTS, f"{where}.accountant must be one of {', '.join(DP_ACCOUNTANTS)}"),
             (self.scope in DP_SCOPES, f"{where}.scope must be one of {', '.join(DP_SCOPES)}"),
         ])
@@ -59,15 +61,13 @@ class RoundsDPConfig:
     clipped_count_stddev: float | None = None  # adaptive only; Flower's default: sampled clients / 20
     delta: float = 1e-5
 
+    LIMITS: ClassVar[dict[str, Limit]] = {
+        "noise_multiplier": NON_NEGATIVE, "clipping_norm": POSITIVE, "target_clipped_quantile": FRACTION,
+        "clip_norm_lr": POSITIVE, "clipped_count_stddev": NON_NEGATIVE, "delta": PROBABILITY}
+
     def validate(self, where: str = "privacy.rounds") -> None:
-        check_all([
-            (self.mode in ROUND_DP_MODES, f"{where}.mode must be one of {', '.join(ROUND_DP_MODES)}"),
-            (self.noise_multiplier >= 0, f"{where}.noise_multiplier must be >= 0"),
-            (self.clipping_norm > 0, f"{where}.clipping_norm must be > 0"),
-            (0 <= self.target_clipped_quantile <= 1, f"{where}.target_clipped_quantile must be in [0, 1]"),
-            (self.clip_norm_lr > 0, f"{where}.clip_norm_lr must be > 0"),
-            (0 < self.delta < 1, f"{where}.delta must be in (0, 1)"),
-        ])
+        check_limits(self, where)
+        check_all([(self.mode in ROUND_DP_MODES, f"{where}.mode must be one of {', '.join(ROUND_DP_MODES)}")])
 
 
 @dataclass
@@ -78,11 +78,10 @@ class MembershipConfig:
     reference_models: int = 2  # models personalized on public data, for the calibrated attack
     max_examples: int | None = None  # cap on members and on non-members per device
 
+    LIMITS: ClassVar[dict[str, Limit]] = {"reference_models": NON_NEGATIVE, "max_examples": Limit(2)}
+
     def validate(self, where: str = "privacy.membership") -> None:
-        check_all([
-            (self.reference_models >= 0, f"{where}.reference_models must be >= 0"),
-            (self.max_examples is None or self.max_examples >= 2, f"{where}.max_examples must be >= 2"),
-        ])
+        check_limits(self, where)
         for name in self.attacks:
             if name not in MEMBERSHIP_ATTACKS:
                 raise ConfigError(f"config key {where}.attacks: unknown membership-inference attack {name!r}; "

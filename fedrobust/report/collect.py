@@ -92,7 +92,8 @@ def load_run(run_dir: str | Path) -> RunResults:
         summary = _read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
         record = _read_json(run_dir / "run.json")
         name = record.get("name") or run_dir.name
-        folders = [Path(s["dir"]) for stage, s in record.get("stages", {}).items() if stage.startswith("federated-")]
+        # a stage folder inside run_dir is named relative to it
+        folders = [run_dir / s["dir"] for stage, s in record.get("stages", {}).items() if stage.startswith("federated-")]
         arms = [a for a in (_arm(f, name) for f in folders) if a is not None]
     else:
         summary, name = {}, run_dir.name

@@ -7,13 +7,14 @@ search replays the same trajectory from the store and continues with the first n
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from fedrobust.search.space import Candidate, SearchSpace, student_key
-from fedrobust.search.store import CandidateStore
+from fedrobust.search.store import RESULT_FILE, CandidateStore
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Archive:
     def measure(self, student: dict[str, Any], candidate: Candidate | None = None) -> Entry:
         """The stored result of ``student``, or a fresh evaluation that is stored before returning."""
         key = student_key(student)
-        record = self.store.load(key)
+        record = self._stored(key)
         if record is not None:
             return Entry(candidate, key, student, record["metrics"], reused=True)
         log.info("evaluating candidate %s: %s", key, student)
@@ -76,6 +77,21 @@ class Archive:
         entry = Entry(candidate, key, student, metrics, reused=False)
         self.store.save(key, entry.to_dict())
         return entry
+
+    def _stored(self, key: str) -> dict[str, Any] | None:
+        """The stored result of a candidate; a damaged one counts as an interrupted evaluation."""
+        try:
+            record = self.store.load(key)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            record, problem = None, f"not readable JSON ({exc})"
+        else:
+            complete = record is None or isinstance(record, dict) and isinstance(record.get("metrics"), dict)
+            problem = None if complete else "it holds no metrics object"
+        if problem:
+            log.warning("%s is damaged: %s; evaluating candidate %s again", self.store.dir_for(key) / RESULT_FILE,
+                        problem, key)
+            return None
+        return record
 
     def evaluate(self, candidates: list[Candidate]) -> list[dict[str, float]]:
         """Metrics of each candidate, in order; each counts once against the budget."""

@@ -19,7 +19,18 @@ from typing import Any, ClassVar
 
 import fedrobust.search.evolution  # noqa: F401  (registers the strategies)
 import fedrobust.search.random_search  # noqa: F401
-from fedrobust.config_schema import at_least, check_parameters, dotted, load_config, resolve_extends, validated
+from fedrobust.config_schema import (
+    AT_LEAST_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    Limit,
+    check_limits,
+    check_parameters,
+    dotted,
+    load_config,
+    resolve_extends,
+    validated,
+)
 from fedrobust.distill.config import config_from_mapping as distill_config_from_mapping
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS as RENAMED_ATTACK_KEYS
@@ -40,6 +51,8 @@ DEFAULT_OBJECTIVES = [
     {"metric": "val_adversarial_acc", "goal": "max"},
     {"metric": "params", "goal": "min"},
 ]
+# ranges of the strategies' constructor parameters by name (their int parameters are counts: >= 1)
+STRATEGY_LIMITS: dict[str, Limit] = dict.fromkeys(("crossover_rate", "mutation_rate", "family_rate"), FRACTION)
 
 
 @dataclass
@@ -60,12 +73,11 @@ class EvaluationSection(AttackEvalConfig):
     test_examples: int | None = 200  # only for `fedrobust search-test`: the selection on the public test split
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = {**RENAMED_ATTACK_KEYS, "test_attack_examples": "test_examples"}
+    LIMITS: ClassVar[dict[str, Limit]] = dict.fromkeys(("examples", "latency_examples", "test_examples"), AT_LEAST_ONE)
 
     def validate(self, where: str = "evaluation") -> None:
         super().validate(where)
-        at_least(self.examples, 1, dotted(where, "examples"), allow_none=True)
-        at_least(self.latency_examples, 1, dotted(where, "latency_examples"))
-        at_least(self.test_examples, 1, dotted(where, "test_examples"), allow_none=True)
+        check_limits(self, where)
 
 
 @dataclass
@@ -96,6 +108,7 @@ class SearchConfig:
     seed: int = 0
     threads: int = 1
 
+    LIMITS: ClassVar[dict[str, Limit]] = {"candidates": AT_LEAST_ONE, "threads": AT_LEAST_ONE, "seed": NON_NEGATIVE}
     RENAMED_KEYS: ClassVar[dict[str, str]] = {
         "distill_overrides": "distill (write distill: {extends: BASE.yaml, train: {epochs: 3}, ...})",
         "test_front": "`fedrobust search-test OUT` after the search (a search reads no test text; delete test_front)"}
@@ -124,9 +137,9 @@ class SearchConfig:
 
     def validate(self, where: str = "") -> None:
         key = lambda name: dotted(where, name)  # noqa: E731
-        at_least(self.candidates, 1, key("candidates"))
-        at_least(self.threads, 1, key("threads"))
-        check_parameters(SEARCH_STRATEGIES.get(self.strategy.name), self.strategy.options, key("strategy.options"))
+        check_limits(self, where)
+        check_parameters(SEARCH_STRATEGIES.get(self.strategy.name), self.strategy.options, key("strategy.options"),
+                         limits=STRATEGY_LIMITS)
         if not self.objectives:
             raise ConfigError(f"config key {key('objectives')} is empty; give e.g. [{{metric: val_adversarial_acc, goal: max}}]")
         for i, objective in enumerate(self.objectives):

@@ -44,11 +44,25 @@ class SearchResult:
     exported: Path | None
 
 
+def _stored_config(path: Path) -> dict[str, Any]:
+    fix = f"use a new --out, or delete {path.parent} to start the search over"
+    try:
+        stored = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = str(exc).replace("\n", " ")
+        raise ConfigError(f"{path} is damaged: not readable YAML ({reason}); {fix}") from None
+    if not isinstance(stored, dict):
+        raise ConfigError(f"{path} is damaged: a {type(stored).__name__}, not a mapping; {fix}")
+    if "evaluation_fingerprint" not in stored:
+        raise ConfigError(f"{path} is damaged: field evaluation_fingerprint is missing; {fix}")
+    return stored
+
+
 def _check_resumable(config: SearchConfig, out_dir: Path) -> None:
     path = out_dir / CONFIG_FILE
     if path.is_file():
-        stored = yaml.safe_load(path.read_text()) or {}
-        if stored.get("evaluation_fingerprint") != config.evaluation_fingerprint():
+        stored = _stored_config(path)
+        if stored["evaluation_fingerprint"] != config.evaluation_fingerprint():
             raise ConfigError(
                 f"{out_dir} holds candidates scored with another distill/evaluation setting ({path}); "
                 "use a new --out, or restore that setting to resume"

@@ -7,6 +7,7 @@ from typing import Any, Callable, Sequence
 
 import datasets
 
+from fedrobust.data.json_files import is_plain_text, json_kind
 from fedrobust.errors import DataError
 
 TEXT, LABEL, OWNER = "text", "label", "owner"
@@ -44,6 +45,10 @@ def make_dataset(
     """
     if len(texts) != len(labels) or (owners is not None and len(owners) != len(texts)):
         raise DataError(f"{origin}: text, label and owner columns differ in length")
+    _check_texts(texts, owners, origin)
+    _check_labels(labels, origin)
+    if label_names is not None:
+        _check_label_names(label_names, origin)
     if label_names is None:
         distinct = sorted(set(labels), key=lambda v: (str(type(v)), v))
         label_names = [str(v) for v in distinct]
@@ -69,6 +74,47 @@ def make_dataset(
     for name in extra or {}:
         dataset = dataset.add_column(name, columns[name])
     return dataset
+
+
+def _row(position: int, owners: Sequence[str] | None) -> str:
+    return f"row {position}" + (f" (owner {owners[position]!r})" if owners is not None else "")
+
+
+def _check_texts(texts: Sequence[Any], owners: Sequence[str] | None, origin: str) -> None:
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataError(f"{origin}: the text of {_row(position, owners)} is {json_kind(text)}, not text")
+        if not text.strip():
+            raise DataError(f"{origin}: the text of {_row(position, owners)} is empty; remove the row or give it text")
+        if not is_plain_text(text):
+            raise DataError(f"{origin}: the text of {_row(position, owners)} holds a lone surrogate "
+                            f"({ascii(text)[:60]}); texts must be valid Unicode")
+
+
+def _check_labels(labels: Sequence[Any], origin: str) -> None:
+    """Class indices (ints >= 0) or class names (non-empty strings), one kind: no null, -1, 0.5 or lists."""
+    first: tuple[int, Any] | None = None
+    for position, label in enumerate(labels):
+        if isinstance(label, bool) or not isinstance(label, (int, str)):
+            raise DataError(f"{origin}: the label of row {position} is {json_kind(label)}; "
+                            "a label is a class index (an integer >= 0) or a class name (a string)")
+        if isinstance(label, int) and label < 0:
+            raise DataError(f"{origin}: the label of row {position} is {label}; class indices start at 0 "
+                            "(map the labels to 0..K-1 or to class names)")
+        if isinstance(label, str) and (not label.strip() or not is_plain_text(label)):
+            raise DataError(f"{origin}: the label of row {position} is {ascii(label)}; a class name is non-empty text")
+        if first is None:
+            first = (position, label)
+        elif isinstance(label, str) != isinstance(first[1], str):
+            raise DataError(f"{origin}: the label of row {position} is {label!r} but row {first[0]}'s is "
+                            f"{first[1]!r}: labels mix class indices and class names; use one kind")
+
+
+def _check_label_names(label_names: Sequence[Any], origin: str) -> None:
+    if isinstance(label_names, str) or not all(isinstance(name, str) and name.strip() for name in label_names):
+        raise DataError(f"{origin}: label_names {str(label_names)[:60]} must be a list of non-empty class names")
+    if len(set(label_names)) != len(label_names):
+        raise DataError(f"{origin}: label_names {list(label_names)} name a class twice; class names must be distinct")
 
 
 def from_table(table: datasets.Dataset, options: SourceOptions, origin: str) -> datasets.Dataset:

@@ -1,6 +1,7 @@
 """Stage `federated-<label>` (``federated-fedavg_ft``, ``federated-fedavg_ft@public``): Flower rounds,
 on-device personalization and per-client evaluation (`fedrobust simulate`), one stage per entry of ``federated.algorithms`` so each is cached and resumed
-on its own."""
+on its own. A federation with too few devices done (``federated.simulation.min_success_share``) raises
+FederationError: the stage writes no record, so it is not reused, and its tables stay for inspection."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from fedrobust.pipeline.stages.base import Stage, StageContext
 from fedrobust.pipeline.stages.public_model import PUBLIC_MODEL
 
 STAGE_PREFIX = "federated-"
-ENGINE_ONLY = ("backend", "num_cpus_per_client", "num_gpus_per_client", "ray_address", "timeout_s", "devices_per_node")
+# how it runs, how long it waits, what it accepts, and test-only delays: none changes the results of a
+# federation that finishes (one that fails its min_success_share writes no stage record)
+ENGINE_ONLY = ("backend", "num_cpus_per_client", "num_gpus_per_client", "ray_address", "timeout_s", "stall_timeout_s",
+               "max_retries", "min_success_share", "inject_delay_s", "inject_delay_devices", "devices_per_node")
 
 
 class FederatedStage(Stage):
