@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 import yaml
 
 from fedrobust.errors import ConfigError
+from fedrobust.files import read_user_text
 
 T = TypeVar("T")
 EXTENDS = "extends"
@@ -269,15 +270,7 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} not found")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save the file as UTF-8") from None
+    text = read_user_text(path, "config file", ConfigError)
     try:
         mapping = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:

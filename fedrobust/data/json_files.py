@@ -9,22 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from fedrobust.errors import DataError
+from fedrobust.files import read_user_text
 
 
 def read_json(path: Path, what: str = "JSON file") -> Any:
     """The parsed content of ``path``; ``what`` says in the message what the file should be."""
-    path = Path(path)
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a {what}; move it away or rename it")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the {what} ({exc.strerror or type(exc).__name__})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-                        f"save the {what} as UTF-8") from None
+    text = read_user_text(path, what, DataError)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from fedrobust.data.json_files import read_json
 from fedrobust.errors import DataError, FedrobustError
 import fedrobust.models.students  # noqa: F401  (registers the students)
 from fedrobust.models.base import TextClassifier
@@ -96,14 +97,7 @@ def read_model_json(model_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "not found"
         raise DataError(f"{path}: {what}; not a fedrobust model folder (write one with `fedrobust distill` or `fedrobust teacher`)")
-    try:
-        meta = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at offset {exc.start}); {REWRITE}") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); {REWRITE}") from None
-    except RecursionError:
-        raise DataError(f"{path}: JSON nested too deeply to read; {REWRITE}") from None
+    meta = read_json(path, "model.json")
     if not isinstance(meta, dict):
         raise DataError(f"{path}: holds a JSON {type(meta).__name__}, not an object with name and config; {REWRITE}")
     if not isinstance(meta.get("name"), str) or not meta["name"]:
