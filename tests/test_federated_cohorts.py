@@ -30,7 +30,9 @@ def test_cohorts_cover_every_device_once():
     assert list(devices) == [7] and devices[7]["metrics"]["x"] == 1.0 and failed == {9: "boom"}
 
 
-@pytest.mark.parametrize("algorithm", ["fedavg_ft", "ditto"])
+# robust_student and ditto measure the received model in the global phase, so a cohort pools the
+# attacks of that phase (device_eval.cohort_global_attacks); fedrep loads device state into it
+@pytest.mark.parametrize("algorithm", ["robust_student", "ditto", "fedrep"])
 def test_cohort_mode_matches_one_device_per_node(federation, tmp_path, algorithm):
     data_dir, model_dir = federation
     runs = {}

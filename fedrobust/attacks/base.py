@@ -17,6 +17,10 @@ class Attack(ABC):
     # it short), so that records at a smaller budget can be derived from a run at a larger one
     # (budgets.records_within) instead of rerunning
     nested_word_budgets: bool = False
+    # True when ``attack`` takes ``streams``, each example's random stream ``(seed, index)``
+    # (fedrobust.attacks.randomness), so that the examples of several seeded calls can run as one
+    # batch with the results each call would have had
+    pools_streams: bool = False
 
     @abstractmethod
     def attack(self, texts: Sequence[str], labels: Sequence[int]) -> list[AttackRecord]:

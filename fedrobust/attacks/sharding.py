@@ -19,10 +19,11 @@ from typing import Callable, Iterator, Sequence
 
 import torch
 
+from fedrobust.attacks.randomness import Stream
 from fedrobust.attacks.records import AttackRecord
 
-# (texts, labels, index of texts[0] in the whole call) -> records; also what runs one batch
-ShardRunner = Callable[[list[str], list[int], int], list[AttackRecord]]
+# (texts, labels, each example's random stream) -> records; also what runs one batch
+ShardRunner = Callable[[list[str], list[int], list[Stream]], list[AttackRecord]]
 
 MIN_EXAMPLES_PER_SHARD = 32  # below this, a shard's fixed costs outweigh the second core
 
@@ -31,15 +32,17 @@ def shard_count(examples: int, threads: int) -> int:
     return max(1, min(threads, examples // MIN_EXAMPLES_PER_SHARD))
 
 
-def run_sharded(runners: Sequence[ShardRunner], texts: Sequence[str], labels: Sequence[int]) -> list[AttackRecord]:
+def run_sharded(
+    runners: Sequence[ShardRunner], texts: Sequence[str], labels: Sequence[int], streams: Sequence[Stream]
+) -> list[AttackRecord]:
     """Records in input order; ``runners[k]`` runs shard k (each with its own caches)."""
     count = len(runners)
     bounds = [len(texts) * k // count for k in range(count + 1)]
     if count == 1:
-        return runners[0](list(texts), [int(y) for y in labels], 0)
+        return runners[0](list(texts), [int(y) for y in labels], list(streams))
     with _one_torch_thread(), ThreadPoolExecutor(max_workers=count, thread_name_prefix="attack-shard") as pool:
         futures = [
-            pool.submit(run, list(texts[a:b]), [int(y) for y in labels[a:b]], a)
+            pool.submit(run, list(texts[a:b]), [int(y) for y in labels[a:b]], list(streams[a:b]))
             for run, a, b in zip(runners, bounds[:-1], bounds[1:])
         ]
         return [record for future in futures for record in future.result()]
@@ -56,16 +59,17 @@ def _one_torch_thread() -> Iterator[None]:
 
 
 def run_in_batches(
-    run_batch: ShardRunner, texts: Sequence[str], labels: Sequence[int], first_index: int, examples_per_batch: int | None
+    run_batch: ShardRunner, texts: Sequence[str], labels: Sequence[int], streams: Sequence[Stream],
+    examples_per_batch: int | None,
 ) -> list[AttackRecord]:
     """Records in input order, ``examples_per_batch`` examples at a time (None: all at once), with
-    the cyclic GC paused; ``first_index`` is the position of ``texts[0]`` in the whole call."""
+    the cyclic GC paused."""
     step = examples_per_batch or max(len(texts), 1)
     records: list[AttackRecord] = []
     with cyclic_gc_paused():
         for start in range(0, len(texts), step):
             stop = start + step
-            records.extend(run_batch(list(texts[start:stop]), [int(y) for y in labels[start:stop]], first_index + start))
+            records.extend(run_batch(list(texts[start:stop]), [int(y) for y in labels[start:stop]], list(streams[start:stop])))
     return records
 
 

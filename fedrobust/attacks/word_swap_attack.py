@@ -15,14 +15,14 @@ import torch
 from fedrobust.attacks import beam_search, greedy_search  # noqa: F401  (register the search methods)
 from fedrobust.attacks.base import Attack, check_inputs
 from fedrobust.attacks.budgets import check_word_budget
-from fedrobust.attacks.randomness import ExampleRandom
+from fedrobust.attacks.randomness import ExampleRandom, Stream, default_streams
 from fedrobust.attacks.records import AttackRecord
 from fedrobust.attacks.scoring import BatchScorer, eval_mode
 from fedrobust.attacks.search import ExampleSearch, SearchMethod, SearchParts, SearchSettings, build_search
 from fedrobust.attacks.sharding import run_in_batches, run_sharded, shard_count
 from fedrobust.attacks.word_swaps import ModifiableWords, SwapProposer, TextConstraint, Transformation
 from fedrobust.attacks.words import english_stopwords
-from fedrobust.errors import ConfigError
+from fedrobust.errors import ConfigError, DataError
 from fedrobust.models.base import TextClassifier
 
 
@@ -48,18 +48,19 @@ class BatchedWordSwap:
     def scorer(self) -> BatchScorer:
         return self.parts.scorer
 
-    def run(self, texts: Sequence[str], labels: Sequence[int], first_index: int = 0) -> list[AttackRecord]:
-        """Records in input order; ``first_index``: the position of ``texts[0]`` in the caller's
-        whole list, which picks each example's random stream."""
-        return run_in_batches(self._run_batch, texts, labels, first_index, self.examples_per_batch)
+    def run(self, texts: Sequence[str], labels: Sequence[int], streams: Sequence[Stream] | None = None) -> list[AttackRecord]:
+        """Records in input order; ``streams``: each example's random stream (default: this
+        engine's seed and the example's position)."""
+        streams = default_streams(self.seed, len(texts)) if streams is None else streams
+        return run_in_batches(self._run_batch, texts, labels, streams, self.examples_per_batch)
 
-    def _run_batch(self, texts: list[str], labels: list[int], first_index: int) -> list[AttackRecord]:
+    def _run_batch(self, texts: list[str], labels: list[int], streams: list[Stream]) -> list[AttackRecord]:
         self.scorer.forget()
         try:
             probs = self.scorer.probabilities(texts, remember=self.method.remembers_texts)
             examples = [
-                ExampleSearch.start(text, label, p, ExampleRandom(self.seed, first_index + k), self.max_queries)
-                for k, (text, label, p) in enumerate(zip(texts, labels, probs))
+                ExampleSearch.start(text, label, p, ExampleRandom(*stream), self.max_queries)
+                for text, label, p, stream in zip(texts, labels, probs, streams)
             ]
             self.method.search([e for e in examples if e.searching], self.parts)
         finally:
@@ -88,6 +89,7 @@ class WordSwapAttack(Attack):
     search_method = "greedy_wir"
     ranking = "unk"
     nested_word_budgets = True
+    pools_streams = True
 
     def __init__(
         self,
@@ -120,6 +122,7 @@ class WordSwapAttack(Attack):
         modifiable = self.modifiable_words()
         self.model = model
         self.threads = threads
+        self.seed = seed
 
         def build() -> BatchedWordSwap:
             scorer = BatchScorer(
@@ -150,10 +153,15 @@ class WordSwapAttack(Attack):
     def modifiable_words(self) -> ModifiableWords:
         return ModifiableWords(english_stopwords(), self.max_words, self.max_word_fraction)
 
-    def attack(self, texts: Sequence[str], labels: Sequence[int]) -> list[AttackRecord]:
+    def attack(
+        self, texts: Sequence[str], labels: Sequence[int], streams: Sequence[Stream] | None = None
+    ) -> list[AttackRecord]:
         check_inputs(texts, labels)
+        streams = default_streams(self.seed, len(texts)) if streams is None else streams
+        if len(streams) != len(texts):
+            raise DataError(f"attack got {len(texts)} texts but {len(streams)} random streams")
         shards = shard_count(len(texts), self.threads or torch.get_num_threads())
         while len(self._engines) < shards:
             self._engines.append(self._build_engine())
         with eval_mode(self.model):  # once for all shards: they must not toggle it under each other
-            return run_sharded([engine.run for engine in self._engines[:shards]], texts, labels)
+            return run_sharded([engine.run for engine in self._engines[:shards]], texts, labels, streams)

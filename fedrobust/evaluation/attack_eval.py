@@ -12,8 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from fedrobust.attacks import Attack, AttackRecord, build_attack
+import numpy as np
+
+from fedrobust.attacks import ATTACKS, Attack, AttackRecord, build_attack
 from fedrobust.attacks.budgets import records_within
+from fedrobust.attacks.randomness import Stream
 from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation.attack_summary import summarize_attack
 from fedrobust.evaluation.config import AttackEvalConfig, ThreatModel, threat_label
@@ -46,10 +49,17 @@ def _resolve_attack(
     return build_attack(attack, model, tokenizer, max_queries=max_queries, seed=seed, **options)
 
 
-def _timed_attack(attack: Attack, texts: Sequence[str], labels: Sequence[int]) -> tuple[list[AttackRecord], float, float]:
+def _timed_attack(
+    attack: Attack, texts: Sequence[str], labels: Sequence[int], streams: Sequence[Stream] | None = None,
+) -> tuple[list[AttackRecord], float, float]:
     """Records, wall seconds and CPU seconds of this process (less sensitive to other load)."""
     start, cpu_start = time.perf_counter(), time.process_time()
-    records = attack.attack(texts, labels) if texts else []
+    if not texts:
+        records = []
+    elif streams is None:
+        records = attack.attack(texts, labels)
+    else:
+        records = attack.attack(texts, labels, streams=streams)  # type: ignore[call-arg]
     return records, time.perf_counter() - start, time.process_time() - cpu_start
 
 
@@ -81,32 +91,45 @@ def evaluate_attack(
     return records, summary
 
 
-def attack_at_budgets(
+def _records_at_budgets(
     model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], threat: ThreatModel, seed: int,
-) -> dict[float, tuple[list[AttackRecord], dict[str, Any]]]:
-    """``threat``'s attack at each of its word budgets on all ``texts``: budget -> (records, summary).
+    streams: Sequence[Stream] | None = None,
+) -> dict[float, tuple[list[AttackRecord], float, float]]:
+    """``threat``'s attack at each of its word budgets: budget -> (records, wall s, CPU s).
 
     Attacks whose search path does not depend on the word budget (``nested_word_budgets``: the
     fast greedy and beam searches stop at the first flip, a word limit only cuts the path short)
     run once at the largest budget, and the smaller budgets are read off their records; others
-    run once per budget."""
+    run once per budget. ``streams``: each example's random stream, for an attack that
+    ``pools_streams`` (the caller checks)."""
     budgets = threat.budgets
     runner = build_attack(threat.attack, model, tokenizer, max_queries=threat.max_queries, seed=seed,
                           **threat.options(budgets[-1]))
-    results: dict[float, tuple[list[AttackRecord], dict[str, Any]]] = {}
     if getattr(runner, "nested_word_budgets", False):
-        records, elapsed, cpu = _timed_attack(runner, texts, labels)
-        for budget in budgets:
-            within = records if budget == budgets[-1] else records_within(records, max_word_fraction=budget)
-            results[budget] = within, summarize_attack(within, elapsed, cpu, seed=seed)
-        return results
+        records, elapsed, cpu = _timed_attack(runner, texts, labels, streams)
+        return {budget: (records if budget == budgets[-1] else records_within(records, max_word_fraction=budget),
+                         elapsed, cpu) for budget in budgets}
+    results: dict[float, tuple[list[AttackRecord], float, float]] = {}
     for budget in budgets:
         if budget != budgets[-1]:
             runner = build_attack(threat.attack, model, tokenizer, max_queries=threat.max_queries, seed=seed,
                                   **threat.options(budget))
-        records, elapsed, cpu = _timed_attack(runner, texts, labels)
-        results[budget] = records, summarize_attack(records, elapsed, cpu, seed=seed)
+        results[budget] = _timed_attack(runner, texts, labels, streams)
     return results
+
+
+def attack_at_budgets(
+    model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], threat: ThreatModel, seed: int,
+) -> dict[float, tuple[list[AttackRecord], dict[str, Any]]]:
+    """``threat``'s attack at each of its word budgets on all ``texts``: budget -> (records, summary)."""
+    return {budget: (records, summarize_attack(records, elapsed, cpu, seed=seed))
+            for budget, (records, elapsed, cpu) in _records_at_budgets(model, tokenizer, texts, labels, threat,
+                                                                        seed).items()}
+
+
+def _threat_info(threat: ThreatModel, budget: float, seed: int) -> dict[str, Any]:
+    return {"attack": threat.attack, "word_budget": budget, "max_queries": threat.max_queries,
+            "max_edit_distance": threat.max_edit_distance, "seed": seed}
 
 
 def evaluate_threats(
@@ -123,9 +146,51 @@ def evaluate_threats(
     for threat in settings.attacks:
         for budget, (records, summary) in attack_at_budgets(model, tokenizer, sample_texts, sample_labels, threat,
                                                             seed).items():
-            info = {"attack": threat.attack, "word_budget": budget, "max_queries": threat.max_queries,
-                    "max_edit_distance": threat.max_edit_distance, "seed": seed}
-            results[threat_label(threat.attack, budget)] = records, {**info, **summary}
+            results[threat_label(threat.attack, budget)] = records, {**_threat_info(threat, budget, seed), **summary}
+    return results
+
+
+@dataclass(frozen=True)
+class TextPool:
+    """One caller's texts and seed (a device's test texts): what ``evaluate_threats`` would get."""
+
+    texts: Sequence[str]
+    labels: Sequence[int]
+    seed: int
+
+
+def evaluate_threats_pooled(
+    model: TextClassifier, tokenizer: Any, pools: Sequence[TextPool], settings: AttackEvalConfig,
+) -> list[dict[str, tuple[list[AttackRecord], dict[str, Any]]]]:
+    """``evaluate_threats`` of one model on each pool, with each threat's attack run once over the
+    samples of all pools together (one lockstep batch instead of one small batch per pool). Every
+    example keeps the random stream it has in its own pool's call, so each pool's records are the
+    ones ``evaluate_threats(model, tokenizer, pool.texts, pool.labels, settings, pool.seed)`` gives;
+    an attack that cannot name streams (``pools_streams``) runs pool by pool. Wall and CPU time are
+    shared out by examples."""
+    for pool in pools:
+        if len(pool.texts) != len(pool.labels):
+            raise DataError(f"evaluate_threats_pooled got {len(pool.texts)} texts but {len(pool.labels)} labels")
+    chosen = [sample_indices(len(pool.texts), settings.examples, pool.seed) for pool in pools]
+    texts = [pool.texts[i] for pool, picked in zip(pools, chosen) for i in picked]
+    labels = [int(pool.labels[i]) for pool, picked in zip(pools, chosen) for i in picked]
+    streams = [(pool.seed, k) for pool, picked in zip(pools, chosen) for k in range(len(picked))]
+    bounds = np.cumsum([0] + [len(picked) for picked in chosen])
+    results: list[dict[str, tuple[list[AttackRecord], dict[str, Any]]]] = [{} for _ in pools]
+    for threat in settings.attacks:
+        if not getattr(ATTACKS.get(threat.attack), "pools_streams", False):
+            for out, pool, picked in zip(results, pools, chosen):
+                sample = [pool.texts[i] for i in picked], [int(pool.labels[i]) for i in picked]
+                for budget, (records, summary) in attack_at_budgets(model, tokenizer, *sample, threat, pool.seed).items():
+                    out[threat_label(threat.attack, budget)] = records, {**_threat_info(threat, budget, pool.seed), **summary}
+            continue
+        for budget, (records, elapsed, cpu) in _records_at_budgets(model, tokenizer, texts, labels, threat, 0,
+                                                                    streams).items():
+            share = 1 / max(len(records), 1)
+            for out, pool, a, b in zip(results, pools, bounds[:-1], bounds[1:]):
+                own = records[a:b]
+                summary = summarize_attack(own, elapsed * len(own) * share, cpu * len(own) * share, seed=pool.seed)
+                out[threat_label(threat.attack, budget)] = own, {**_threat_info(threat, budget, pool.seed), **summary}
     return results
 
 

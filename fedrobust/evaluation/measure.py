@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from fedrobust.evaluation.attack_eval import evaluate_threats
+from fedrobust.evaluation.attack_eval import TextPool, evaluate_threats, evaluate_threats_pooled
 from fedrobust.evaluation.config import AttackEvalConfig
 from fedrobust.evaluation.metrics import (
     ADVERSARIAL_ACC,
@@ -87,24 +87,51 @@ def attack_metrics(
     (TextAttack's conventions: failed attacks over attacked texts; success rate over the texts
     that were classified correctly before), under ``adversarial_acc[<threat>]`` names, plus the
     primary threat's under the plain names."""
-    labels_of_threats = settings.labels() if settings.attacks_anything else []
-    if not labels_of_threats or not texts:
-        empty = {ADVERSARIAL_ACC: math.nan, ATTACK_SUCCESS_RATE: math.nan, N_ATTACKED: 0, N_CORRECT_ATTACKED: 0}
-        return {**empty, **{threat_metric(m, label): math.nan for label in labels_of_threats for m in THREAT_METRICS}}
-    results = evaluate_threats(model, tokenizer, texts, labels, settings, seed)
+    if not _attacks_anything(settings) or not texts:
+        return _no_attack_metrics(settings)
+    return _threat_metrics(evaluate_threats(model, tokenizer, texts, labels, settings, seed), settings)
+
+
+def attack_metrics_pooled(
+    model: TextClassifier, tokenizer: Any, pools: Sequence[TextPool], settings: AttackEvalConfig,
+) -> list[dict[str, float]]:
+    """``attack_metrics`` of one model on each pool (one device's texts and seed), the attacks of
+    all pools run as one batch (fedrobust.evaluation.attack_eval.evaluate_threats_pooled)."""
+    scored = [k for k, pool in enumerate(pools) if pool.texts] if _attacks_anything(settings) else []
+    out = [_no_attack_metrics(settings) for _ in pools]
+    if scored:
+        pooled = evaluate_threats_pooled(model, tokenizer, [pools[k] for k in scored], settings)
+        for k, results in zip(scored, pooled):
+            out[k] = _threat_metrics(results, settings)
+    return out
+
+
+def _attacks_anything(settings: AttackEvalConfig) -> bool:
+    return bool(settings.labels()) and settings.attacks_anything
+
+
+def _no_attack_metrics(settings: AttackEvalConfig) -> dict[str, float]:
+    labels = settings.labels() if settings.attacks_anything else []
+    empty = {ADVERSARIAL_ACC: math.nan, ATTACK_SUCCESS_RATE: math.nan, N_ATTACKED: 0, N_CORRECT_ATTACKED: 0}
+    return {**empty, **{threat_metric(m, label): math.nan for label in labels for m in THREAT_METRICS}}
+
+
+def _threat_metrics(results: dict[str, tuple[list, dict[str, Any]]], settings: AttackEvalConfig) -> dict[str, float]:
     metrics: dict[str, float] = {}
     for label, (_, summary) in results.items():
         metrics.update({threat_metric(m, label): summary[m] for m in THREAT_METRICS})
-    primary = results[labels_of_threats[0]][1]
+    primary = results[settings.labels()[0]][1]
     return {**{m: primary[m] for m in THREAT_METRICS}, N_ATTACKED: primary[N_ATTACKED],
             N_CORRECT_ATTACKED: primary["num_successful"] + primary["num_failed"], **metrics}
 
 
 def measure(
     model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], settings: AttackEvalConfig,
-    seed: int,
+    seed: int, attacked: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Natural metrics and the prediction profile on every text, accuracy under each threat on
-    the seeded sample."""
+    the seeded sample (``attacked``: those metrics already measured, e.g. by ``attack_metrics_pooled``)."""
     natural = natural_metrics(model, tokenizer, texts, labels, profile=True)
-    return {**natural, **attack_metrics(model, tokenizer, texts, labels, settings, seed)}
+    if attacked is None:
+        attacked = attack_metrics(model, tokenizer, texts, labels, settings, seed)
+    return {**natural, **attacked}

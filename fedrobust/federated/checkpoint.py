@@ -1,5 +1,7 @@
 """Global model after every round, and the progress record a killed run resumes from (with the
-state a round-DP wrapper carries between rounds, e.g. the adaptive clipping bound)."""
+state a round-DP wrapper carries between rounds, e.g. the adaptive clipping bound, and the arrays
+a strategy carries between rounds: a server optimizer's momentum or moments, SCAFFOLD's server
+control variate, in ``round_NNNN.strategy.safetensors`` beside the round's weights)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from flwr.app import ArrayRecord
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -27,9 +31,13 @@ class Checkpointer:
         self.fingerprint = fingerprint
         self.rows: list[dict[str, Any]] = []
         self.strategy_state: dict[str, Any] = {}  # the aggregation strategy's state after the last round
+        self.strategy_arrays: dict[str, np.ndarray] = {}  # its arrays (fedrobust.federated.strategy.state_arrays)
 
     def _path(self, server_round: int) -> Path:
         return self.dir / f"round_{server_round:04d}.safetensors"
+
+    def _strategy_path(self, server_round: int) -> Path:
+        return self.dir / f"round_{server_round:04d}.strategy.safetensors"
 
     def resume(self) -> tuple[int, ArrayRecord | None]:
         """(last completed round, its global weights); (0, None) for a new run. A damaged progress
@@ -50,13 +58,19 @@ class Checkpointer:
         if completed == 0:
             return 0, None
         arrays, problem = self._load(completed)
+        if arrays is not None and self._strategy_path(completed).is_file():
+            try:
+                self.strategy_arrays = {k: v.numpy() for k, v in load_file(str(self._strategy_path(completed))).items()}
+            except (OSError, SafetensorError) as exc:
+                arrays, problem = None, f"its strategy state is not a readable safetensors file: {exc}"
         if arrays is not None:
             return completed, arrays
         damaged, previous = self._path(completed), completed - 1
         earlier = None if previous == 0 else self._load(previous)[0]
         # Running round `completed` again is exact only from the global weights alone: state carried
         # between rounds (the strategy's, or per-client state, whose older saves are pruned) is not kept per round.
-        if self.strategy_state or (self.run_dir / CLIENT_STATE).exists() or (previous > 0 and earlier is None):
+        carried = self.strategy_state or self._strategy_path(completed).exists() or (self.run_dir / CLIENT_STATE).exists()
+        if carried or (previous > 0 and earlier is None):
             raise ConfigError(f"{damaged} is damaged ({problem}); delete {self.run_dir} to start the federation over")
         print(f"warning: {damaged} is damaged ({problem}); resuming from round {previous} and running round "
               f"{completed} again", flush=True)
@@ -82,14 +96,22 @@ class Checkpointer:
         write_text_atomically(self.run_dir / PROGRESS, json.dumps(progress, indent=2))  # last: the commit point
 
     def save(self, server_round: int, arrays: ArrayRecord, row: dict[str, Any],
-             strategy_state: dict[str, Any] | None = None) -> None:
+             strategy_state: dict[str, Any] | None = None, strategy_arrays: dict[str, np.ndarray] | None = None) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._path(server_round).with_suffix(".tmp")
-        save_file({k: v.contiguous() for k, v in arrays.to_torch_state_dict().items()}, str(tmp))
-        tmp.replace(self._path(server_round))
+        _save_atomically({k: v.contiguous() for k, v in arrays.to_torch_state_dict().items()}, self._path(server_round))
+        if strategy_arrays:
+            tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in strategy_arrays.items()}
+            _save_atomically(tensors, self._strategy_path(server_round))
+        self.strategy_arrays = dict(strategy_arrays or {})
         self.rows = [r for r in self.rows if r["round"] < server_round] + [row]
         self.strategy_state = dict(strategy_state or {})
         self._commit(server_round)
+
+
+def _save_atomically(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
 
 
 def read_progress(path: Path) -> dict[str, Any]:

@@ -6,7 +6,9 @@ Handlers:
 - train: one federated round of the configured algorithm per device; replies with each device's
   shared weights;
 - evaluate: the final phase per device: natural and adversarial metrics of the global model,
-  then personalization, then the same metrics of the personalized model.
+  then personalization, then the same metrics of the personalized model. Where every device of
+  the message measures the same received model, the global phase's attacks of the whole cohort
+  run first as one batch (fedrobust.federated.device_eval.cohort_global_attacks).
 A device that raises is reported as failed in the reply; the other devices go on. Each device done
 is noted in the phase's progress log (fedrobust.federated.progress_log), so that the server can tell a
 node that is working through a large cohort from one that stopped.
@@ -16,10 +18,10 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
-from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedrobust.federated import worker_cache
@@ -28,7 +30,7 @@ from fedrobust.federated.algorithms.registry import import_algorithm_module
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, pack_reply
 from fedrobust.federated.config import SimulationConfig
-from fedrobust.federated.device_eval import personalize_and_measure
+from fedrobust.federated.device_eval import cohort_global_attacks, personalize_and_measure
 from fedrobust.federated.fault_injection import InjectedClientFailure, inject_faults  # noqa: F401 (re-exported)
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, note_progress
 from fedrobust.federated.transport import load_arrays, to_arrays
@@ -51,6 +53,7 @@ class NodeCall:
     settings: ConfigRecord
     base_model: TextClassifier
     devices: list[int]
+    server_records: dict[str, ArrayRecord] = field(default_factory=dict)  # beside the weights (ClientCall)
 
     def device_call(self, device: int) -> ClientCall:
         config, settings = self.config, self.settings
@@ -63,6 +66,7 @@ class NodeCall:
             model=copy.deepcopy(self.base_model),
             server_round=int(settings["server-round"]),
             state=ClientStateStore(str(settings["run-dir"]), f"{device:06d}"),
+            server_records=self.server_records,
         )
 
     def done(self, device: int) -> None:
@@ -80,7 +84,8 @@ def _node_call(message: Message) -> NodeCall:
     model = worker_cache.initial_model(config.model, config.init, config.seed)
     if "arrays" in message.content:
         load_arrays(model, message.content["arrays"])
-    node = NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]])
+    extra = {key: record for key, record in message.content.array_records.items() if key != "arrays"}
+    node = NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]], extra)
     note_progress(str(settings.get(PROGRESS_LOG_KEY, "")), -1)  # started: loading a large model is work too
     return node
 
@@ -99,7 +104,7 @@ def query(message: Message, context: Context) -> Message:
 def train(message: Message, context: Context) -> Message:
     """One federated round for each device named in the message, each from the received weights."""
     node = _node_call(message)
-    arrays, metrics, failed = {}, {}, {}
+    arrays, metrics, failed, extra = {}, {}, {}, {}
     for device in node.devices:
         try:
             call = node.device_call(device)
@@ -110,9 +115,10 @@ def train(message: Message, context: Context) -> Message:
         finally:
             node.done(device)
         arrays[device] = to_arrays(call.model, node.algorithm.shared_keys(call.model))
+        extra[device] = call.reply_records
         metrics[device] = MetricRecord({"num-examples": call.data.n_train, "train-loss": result["train_loss"],
                                         "partition-id": device})
-    return Message(pack_reply(arrays, metrics, failed), reply_to=message)
+    return Message(pack_reply(arrays, metrics, failed, extra), reply_to=message)
 
 
 @app.evaluate()
@@ -120,9 +126,18 @@ def evaluate(message: Message, context: Context) -> Message:
     """The final phase for each device named in the message: measure, personalize, measure again."""
     node = _node_call(message)
     metrics, failed = {}, {}
+    try:
+        global_attacks = cohort_global_attacks(node.algorithm, node.config, node.devices, node.base_model,
+                                               worker_cache.tokenizer_for(node.config.model),
+                                               worker_cache.federated_dataset(node.config.data))
+    except Exception:  # measured device by device instead, so that a failure is pinned on its device
+        log.debug("the cohort's pooled global-phase attacks failed", exc_info=True)
+        global_attacks = {}
+    note_progress(str(node.settings.get(PROGRESS_LOG_KEY, "")), -1)
     for device in node.devices:
         try:
-            metrics[device] = MetricRecord(personalize_and_measure(node.algorithm, node.device_call(device)))
+            metrics[device] = MetricRecord(personalize_and_measure(node.algorithm, node.device_call(device),
+                                                                   global_attacks.get(device)))
         except Exception as exc:
             failed[device] = _failure(device, exc)
         node.done(device)

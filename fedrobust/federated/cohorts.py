@@ -32,8 +32,13 @@ def _key(device: int, kind: str) -> str:
     return f"device-{device}.{kind}"
 
 
-def pack_reply(arrays: dict[int, ArrayRecord], metrics: dict[int, MetricRecord], failed: dict[int, str]) -> RecordDict:
+def pack_reply(arrays: dict[int, ArrayRecord], metrics: dict[int, MetricRecord], failed: dict[int, str],
+               extra: dict[int, dict[str, ArrayRecord]] | None = None) -> RecordDict:
+    """``extra``: per device, more records by kind (SCAFFOLD's control-variate change)."""
     record = RecordDict()
+    for device, records in (extra or {}).items():
+        for kind, array_record in records.items():
+            record[_key(device, kind)] = array_record
     for device, array_record in arrays.items():
         record[_key(device, "arrays")] = array_record
     for device, metric_record in metrics.items():

@@ -41,6 +41,7 @@ from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
 from fedrobust.federated.algorithms.registry import ALGORITHMS, build_algorithm  # importing it registers every algorithm
 from fedrobust.federated.dp_scope import check_dp_scope
+from fedrobust.federated.server_optimizers import parse_server_optimizer
 from fedrobust.privacy.config import DPConfig, PrivacyConfig
 
 PARAM_GROUPS = ("all", "head", "adapters")
@@ -143,6 +144,9 @@ class FederatedSettings:
     evaluate: DeviceAttackEvalConfig = field(default_factory=DeviceAttackEvalConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     simulation: SimulationEngineConfig = field(default_factory=SimulationEngineConfig)
+    # Flower's server optimizer over each round's averaged update (fedrobust.federated.server_optimizers):
+    # fedavgm | fedadam | fedyogi | fedadagrad, or {fedadam: {eta: 0.01}}; None: the plain average (FedAvg)
+    server_optimizer: Any = None
 
     # rounds 0: no federated round, only the on-device phase (configs/privacy_sweep.yaml)
     LIMITS: ClassVar[dict[str, Limit]] = {"rounds": NON_NEGATIVE, "fraction_train": Limit(0, 1, open_low=True),
@@ -180,7 +184,9 @@ class SimulationConfig(FederatedSettings):
     @property
     def label(self) -> str:
         """How tables name this federation: the algorithm, with its start when that is not the student."""
-        return federation_label(self.algorithm_name, self.init)
+        label = federation_label(self.algorithm_name, self.init)
+        optimizer = parse_server_optimizer(self.server_optimizer)
+        return label if optimizer is None else f"{label}+{optimizer[0].name}"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -303,6 +309,7 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
          f"set {k('simulation.devices_per_node')}: 1"),
     ]
     check_all(checks)
+    parse_server_optimizer(settings.server_optimizer, k("server_optimizer"))
     settings.evaluate.validate(k("evaluate"))
     personalize.dp.validate(k("personalize.dp"))
     settings.privacy.validate(k("privacy"))

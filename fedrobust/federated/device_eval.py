@@ -10,27 +10,66 @@ same texts; then the privacy metrics are added (fedrobust.federated.device_priva
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING, Any, Sequence
 
+from fedrobust.data import FederatedDataset
+from fedrobust.evaluation.attack_eval import TextPool
 from fedrobust.evaluation.baselines import majority_accuracy
-from fedrobust.evaluation.measure import measure
+from fedrobust.evaluation.measure import attack_metrics_pooled, measure
 from fedrobust.evaluation.metrics import MAJORITY_ACC
 from fedrobust.federated.algorithms import Algorithm, ClientCall
 from fedrobust.federated.device_privacy import privacy_metrics
+from fedrobust.models.base import TextClassifier
 from fedrobust.seeding import derive_seed
+
+if TYPE_CHECKING:
+    from fedrobust.federated.config import SimulationConfig
 
 PHASES = ("global", "personalized")
 
 
-def personalize_and_measure(algorithm: Algorithm, call: ClientCall) -> dict[str, float | int]:
-    """Flat metrics as the server expects them: ``<phase>/<metric>`` plus sizes and the partition id."""
+def attack_seed(config: SimulationConfig, device: int) -> int:
+    """The seed of a device's attacks: the same examples and random edits in both phases."""
+    return derive_seed(config.seed, "attack", device)
+
+
+def shares_received_model(algorithm: Algorithm) -> bool:
+    """Whether the algorithm's global phase measures the received weights on every device (no
+    device state loaded into them), so that one model serves a whole cohort."""
+    return type(algorithm).global_model is Algorithm.global_model
+
+
+def cohort_global_attacks(
+    algorithm: Algorithm, config: SimulationConfig, devices: Sequence[int], model: TextClassifier, tokenizer: Any,
+    dataset: FederatedDataset,
+) -> dict[int, dict[str, float]]:
+    """The global phase's accuracy under attack for every device of a cohort, when they all
+    measure the same received ``model``: each threat's attack runs once over the sampled texts of
+    all the devices (fedrobust.evaluation.measure.attack_metrics_pooled), with each device's seed,
+    so every device gets the figures its own call would give. Empty when the algorithm loads device
+    state into its global model, or for a single device."""
+    if len(devices) < 2 or not shares_received_model(algorithm):
+        return {}
+    settings = config.evaluate
+    pools = [TextPool(*dataset.client(device).split(settings.split), seed=attack_seed(config, device))
+             for device in devices]
+    return dict(zip(devices, attack_metrics_pooled(model, tokenizer, pools, settings)))
+
+
+def personalize_and_measure(
+    algorithm: Algorithm, call: ClientCall, global_attacks: dict[str, float] | None = None,
+) -> dict[str, float | int]:
+    """Flat metrics as the server expects them: ``<phase>/<metric>`` plus sizes and the partition id.
+    ``global_attacks``: the global phase's attack metrics, already measured for the cohort
+    (``cohort_global_attacks``)."""
     data, settings = call.data, call.config.evaluate
-    seed = derive_seed(call.config.seed, "attack", call.partition_id)  # same examples in both phases
+    seed = attack_seed(call.config, call.partition_id)
     # the received weights, kept before global_model() may load device state into them, for the
     # reference models of membership inference (a copy per device costs more than a small device's work)
     received = copy.deepcopy(call.model) if call.config.privacy.membership.attacks else call.model
     texts, labels = data.split(settings.split)
     global_model = algorithm.global_model(call)
-    results = {"global": measure(global_model, call.tokenizer, texts, labels, settings, seed)}
+    results = {"global": measure(global_model, call.tokenizer, texts, labels, settings, seed, attacked=global_attacks)}
     # a device with no texts of evaluate.split is never scored: it is not personalized, and its
     # accuracies stay NaN (never 0.0), which every summary leaves out
     personalized = algorithm.personalized_model(call) if labels else None

@@ -9,6 +9,7 @@ accountant history ``dp_prior`` of the device's earlier DP-SGD steps that the mo
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
@@ -19,6 +20,7 @@ from torch import nn
 from fedrobust.distill.batch import DistillBatch
 from fedrobust.distill.losses.embedding_pgd import EmbeddingPGD
 from fedrobust.models.base import TextClassifier
+from fedrobust.models.compact_rows import compact_embedding_rows
 from fedrobust.privacy.accounting import History, clear_dp_report
 from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.dp_personalization import train_privately
@@ -33,6 +35,7 @@ class TrainSettings:
     adversarial_epsilon: float = 0.05
     adversarial_steps: int = 1
     dp: DPConfig | None = None  # DP-SGD (fedrobust.privacy) when enabled
+    optimizer: str = "adam"  # or "sgd": plain steps, which SCAFFOLD's control-variate update assumes
 
 
 class Penalty(Protocol):
@@ -54,6 +57,16 @@ def _adversarial_loss(model: TextClassifier, input_ids, attention_mask, labels, 
     embeddings = model.embed(input_ids)
     delta = pgd.perturbation(model, embeddings, batch)
     return pgd.loss_at(model, embeddings + delta, batch).mean()
+
+
+def batch_loss(model: TextClassifier, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+               settings: TrainSettings) -> torch.Tensor:
+    """The local objective on one batch, without a penalty: cross-entropy, half of it replaced by
+    the embedding-PGD adversarial loss when ``settings.adversarial``."""
+    loss = F.cross_entropy(model(input_ids, attention_mask), labels)
+    if settings.adversarial:
+        loss = 0.5 * loss + 0.5 * _adversarial_loss(model, input_ids, attention_mask, labels, settings)
+    return loss
 
 
 def train_locally(
@@ -80,9 +93,21 @@ def train_locally(
     trainable = {id(p) for p in params}
     for p in model.parameters():
         p.requires_grad_(id(p) in trainable)
-    optimizer = torch.optim.Adam(params, lr=settings.lr)
     encoded = tokenizer(list(texts))
     targets = torch.as_tensor(list(labels), dtype=torch.long)
+    # a penalty reads every weight of the model, so it needs the full tables
+    rows = contextlib.nullcontext(params) if penalty is not None else compact_embedding_rows(model, encoded["input_ids"], params)
+    with rows as stepped:
+        optimizer = (torch.optim.SGD if settings.optimizer == "sgd" else torch.optim.Adam)(stepped, lr=settings.lr)
+        losses = _train_epochs(model, encoded, targets, settings, generator, optimizer, penalty)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    return {"train_loss": sum(losses) / len(losses), "steps": len(losses)}
+
+
+def _train_epochs(model: TextClassifier, encoded, targets: torch.Tensor, settings: TrainSettings,
+                  generator: torch.Generator, optimizer: torch.optim.Optimizer, penalty: Penalty | None) -> list[float]:
     model.train()
     losses = []
     for _ in range(settings.epochs):
@@ -90,17 +115,11 @@ def train_locally(
         for start in range(0, len(order), settings.batch_size):
             index = order[start:start + settings.batch_size]
             ids, mask, y = encoded["input_ids"][index], encoded["attention_mask"][index], targets[index]
-            logits = model(ids, mask)
-            loss = F.cross_entropy(logits, y)
-            if settings.adversarial:
-                loss = 0.5 * loss + 0.5 * _adversarial_loss(model, ids, mask, y, settings)
+            loss = batch_loss(model, ids, mask, y, settings)
             if penalty is not None:
                 loss = loss + penalty.loss(model)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()
-    return {"train_loss": sum(losses) / len(losses), "steps": len(losses)}
+    return losses

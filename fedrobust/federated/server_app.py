@@ -39,6 +39,7 @@ from fedrobust.federated.failures import FederationError, federation_error, reas
 from fedrobust.federated.membership_pool import SCORES_CSV, pooled_summary, take_scores, write_scores
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, ProgressLog
 from fedrobust.federated.results import client_columns, client_rows, summarize_clients, write_csv, write_summary
+from fedrobust.federated.server_optimizers import ServerStep, with_server_optimizer
 from fedrobust.federated.transport import load_arrays, to_arrays
 from fedrobust.privacy.round_dp import restore_round_state, round_record, round_state, with_round_privacy
 from fedrobust.seeding import derive_seed
@@ -60,8 +61,21 @@ def _base_config(config: SimulationConfig, algorithm: Algorithm, run_dir: Path, 
 
 
 def make_strategy(algorithm: Algorithm, config: SimulationConfig):
-    """The algorithm's aggregation strategy, wrapped with Flower's DP wrapper when ``privacy.rounds`` asks."""
-    return with_round_privacy(algorithm.aggregation_strategy(config), config.privacy.rounds)
+    """The algorithm's aggregation strategy, wrapped with Flower's DP wrapper when ``privacy.rounds``
+    asks, under the server optimizer's step when ``server_optimizer`` names one (the step comes
+    after the DP noise: fedrobust.federated.server_optimizers.base)."""
+    private = with_round_privacy(algorithm.aggregation_strategy(config), config.privacy.rounds)
+    return with_server_optimizer(private, config.server_optimizer)
+
+
+def _privacy_layer(strategy):
+    """The round-DP wrapper (or the algorithm's strategy) under a server optimizer."""
+    return strategy.inner if isinstance(strategy, ServerStep) else strategy
+
+
+def _state_arrays(strategy) -> dict:
+    state = getattr(strategy, "state_arrays", None)
+    return state() if state else {}
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float, settle_s: float = 5.0) -> list[int]:
@@ -187,7 +201,9 @@ class Federation:
     def run_rounds(self, grid: Grid, strategy, checkpoints: Checkpointer) -> ArrayRecord:
         config = self.config
         completed, arrays = checkpoints.resume()
-        restore_round_state(strategy, checkpoints.strategy_state)  # e.g. the adaptive clipping bound reached
+        restore_round_state(_privacy_layer(strategy), checkpoints.strategy_state)  # e.g. the adaptive clipping bound reached
+        if checkpoints.strategy_arrays:  # a server optimizer's moments, SCAFFOLD's control variate
+            strategy.restore_state_arrays(checkpoints.strategy_arrays)
         shared = self.algorithm.shared_keys(self.model)
         start = to_arrays(self.model, shared)
         # a checkpoint's arrays come back sorted by name; Flower's DP wrappers pair arrays by
@@ -216,10 +232,10 @@ class Federation:
                 "failed": sampled - len(ok), "train_loss": round(float(metrics["train-loss"]), 5) if metrics else None,
                 "train_examples": sum(int(r["metrics"]["num-examples"]) for r in ok.values()),
                 "public_train_acc": round(self._public_accuracy(arrays), 4),
-                **round_record(strategy),
+                **round_record(_privacy_layer(strategy)),
                 "wall_s": round(time.perf_counter() - t0, 2),
             }
-            checkpoints.save(server_round, arrays, row, round_state(strategy))
+            checkpoints.save(server_round, arrays, row, round_state(_privacy_layer(strategy)), _state_arrays(strategy))
             done = server_round - completed
             eta = (time.perf_counter() - started) / done * (rounds - server_round)
             print(f"[round {server_round}/{rounds}] {len(ok)}/{sampled} clients ok, train loss {row['train_loss']}, "

@@ -5,6 +5,11 @@ averages replies in arrival order. For the same seed to give the same per-client
 when a killed run resumes, and whatever the number of devices per node) we sample over device
 ids with a per-round seed, send each node the sampled devices it hosts, and aggregate the
 per-device records sorted by device id with Flower's own FedAvg arithmetic.
+
+A strategy that sends more than the weights (SCAFFOLD's server control variate) adds records to
+every train message (``train_records``) and reads the devices' extra records before averaging
+(``aggregate_devices``); state it carries between rounds travels through checkpoints as arrays
+(``state_arrays`` / ``restore_state_arrays``).
 """
 
 from __future__ import annotations
@@ -34,15 +39,20 @@ class SeededSampling:
         rng = np.random.default_rng(derive_seed(self.seed, "sample", server_round))
         return [devices[i] for i in sorted(rng.choice(len(devices), size=count, replace=False).tolist())]
 
+    def train_records(self, server_round: int) -> dict[str, ArrayRecord]:
+        """Records every train message carries beside the weights and the config; none here."""
+        return {}
+
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
         chosen = set(self.sample_devices(server_round))
         config["server-round"] = server_round
+        extra = self.train_records(server_round)
         messages = []
         for node, devices in sorted(self.devices_of.items(), key=lambda item: item[1][0]):
             sampled = [d for d in devices if d in chosen]
             if sampled:
                 node_config = ConfigRecord({**config, DEVICES_KEY: sampled})
-                record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: node_config})
+                record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: node_config, **extra})
                 messages.append(Message(record, message_type=MessageType.TRAIN, dst_node_id=node))
         return messages
 
@@ -50,11 +60,23 @@ class SeededSampling:
         per_device = {}
         for reply in replies:
             per_device.update(unpack_reply(reply.content)[0])
-        contents = [per_device[d] for d in sorted(per_device)]
+        return self.aggregate_devices(server_round, {d: per_device[d] for d in sorted(per_device)})
+
+    def aggregate_devices(self, server_round: int,
+                          per_device: dict[int, RecordDict]) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """The average of the devices' weights (each device's record: {"arrays", "metrics"}), in device order."""
+        contents = list(per_device.values())
         if not contents:
             return None, None
         arrays = mean_arrayrecords(contents) if self.uniform_weights else aggregate_arrayrecords(contents, self.weighted_by_key)
         return arrays, self.train_metrics_aggr_fn(contents, self.weighted_by_key)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays the strategy carries from one round to the next, for the checkpoint; none here."""
+        return {}
+
+    def restore_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from a checkpoint's ``state_arrays``."""
 
 
 def mean_arrayrecords(contents: list[RecordDict]) -> ArrayRecord:

@@ -12,10 +12,11 @@ for like.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
+from flwr.app import ArrayRecord
 
 from fedrobust.data import ClientData
 from fedrobust.federated.client_state import ClientStateStore
@@ -45,6 +46,10 @@ class ClientCall:
     model: TextClassifier  # a private copy holding the weights the server sent
     server_round: int
     state: ClientStateStore
+    # records a train message carries beside the weights (SCAFFOLD's server control variate), and the
+    # ones ``train`` sends back beside the shared weights (SCAFFOLD's control-variate change)
+    server_records: dict[str, ArrayRecord] = field(default_factory=dict)
+    reply_records: dict[str, ArrayRecord] = field(default_factory=dict)
 
     def seed(self, purpose: str) -> int:
         return derive_seed(self.config.seed, purpose, self.server_round, self.partition_id)
