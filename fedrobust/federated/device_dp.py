@@ -21,7 +21,15 @@ from dataclasses import replace
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, personalize_settings
 from fedrobust.federated.local_training import Penalty, TrainSettings, train_locally
 from fedrobust.models.base import TextClassifier
-from fedrobust.privacy.accounting import History, compose, dp_report, not_private, noise_for_schedule
+from fedrobust.privacy.accounting import (
+    History,
+    compose,
+    dp_report,
+    not_private,
+    noise_for_schedule,
+    record_dp_report,
+    report_for_history,
+)
 from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.dp_personalization import poisson_schedule
 
@@ -76,3 +84,22 @@ def final_settings(call: ClientCall, algorithm: Algorithm) -> TrainSettings:
     """The final fine-tune's settings, its DP-SGD noise planned with the rounds' steps."""
     settings = personalize_settings(call.config)
     return replace(settings, dp=device_dp(call, algorithm)) if settings.dp is not None else settings
+
+
+def load_device_weights(call: ClientCall) -> History:
+    """Load the weights the device keeps (saved in its state before this round) into ``call.model``;
+    returns the accountant history of their training."""
+    saved = call.state.load(before_round=call.server_round)
+    if saved is not None:
+        call.model.load_state_dict(saved, strict=False)
+    return call.state.load_dp_history(before_round=call.server_round)
+
+
+def model_with_device_weights(call: ClientCall) -> TextClassifier:
+    """``call.model`` with the device's kept weights loaded, carrying the DP report of their training
+    (the global phase of algorithms that keep part of the model on the device)."""
+    history = load_device_weights(call)
+    if history:
+        dp = call.config.personalize.dp
+        record_dp_report(call.model, report_for_history(history, dp.delta, dp.accountant))
+    return call.model

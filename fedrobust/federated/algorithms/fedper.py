@@ -27,11 +27,10 @@ from dataclasses import dataclass
 
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings
 from fedrobust.federated.algorithms.registry import register_algorithm
-from fedrobust.federated.device_dp import final_settings, train_on_device
+from fedrobust.federated.device_dp import final_settings, load_device_weights, model_with_device_weights, train_on_device
 from fedrobust.federated.local_training import train_locally
 from fedrobust.federated.parameter_groups import body_keys, head_keys, trainable_parameters
 from fedrobust.models.base import TextClassifier
-from fedrobust.privacy.accounting import History, record_dp_report, report_for_history
 
 
 @dataclass(frozen=True)
@@ -64,15 +63,8 @@ class KeepsPartOnDevice(Algorithm):
     def plan(self, call: ClientCall) -> RoundTrainingPlan:
         return RoundTrainingPlan(call.config.local.epochs, self.federated)
 
-    def _load_kept(self, call: ClientCall) -> History:
-        """Load the device's kept weights into ``call.model``; returns the history of their training."""
-        saved = call.state.load(before_round=call.server_round)
-        if saved is not None:
-            call.model.load_state_dict(saved, strict=False)
-        return call.state.load_dp_history(before_round=call.server_round)
-
     def train(self, call: ClientCall) -> dict[str, float]:
-        history = self._load_kept(call)
+        history = load_device_weights(call)
         metrics, history = train_on_device(call, self.plan(call), call.model, local_settings(call.config),
                                            seed=call.seed(f"{self.name}-train"), prior=history)
         state = call.model.state_dict()
@@ -81,11 +73,7 @@ class KeepsPartOnDevice(Algorithm):
         return metrics
 
     def global_model(self, call: ClientCall) -> TextClassifier:
-        history = self._load_kept(call)
-        if history:
-            dp = call.config.personalize.dp
-            record_dp_report(call.model, report_for_history(history, dp.delta, dp.accountant))
-        return call.model
+        return model_with_device_weights(call)
 
     def personalized_model(self, call: ClientCall) -> TextClassifier:
         model = copy.deepcopy(self.global_model(call))

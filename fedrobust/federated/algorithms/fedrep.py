@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings, with_epochs
 from fedrobust.federated.algorithms.registry import register_algorithm
-from fedrobust.federated.device_dp import final_settings, train_on_device
+from fedrobust.federated.device_dp import final_settings, load_device_weights, model_with_device_weights, train_on_device
 from fedrobust.federated.local_training import train_locally
 from fedrobust.federated.parameter_groups import HEAD, body_keys, head_keys
 from fedrobust.models.base import TextClassifier
-from fedrobust.privacy.accounting import History, record_dp_report, report_for_history
 
 
 @dataclass(frozen=True)
@@ -48,15 +47,8 @@ class FedRep(Algorithm):
     def device_only_epochs(self) -> int:
         return self.params.head_epochs
 
-    def _load_head(self, call: ClientCall) -> History:
-        """Load the device's head into ``call.model``; returns the accountant history of its training."""
-        saved = call.state.load(before_round=call.server_round)
-        if saved is not None:
-            call.model.load_state_dict(saved, strict=False)
-        return call.state.load_dp_history(before_round=call.server_round)
-
     def train(self, call: ClientCall) -> dict[str, float]:
-        history = self._load_head(call)
+        history = load_device_weights(call)
         model, data, settings = call.model, call.data, local_settings(call.config)
         head = list(getattr(model, HEAD).parameters())
         head_ids = {id(p) for p in head}
@@ -71,11 +63,7 @@ class FedRep(Algorithm):
         return metrics
 
     def global_model(self, call: ClientCall) -> TextClassifier:
-        history = self._load_head(call)
-        if history:
-            dp = call.config.personalize.dp
-            record_dp_report(call.model, report_for_history(history, dp.delta, dp.accountant))
-        return call.model
+        return model_with_device_weights(call)
 
     def personalized_model(self, call: ClientCall) -> TextClassifier:
         model = copy.deepcopy(self.global_model(call))
