@@ -16,7 +16,6 @@ from fedrobust.evaluation import (
     AttackEvalConfig,
     DeviceAttackEvalConfig,
     ThreatModel,
-    accuracy,
     attack_metrics,
     evaluate_attack,
     evaluate_clients,

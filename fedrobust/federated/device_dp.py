@@ -46,7 +46,7 @@ def device_dp(call: ClientCall, algorithm: Algorithm) -> DPConfig:
     to plan: no target, or no on-device training before the final fine-tune)."""
     dp, config = call.config.personalize.dp, call.config
     rounds = config.rounds if algorithm.federated else 0
-    round_epochs = rounds * algorithm.device_only_epochs()
+    round_epochs = rounds * algorithm.device_only_epochs(config.local.epochs)
     if dp.target_epsilon is None or not covers_every_step(dp) or round_epochs == 0:
         return dp
     n = call.data.n_train

@@ -131,7 +131,7 @@ def privacy_metrics(
     # The references imitate personalization, so calibrated attacks only make sense against the
     # personalized model; the global phase gets the reference-free attacks as a baseline.
     baseline = [a for a in membership.attacks if not MEMBERSHIP_ATTACKS.get(a).needs_reference_models]
-    mia, scores = {"global": measure(global_model, baseline)}, {}
+    mia = {"global": measure(global_model, baseline)}
     phases = {"global": {**_epsilons(global_model, round_part, personalized=False), **mia["global"][0]}}
     if personalized is None:
         phases["personalized"], mia["personalized"] = phases["global"], mia["global"]

@@ -19,9 +19,10 @@ FINAL_ONLY = "final_only"
 def check_dp_scope(settings, algorithm, algorithm_where: str, where: str = "") -> None:
     """``settings``: the federation's settings (FederatedSettings); ``algorithm``: the algorithm
     built from the entry at ``algorithm_where``; keys are named under ``where``."""
+    algorithm.check_settings(settings, where)
     dp = settings.personalize.dp
     rounds = settings.rounds if algorithm.federated else 0
-    if not dp.enabled or rounds == 0 or algorithm.device_only_epochs() == 0:
+    if not dp.enabled or rounds == 0 or algorithm.device_only_epochs(settings.local.epochs) == 0:
         return
     k = lambda key: dotted(where, key)  # noqa: E731
     trains = (f"{algorithm_where} ({algorithm.name}) trains weights on the device's data in every round "

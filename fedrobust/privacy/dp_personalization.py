@@ -56,6 +56,11 @@ def _noise_multiplier(dp: DPConfig, sample_rate: float, epochs: int) -> float:
     return noise_for_target(dp.target_epsilon, dp.delta, sample_rate, steps, dp.accountant)
 
 
+def _optimizer(settings) -> type[torch.optim.Optimizer]:
+    """Adam, or plain SGD where the settings ask for it (``optimizer: sgd``, e.g. Per-FedAvg's one step)."""
+    return torch.optim.SGD if getattr(settings, "optimizer", "adam") == "sgd" else torch.optim.Adam
+
+
 @contextmanager
 def _quiet_opacus() -> Iterator[None]:
     """Opacus warns on every device about things that are expected here (its non-cryptographic RNG:
@@ -117,7 +122,7 @@ def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parame
     engine = PrivacyEngine(accountant=dp.accountant)
     try:
         private_model, optimizer, private_loader = engine.make_private(
-            module=model, optimizer=torch.optim.Adam(params, lr=settings.lr), data_loader=loader,
+            module=model, optimizer=_optimizer(settings)(params, lr=settings.lr), data_loader=loader,
             noise_multiplier=_noise_multiplier(dp, 1 / len(loader), settings.epochs), max_grad_norm=dp.max_grad_norm,
             poisson_sampling=True, noise_generator=torch.Generator().manual_seed(seed + 1))
     except NotImplementedError as exc:  # e.g. parameters held directly by a module that also has buffers

@@ -111,7 +111,7 @@ class APFL(Algorithm):
     Params = APFLParams
     personalizes = True
 
-    def device_only_epochs(self) -> int:
+    def device_only_epochs(self, local_epochs: int) -> int:
         return self.params.personal_epochs + self.params.alpha_epochs
 
     def device_state(self, call: ClientCall, global_weights: Weights) -> tuple[Weights, float, History]:

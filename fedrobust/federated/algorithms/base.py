@@ -97,10 +97,16 @@ class Algorithm:
         return SeededFedAvg(fraction_train=config.fraction_train, min_train_nodes=config.min_train_clients,
                             fraction_evaluate=0.0, seed=config.seed)
 
-    def device_only_epochs(self) -> int:
+    def check_settings(self, settings, where: str = "") -> None:
+        """Refuses, with a ConfigError naming keys under ``where``, federation settings
+        (FederatedSettings or SimulationConfig) this algorithm cannot run; called when the config is
+        validated, before any work."""
+
+    def device_only_epochs(self, local_epochs: int) -> int:
         """Epochs each round of training on the device's data whose result never leaves the device
-        but ends in its models (Ditto's personal model, FedRep's head): the rounds' DP does not
-        cover it, so under ``personalize.dp`` it is DP-SGD too (fedrobust.federated.device_dp). 0: none."""
+        but ends in its models (Ditto's personal model, FedRep's head), given the config's
+        ``local.epochs``: the rounds' DP does not cover it, so under ``personalize.dp`` it is DP-SGD
+        too (fedrobust.federated.device_dp). 0: none."""
         return 0
 
     def penalty(self, call: ClientCall) -> Penalty | None:

@@ -44,7 +44,7 @@ class Ditto(Algorithm):
     Params = DittoParams
     personalizes = True
 
-    def device_only_epochs(self) -> int:
+    def device_only_epochs(self, local_epochs: int) -> int:
         return self.params.personal_epochs
 
     def _personal_model(self, call: ClientCall) -> tuple[TextClassifier, History]:

@@ -23,7 +23,6 @@ shares the head; both are ``KeepsPartOnDevice`` below.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 from fedrobust.federated.algorithms.base import Algorithm, ClientCall, local_settings
 from fedrobust.federated.algorithms.registry import register_algorithm
@@ -31,19 +30,6 @@ from fedrobust.federated.device_dp import final_settings, load_device_weights, m
 from fedrobust.federated.local_training import train_locally
 from fedrobust.federated.parameter_groups import body_keys, head_keys, trainable_parameters
 from fedrobust.models.base import TextClassifier
-
-
-@dataclass(frozen=True)
-class RoundTrainingPlan:
-    """What device_dp plans DP-SGD noise with, for an algorithm whose whole round training
-    (``local.epochs``) feeds weights that stay on the device. ``Algorithm.device_only_epochs``
-    sees no config, so these algorithms hand device_dp this view of themselves instead."""
-
-    epochs: int
-    federated: bool = True
-
-    def device_only_epochs(self) -> int:
-        return self.epochs
 
 
 class KeepsPartOnDevice(Algorithm):
@@ -55,17 +41,12 @@ class KeepsPartOnDevice(Algorithm):
     def kept_keys(self, model: TextClassifier) -> list[str]:
         raise NotImplementedError
 
-    def device_only_epochs(self) -> int:
-        # at least one epoch each round stays on the device; the count (local.epochs) is in the
-        # config, which this hook does not see: train and personalize plan with RoundTrainingPlan
-        return 1
-
-    def plan(self, call: ClientCall) -> RoundTrainingPlan:
-        return RoundTrainingPlan(call.config.local.epochs, self.federated)
+    def device_only_epochs(self, local_epochs: int) -> int:
+        return local_epochs  # the whole round's training feeds the kept weights
 
     def train(self, call: ClientCall) -> dict[str, float]:
         history = load_device_weights(call)
-        metrics, history = train_on_device(call, self.plan(call), call.model, local_settings(call.config),
+        metrics, history = train_on_device(call, self, call.model, local_settings(call.config),
                                            seed=call.seed(f"{self.name}-train"), prior=history)
         state = call.model.state_dict()
         kept = {k: state[k] for k in self.kept_keys(call.model) if state[k].is_floating_point()}
@@ -79,7 +60,7 @@ class KeepsPartOnDevice(Algorithm):
         model = copy.deepcopy(self.global_model(call))
         personalize = call.config.personalize
         train_locally(model, call.tokenizer, call.data.train_texts, call.data.train_labels,
-                      final_settings(call, self.plan(call)), seed=call.seed("personalize"),
+                      final_settings(call, self), seed=call.seed("personalize"),
                       parameters=trainable_parameters(model, personalize.params, personalize.adapter_dim),
                       dp_prior=call.state.load_dp_history(before_round=call.server_round))
         return model

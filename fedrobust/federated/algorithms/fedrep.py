@@ -44,7 +44,7 @@ class FedRep(Algorithm):
     def shared_keys(self, model: TextClassifier) -> list[str]:
         return body_keys(model)
 
-    def device_only_epochs(self) -> int:
+    def device_only_epochs(self, local_epochs: int) -> int:
         return self.params.head_epochs
 
     def train(self, call: ClientCall) -> dict[str, float]:
