@@ -176,3 +176,35 @@ def test_server_optimizer_config_errors_name_the_key():
         _config("adam")
     assert _config("fedadam").label == "fedavg+fedadam" and _config().label == "fedavg"
     assert _config("fedadam").fingerprint() != _config().fingerprint()
+
+
+def test_a_server_optimizer_per_algorithm_entry(tmp_path):
+    from fedrobust.federated.config import section_from_mapping, simulation_config_for
+    from fedrobust.pipeline.config import config_from_mapping as run_config_from_mapping
+    from fedrobust.pipeline.stages import study_stages
+    from tests.pipeline_helpers import tiny_run_mapping
+
+    entries = ["fedavg", {"fedavg": {"server_optimizer": {"fedadam": {"eta": 0.01}}}},
+               {"fedavg": {"server_optimizer": "fedyogi", "init": "public"}}, {"scaffold": {"server_optimizer": "fedavgm"}}]
+    section = section_from_mapping({"algorithms": entries})
+    configs = [simulation_config_for(section, entry, "d", "m", 0) for entry in entries]
+    assert [c.label for c in configs] == ["fedavg", "fedavg+fedadam", "fedavg+fedyogi@public", "scaffold+fedavgm"]
+    assert [c.server_optimizer for c in configs] == [None, {"fedadam": {"eta": 0.01}}, "fedyogi", "fedavgm"]
+    assert [c.algorithm for c in configs] == ["fedavg", "fedavg", "fedavg", "scaffold"]
+    assert configs[1].fingerprint() != configs[0].fingerprint()
+    # the section's optimizer is every entry's default; an entry may name its own
+    section = section_from_mapping({"algorithms": ["fedavg", {"fedprox": {"server_optimizer": "fedyogi"}}],
+                                    "server_optimizer": "fedadam"})
+    assert [simulation_config_for(section, e, "d", "m", 0).label for e in section.algorithms] == [
+        "fedavg+fedadam", "fedprox+fedyogi"]
+    # one stage per federation, named by its label
+    run = run_config_from_mapping(tiny_run_mapping(tmp_path, algorithms=entries[:2]))
+    assert {"federated-fedavg", "federated-fedavg+fedadam"} <= {s.name for s in study_stages(run)}
+    with pytest.raises(ConfigError, match=r"algorithms\[0\]\.fedavg\.server_optimizer: unknown server optimizer 'adam'"):
+        section_from_mapping({"algorithms": [{"fedavg": {"server_optimizer": "adam"}}]})
+    with pytest.raises(ConfigError, match="lists fedavg\\+fedadam twice"):
+        section_from_mapping({"algorithms": [{"fedavg": {"server_optimizer": "fedadam"}}, "fedavg"],
+                              "server_optimizer": "fedadam"})
+    with pytest.raises(ConfigError, match="server_optimizer .*disagree"):
+        _config("fedadam", algorithm={"fedavg": {"server_optimizer": "fedyogi"}})
+    assert _config(None, algorithm={"fedavg": {"server_optimizer": "fedyogi"}}).label == "fedavg+fedyogi"

@@ -53,6 +53,9 @@ DEFAULT_ALGORITHM = "robust_student"
 INITS = ("student", "public", "fresh")
 DEFAULT_INIT = "student"
 INIT_KEY = "init"
+OPTIMIZER_KEY = "server_optimizer"
+# keys of an algorithm entry that set the federation around the algorithm, not the algorithm itself
+ENTRY_FEDERATION_KEYS = (INIT_KEY, OPTIMIZER_KEY)
 
 
 @dataclass
@@ -184,9 +187,7 @@ class SimulationConfig(FederatedSettings):
     @property
     def label(self) -> str:
         """How tables name this federation: the algorithm, with its start when that is not the student."""
-        label = federation_label(self.algorithm_name, self.init)
-        optimizer = parse_server_optimizer(self.server_optimizer)
-        return label if optimizer is None else f"{label}+{optimizer[0].name}"
+        return federation_label(self.algorithm_name, self.init, self.server_optimizer)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -200,8 +201,8 @@ class SimulationConfig(FederatedSettings):
 
 def _entry(entry: Any, where: str) -> tuple[str, Any]:
     """(name, params mapping or None) of an algorithm entry: ``name`` or ``{name: {params}}``;
-    the entry's ``init`` is not one of the algorithm's params (``entry_init``)."""
-    entry = without_init(entry)
+    the entry's ``init`` and ``server_optimizer`` are not among the algorithm's params."""
+    entry = algorithm_only(entry)
     if isinstance(entry, str):
         name, params = entry, None
     elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str):
@@ -224,24 +225,35 @@ def entry_init(entry: Any, default: str, where: str) -> str:
     return init
 
 
-def without_init(entry: Any) -> Any:
-    """The entry without its ``init`` key (the algorithm's own settings only)."""
+def entry_server_optimizer(entry: Any, default: Any) -> Any:
+    """The server optimizer an algorithm entry asks for (``{fedavg: {server_optimizer: fedadam}}``), else ``default``."""
+    params = next(iter(entry.values())) if isinstance(entry, dict) and len(entry) == 1 else None
+    return params.get(OPTIMIZER_KEY, default) if isinstance(params, dict) else default
+
+
+def algorithm_only(entry: Any) -> Any:
+    """The entry without its ``init`` and ``server_optimizer`` keys (the algorithm's own settings only)."""
     if not isinstance(entry, dict) or len(entry) != 1:
         return entry
     name, params = next(iter(entry.items()))
-    if not isinstance(params, dict) or INIT_KEY not in params:
+    if not isinstance(params, dict) or not any(key in params for key in ENTRY_FEDERATION_KEYS):
         return entry
-    rest = {k: v for k, v in params.items() if k != INIT_KEY}
+    rest = {k: v for k, v in params.items() if k not in ENTRY_FEDERATION_KEYS}
     return {name: rest} if rest else name
 
 
-def federation_label(name: str, init: str) -> str:
-    """``fedavg_ft`` when it starts from the distilled student, ``fedavg_ft@public`` otherwise."""
-    return name if init == DEFAULT_INIT else f"{name}@{init}"
+def federation_label(name: str, init: str, server_optimizer: Any = None) -> str:
+    """``fedavg_ft`` when it starts from the distilled student with the plain average,
+    ``fedavg_ft@public`` from another start, ``fedavg_ft+fedadam`` under a server optimizer (the
+    start comes last, so that report.pairs can pair an algorithm with itself from the other start)."""
+    parsed = parse_server_optimizer(server_optimizer)
+    label = name if parsed is None else f"{name}+{parsed[0].name}"
+    return label if init == DEFAULT_INIT else f"{label}@{init}"
 
 
-def entry_label(entry: Any, default_init: str, where: str) -> str:
-    return federation_label(algorithm_name(entry, where), entry_init(entry, default_init, where))
+def entry_label(entry: Any, default_init: str, where: str, default_optimizer: Any = None) -> str:
+    return federation_label(algorithm_name(entry, where), entry_init(entry, default_init, where),
+                            entry_server_optimizer(entry, default_optimizer))
 
 
 def algorithm_name(entry: Any, where: str) -> str:
@@ -337,7 +349,11 @@ def validate(config: SimulationConfig) -> SimulationConfig:
     if asked != config.init and config.init != DEFAULT_INIT:
         raise ConfigError(f"config keys init ({config.init}) and algorithm.{config.algorithm_name}.init ({asked}) "
                           "disagree; give one of them")
-    config.init, config.algorithm = asked, without_init(config.algorithm)
+    optimizer = entry_server_optimizer(config.algorithm, config.server_optimizer)
+    if optimizer != config.server_optimizer and config.server_optimizer is not None:
+        raise ConfigError(f"config keys server_optimizer ({config.server_optimizer}) and "
+                          f"algorithm.{config.algorithm_name}.server_optimizer ({optimizer}) disagree; give one of them")
+    config.init, config.server_optimizer, config.algorithm = asked, optimizer, algorithm_only(config.algorithm)
     validate_settings(config)
     check_dp_scope(config, build_algorithm(config.algorithm_name, config.algorithm_params), "algorithm")
     return config
@@ -346,15 +362,19 @@ def validate(config: SimulationConfig) -> SimulationConfig:
 def validate_section(section: FederatedSection, where: str = "federated") -> FederatedSection:
     """Check every algorithm entry (and that no algorithm and start is named twice) and the shared settings."""
     validate_settings(section, where)
-    labels = [entry_label(entry, section.init, f"{where}.algorithms[{i}]") for i, entry in enumerate(section.algorithms)]
     for i, entry in enumerate(section.algorithms):
         entry_where = f"{where}.algorithms[{i}]"
         params = algorithm_params(entry, entry_where)
+        parse_server_optimizer(entry_server_optimizer(entry, None),
+                               f"{entry_where}.{algorithm_name(entry, entry_where)}.{OPTIMIZER_KEY}")
         check_dp_scope(section, build_algorithm(algorithm_name(entry, entry_where), params), entry_where, where)
+    labels = [entry_label(entry, section.init, f"{where}.algorithms[{i}]", section.server_optimizer)
+              for i, entry in enumerate(section.algorithms)]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise ConfigError(f"config key {where}.algorithms lists {repeated[0]} twice (one federation per algorithm "
-                          f"and start; give a second start with {{name: {{init: public}}}})")
+        raise ConfigError(f"config key {where}.algorithms lists {repeated[0]} twice (one federation per algorithm, "
+                          f"start and server optimizer; give a second start with {{name: {{init: public}}}} or a "
+                          f"server optimizer with {{name: {{server_optimizer: fedadam}}}})")
     return section
 
 
@@ -378,7 +398,9 @@ def simulation_config_for(section: FederatedSection, entry: Any, data: str, mode
     algorithm_params(entry, where)
     settings = {f.name: copy.deepcopy(getattr(section, f.name)) for f in dataclasses.fields(FederatedSettings)}
     settings[INIT_KEY] = entry_init(entry, section.init, where)
-    config = SimulationConfig(**settings, data=data, model=model, algorithm=without_init(copy.deepcopy(entry)), seed=seed)
+    settings[OPTIMIZER_KEY] = copy.deepcopy(entry_server_optimizer(entry, section.server_optimizer))
+    config = SimulationConfig(**settings, data=data, model=model, algorithm=algorithm_only(copy.deepcopy(entry)),
+                              seed=seed)
     validate_settings(config, "federated")
     return config
 

@@ -14,7 +14,8 @@ from fedrobust.pipeline.stages.teacher import TeacherStage
 
 def study_stages(config: RunConfig) -> list[Stage]:
     stages: list[Stage] = [DataStage(), TeacherStage(), DistillStage(), EvaluateStage(), PublicModelStage()]
-    stages += [FederatedStage(entry, config.federated.init) for entry in config.algorithms]
+    federated = config.federated
+    stages += [FederatedStage(entry, federated.init, federated.server_optimizer) for entry in config.algorithms]
     return [s for s in stages if s.needed(config)]
 
 

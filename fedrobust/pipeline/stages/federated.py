@@ -23,11 +23,12 @@ ENGINE_ONLY = ("backend", "num_cpus_per_client", "num_gpus_per_client", "ray_add
 class FederatedStage(Stage):
     resumable = True  # the federation checkpoints every round
 
-    def __init__(self, entry: Any, default_init: str) -> None:
+    def __init__(self, entry: Any, default_init: str, default_optimizer: Any = None) -> None:
         self.entry = entry  # an algorithm name or {name: {param: value}}
         self.algorithm = algorithm_name(entry, "federated.algorithms")
         self.init = entry_init(entry, default_init, "federated.algorithms")
-        self.label = entry_label(entry, default_init, "federated.algorithms")  # fedavg_ft, fedavg_ft@public
+        # fedavg_ft, fedavg_ft@public, fedavg_ft+fedadam
+        self.label = entry_label(entry, default_init, "federated.algorithms", default_optimizer)
         self.name = STAGE_PREFIX + self.label
         # init student and fresh start from (the architecture of) the distilled student
         self.start_stage = PUBLIC_MODEL if self.init == "public" else "distill"
