@@ -6,7 +6,7 @@ from fedrobust.errors import ConfigError
 from tests.data_helpers import synthetic_dataset
 
 DATASET = synthetic_dataset()
-NAMES = ["natural", "iid", "dirichlet", "powerlaw", "pathological"]
+NAMES = ["natural", "iid", "dirichlet", "inner_dirichlet", "powerlaw", "pathological"]
 
 
 def options(**kwargs) -> PartitionOptions:
@@ -26,7 +26,7 @@ def test_same_seed_same_partition(name):
     assert fn(DATASET, options(alpha=1.5 if name == "powerlaw" else 0.5)) == fn(DATASET, options(alpha=1.5 if name == "powerlaw" else 0.5))
 
 
-@pytest.mark.parametrize("name", ["iid", "dirichlet", "powerlaw", "pathological"])
+@pytest.mark.parametrize("name", ["iid", "dirichlet", "inner_dirichlet", "powerlaw", "pathological"])
 def test_other_seed_other_partition(name):
     fn = PARTITIONERS.get(name)
     alpha = 1.5 if name == "powerlaw" else 0.5
@@ -44,6 +44,22 @@ def test_dirichlet_small_alpha_is_skewed_large_alpha_is_not():
     balanced = PARTITIONERS.get("dirichlet")(DATASET, options(num_clients=10, alpha=1000.0))
     assert _mean_majority_share(skewed, labels) > 0.8
     assert _mean_majority_share(balanced, labels) < 0.5
+
+
+def test_inner_dirichlet_gives_equal_sizes_and_skews_each_device_where_dirichlet_cannot():
+    labels = DATASET["label"]
+    many = len(DATASET) // 3  # three texts a device
+    with pytest.raises(ConfigError, match="could not give every one"):
+        PARTITIONERS.get("dirichlet")(DATASET, options(num_clients=many, alpha=0.3, min_samples=2))
+    clients = PARTITIONERS.get("inner_dirichlet")(DATASET, options(num_clients=many, alpha=0.3, min_samples=2))
+    sizes = {len(rows) for rows in clients.values()}
+    assert len(clients) == many and max(sizes) - min(sizes) <= 1 and min(sizes) >= 3
+    skewed = PARTITIONERS.get("inner_dirichlet")(DATASET, options(num_clients=10, alpha=0.1))
+    balanced = PARTITIONERS.get("inner_dirichlet")(DATASET, options(num_clients=10, alpha=1000.0))
+    assert _mean_majority_share(skewed, labels) > 0.7
+    assert _mean_majority_share(balanced, labels) < 0.5
+    with pytest.raises(ConfigError, match="below --min-samples 4"):
+        PARTITIONERS.get("inner_dirichlet")(DATASET, options(num_clients=len(DATASET) // 3, min_samples=4))
 
 
 def test_natural_groups_by_owner():
@@ -72,5 +88,5 @@ def test_powerlaw_sizes_are_heavy_tailed_and_respect_minimum():
 
 
 def test_unknown_partitioner_lists_known_names():
-    with pytest.raises(ConfigError, match="known: dirichlet, iid, natural, pathological, powerlaw"):
+    with pytest.raises(ConfigError, match="known: dirichlet, iid, inner_dirichlet, natural, pathological, powerlaw"):
         PARTITIONERS.get("random")
