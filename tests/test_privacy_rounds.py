@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
-from flwr.supercore.task_identity import TaskIdentity
 
 from fedrobust.federated.algorithms import build_algorithm
 from fedrobust.federated.cohorts import DEVICES_KEY, pack_reply
@@ -19,11 +18,7 @@ from fedrobust.privacy.round_dp import RoundPrivacy, restore_round_state, round_
 SIZE = 4000
 
 
-@pytest.fixture(autouse=True)
-def flower_run_identity(monkeypatch):
-    """Messages are stamped with the process's run; outside a Flower run, pose as one."""
-    for attribute, value in (("_run_id", 1), ("_node_id", 0), ("_task_id", 0)):
-        monkeypatch.setattr(TaskIdentity, attribute, value)
+pytestmark = pytest.mark.usefixtures("flower_run_identity")  # tests/conftest.py
 
 
 def _config(algorithm="fedavg", **rounds):

@@ -10,7 +10,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
-from flwr.supercore.task_identity import TaskIdentity
 from safetensors.torch import load_file
 
 from fedrobust.errors import ConfigError
@@ -26,13 +25,6 @@ from tests.federated_helpers import TINY_STUDENT, client_data, make_federation, 
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory):
     return make_federation(tmp_path_factory.mktemp("scaffold"), num_owners=6)  # 5 device clients
-
-
-@pytest.fixture
-def flower_run_identity(monkeypatch):
-    """Messages are stamped with the process's run; outside a Flower run, pose as one."""
-    for attribute, value in (("_run_id", 1), ("_node_id", 0), ("_task_id", 0)):
-        monkeypatch.setattr(TaskIdentity, attribute, value)
 
 
 def _student():

@@ -5,7 +5,6 @@ noise is added to the mean before the optimizer's step."""
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
-from flwr.supercore.task_identity import TaskIdentity
 
 from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms import build_algorithm
@@ -22,11 +21,7 @@ UPDATES = {0: (np.array([0.2, -0.4, 0.0, 1.0], dtype=np.float32), 1),
 MEAN = (UPDATES[0][0] * 1 + UPDATES[1][0] * 3) / 4  # FedAvg's example-weighted mean update
 
 
-@pytest.fixture(autouse=True)
-def flower_run_identity(monkeypatch):
-    """Messages are stamped with the process's run; outside a Flower run, pose as one."""
-    for attribute, value in (("_run_id", 1), ("_node_id", 0), ("_task_id", 0)):
-        monkeypatch.setattr(TaskIdentity, attribute, value)
+pytestmark = pytest.mark.usefixtures("flower_run_identity")  # tests/conftest.py
 
 
 def _config(server_optimizer=None, **extra):

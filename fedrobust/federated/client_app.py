@@ -4,7 +4,7 @@ fedrobust.federated.cohorts), with their data loaded by device id.
 Handlers:
 - query: reports the node's index (the server maps nodes to devices with it);
 - train: one federated round of the configured algorithm per device; replies with each device's
-  shared weights;
+  shared weights (of a large table only the rows it changed: fedrobust.federated.sparse_rows);
 - evaluate: the final phase per device: natural and adversarial metrics of the global model,
   then personalization, then the same metrics of the personalized model. Where every device of
   the message measures the same received model, the global phase's attacks of the whole cohort
@@ -33,6 +33,7 @@ from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.device_eval import cohort_global_attacks, personalize_and_measure
 from fedrobust.federated.fault_injection import InjectedClientFailure, inject_faults  # noqa: F401 (re-exported)
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, note_progress
+from fedrobust.federated.sparse_rows import sparse_update
 from fedrobust.federated.transport import load_arrays, to_arrays
 from fedrobust.models.base import TextClassifier
 
@@ -54,6 +55,7 @@ class NodeCall:
     base_model: TextClassifier
     devices: list[int]
     server_records: dict[str, ArrayRecord] = field(default_factory=dict)  # beside the weights (ClientCall)
+    received: ArrayRecord | None = None  # the weights as the message carried them
 
     def device_call(self, device: int) -> ClientCall:
         config, settings = self.config, self.settings
@@ -82,10 +84,11 @@ def _node_call(message: Message) -> NodeCall:
     config = worker_cache.parse_config(str(settings["fedrobust-config"]))
     algorithm = worker_cache.algorithm_for(str(settings["fedrobust-config"]))
     model = worker_cache.initial_model(config.model, config.init, config.seed)
-    if "arrays" in message.content:
-        load_arrays(model, message.content["arrays"])
+    received = message.content["arrays"] if "arrays" in message.content else None
+    if received is not None:
+        load_arrays(model, received)
     extra = {key: record for key, record in message.content.array_records.items() if key != "arrays"}
-    node = NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]], extra)
+    node = NodeCall(algorithm, config, settings, model, [int(d) for d in settings[DEVICES_KEY]], extra, received)
     note_progress(str(settings.get(PROGRESS_LOG_KEY, "")), -1)  # started: loading a large model is work too
     return node
 
@@ -114,7 +117,8 @@ def train(message: Message, context: Context) -> Message:
             continue
         finally:
             node.done(device)
-        arrays[device] = to_arrays(call.model, node.algorithm.shared_keys(call.model))
+        # only the table rows the device changed travel back (the server rebuilds the rest)
+        arrays[device] = sparse_update(to_arrays(call.model, node.algorithm.shared_keys(call.model)), node.received)
         extra[device] = call.reply_records
         metrics[device] = MetricRecord({"num-examples": call.data.n_train, "train-loss": result["train_loss"],
                                         "partition-id": device})
