@@ -1,5 +1,6 @@
 """FedPer, FedBABU, LG-FedAvg and APFL: each one's defining property on one device, its on-device
-DP accounting, a tiny federation with each, and cohort mode for a stateful one."""
+DP accounting, and cohort mode for a stateful one; a tiny federation with each of them and with
+Per-FedAvg, pFedMe, FedRoD and FedALA (whose other tests are in test_pfl_algorithms_b.py)."""
 
 import copy
 import csv
@@ -206,7 +207,8 @@ def _rows(path):
 
 
 @pytest.mark.slow  # a simulation each, 50-60 s on a loaded 2-core machine
-@pytest.mark.parametrize("algorithm", ["fedper", "fedbabu", "lg_fedavg", "apfl"])
+@pytest.mark.parametrize("algorithm", ["fedper", "fedbabu", "lg_fedavg", "apfl", "per_fedavg", "pfedme", "fedrod",
+                                       "fedala"])
 def test_a_tiny_federation_runs_end_to_end(federation, tmp_path, algorithm):
     data_dir, model_dir = federation
     summary = simulate(sim_config(data_dir, model_dir, algorithm=algorithm, rounds=2, fraction_train=1.0), tmp_path)
@@ -215,7 +217,7 @@ def test_a_tiny_federation_runs_end_to_end(federation, tmp_path, algorithm):
     assert sorted((r["partition_id"], r["phase"]) for r in rows) == sorted(
         (str(d), phase) for d in range(3) for phase in ("global", "personalized"))
     assert all(r["algorithm"] == algorithm for r in rows)
-    stateful = algorithm != "fedbabu"
+    stateful = algorithm in ("fedper", "lg_fedavg", "apfl", "fedrod", "fedala")  # state kept on the device
     assert (tmp_path / "client_state").is_dir() == stateful
 
 

@@ -336,19 +336,6 @@ def _rows(path):
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.slow  # a simulation each, about a minute on a loaded 2-core machine
-@pytest.mark.parametrize("algorithm", ["per_fedavg", "pfedme", "fedrod", "fedala"])
-def test_a_tiny_federation_runs_end_to_end(federation, tmp_path, algorithm):
-    data_dir, model_dir = federation
-    summary = simulate(sim_config(data_dir, model_dir, algorithm=algorithm, rounds=2, fraction_train=1.0), tmp_path)
-    rows = _rows(tmp_path / "clients.csv")
-    assert summary["clients_evaluated"] == summary["clients"] == 3 and not summary["failures"]["count"]
-    assert sorted((r["partition_id"], r["phase"]) for r in rows) == sorted(
-        (str(d), phase) for d in range(3) for phase in ("global", "personalized"))
-    assert all(r["algorithm"] == algorithm for r in rows)
-    assert (tmp_path / "client_state").is_dir() == (algorithm in ("fedrod", "fedala"))
-
-
 @pytest.mark.slow  # two simulations, about two minutes on a loaded 2-core machine
 def test_fedala_cohort_mode_matches_one_device_per_node(federation, tmp_path):
     data_dir, model_dir = federation
