@@ -13,16 +13,17 @@ OUT/table.md + OUT/table.csv, one row per point:
 
 - the device's epsilon (``device_epsilon`` of the personalized model: every step on the device's
   data, fedrobust.federated.device_privacy): median over devices, and how many are finite;
-- the gain of the personalized model over each device's majority-label baseline (``majority_acc``:
-  always predicting the label most frequent in the device's training texts), natural and under
-  attack (a constant predictor cannot be flipped, so its accuracy under attack is its natural
-  one; devices whose model is constant are left out of the gain under attack): the mean over
+- the gain of the personalized model in natural accuracy over each device's majority-label
+  baseline (``majority_acc``: always predicting the label most frequent in the device's training
+  texts), and its gain under attack over the global model it started from, on the same device
+  (a constant predictor cannot be flipped, so its accuracy under attack is its natural one:
+  devices where either model is constant are left out of the gain under attack): the mean over
   devices of the seed-averaged gain with its 95% bootstrap interval over devices, and the sd of
   the per-seed means over seeds;
 - the headline privacy figure, the membership attack pooled over all devices (one threshold):
   AUC and TPR at 1% FPR per attack, mean ± sd over seeds, with the pooled non-members.
 
-and the plots OUT/gain_vs_epsilon.png (gain over the majority baseline vs the median device
+and the plots OUT/gain_vs_epsilon.png (the two gains vs the median device
 epsilon; bars: 95% interval over devices) and OUT/mia_vs_epsilon.png (pooled AUC vs epsilon; bars:
 sd over seeds); a point without a finite epsilon (no DP) is drawn at the right edge.
 """
@@ -75,12 +76,12 @@ def seed_folders(folder: Path) -> dict[int, Path]:
 
 
 def point_results(point: SweepPoint, folder: Path) -> dict[str, Any]:
-    """Per seed: the personalized phase's clients.csv rows and the federation's pooled membership attack."""
+    """Per seed: both phases' clients.csv rows and the federation's pooled membership attack."""
     seeds = {}
     for seed, seed_dir in seed_folders(folder).items():
         arm = load_run(seed_dir).arms[0]
         privacy = arm.summary.get("privacy", {}).get("personalized", {})
-        seeds[seed] = {"clients": arm.phase("personalized"),
+        seeds[seed] = {"clients": arm.phase("personalized"), "global": arm.phase("global"),
                        "pooled": {a: privacy[f"mia_{a}_pooled"] for a in MIA if f"mia_{a}_pooled" in privacy}}
     return {"point": point, "seeds": seeds}
 
@@ -92,13 +93,16 @@ def _float(value: Any) -> float:
         return math.nan
 
 
-def seed_figures(clients: list[Mapping[str, Any]], pooled: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """One seed's per-device gains over the majority baseline ({client_id: gain}) and its figures."""
+def seed_figures(clients: list[Mapping[str, Any]], pooled: Mapping[str, Mapping[str, Any]],
+                 global_rows: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """One seed's per-device gains ({client_id: gain}: natural over the majority baseline, under attack
+    over the global model) and its figures."""
     epsilons = np.array([_float(r.get("device_epsilon")) for r in clients])
     epsilons = epsilons[~np.isnan(epsilons)]
     natural = {r["client_id"]: _float(r["natural_acc"]) - _float(r["majority_acc"]) for r in clients}
-    adversarial = {r["client_id"]: _float(r["adversarial_acc"]) - _float(r["majority_acc"])
-                   for r in clients if not is_constant(r)}
+    start = {r["client_id"]: r for r in global_rows}
+    adversarial = {r["client_id"]: _float(r["adversarial_acc"]) - _float(start[r["client_id"]]["adversarial_acc"])
+                   for r in clients if r["client_id"] in start and not (is_constant(r) or is_constant(start[r["client_id"]]))}
     figures = {"devices": len(clients), "finite_epsilon": int(np.isfinite(epsilons).sum()),
                "epsilon_median": float(np.median(epsilons)) if epsilons.size else math.nan,
                "gain_natural": natural, "gain_adversarial": adversarial}
@@ -141,7 +145,7 @@ def table_rows(results: list[dict[str, Any]], seed: int = 0) -> list[dict[str, A
     rows = []
     for result in results:
         point = result["point"]
-        figures = [seed_figures(s["clients"], s["pooled"]) for _, s in sorted(result["seeds"].items())]
+        figures = [seed_figures(s["clients"], s["pooled"], s["global"]) for _, s in sorted(result["seeds"].items())]
         epsilon = _over_seeds([f["epsilon_median"] for f in figures])
         row: dict[str, Any] = {
             "point": point.label, "noise_multiplier": NO_DP if point.noise is None else point.noise,
@@ -185,7 +189,7 @@ def _epsilon_text(row: Mapping[str, Any]) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     header = ("| noise σ | params | seeds | ε per device (median; finite) | gain natural over majority: mean [95% CI] | "
-              "gain under attack over majority | pooled MIA AUC loss / calibrated | pooled TPR@1%FPR loss / calibrated | "
+              "gain under attack over the global model | pooled MIA AUC loss / calibrated | pooled TPR@1%FPR loss / calibrated | "
               "pooled non-members |")
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
@@ -197,7 +201,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
                      f"{row[f'mia_{MIA[0]}_pooled_nonmembers']} |")
     note = ("\nε: the personalized model's epsilon over every step on the device's data (δ summed over the steps), "
             "median over devices, mean ± sd over seeds. Gains: personalized accuracy minus the device's majority-label "
-            "accuracy, averaged over seeds per device; 95% bootstrap interval over devices; sd of the per-seed means. "
+            "accuracy (natural) or minus the global model's accuracy under attack on the same texts (devices where "
+            "either model is constant left out), averaged over seeds per device; 95% bootstrap interval over devices; sd of the per-seed means. "
             "MIA: one threshold over all devices' scores (membership_scores.csv), mean ± sd over seeds.\n")
     return "\n".join(lines) + "\n" + note
 
@@ -252,7 +257,7 @@ def write_outputs(results: list[dict[str, Any]], out: Path) -> list[Path]:
         writer.writerows(rows)
     (out / "table.md").write_text(markdown_table(rows))
     gain = _plot(rows, [("gain_natural", "gain over the majority baseline, natural accuracy (95% CI)"),
-                        ("gain_adversarial", "gain over the majority baseline, under attack (95% CI)")],
+                        ("gain_adversarial", "gain under attack over the global model (95% CI)")],
                  out / "gain_vs_epsilon.png", reference=0.0)
     mia = _plot(rows, [(f"mia_{a}_pooled_auc", f"pooled membership inference AUC: {a} (± sd over seeds)") for a in MIA],
                 out / "mia_vs_epsilon.png", reference=0.5)
