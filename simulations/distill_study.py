@@ -19,6 +19,16 @@ Accuracy under attack is the share of examples whose prediction is correct and s
 summary gives the full student's margin over the KD-only student under each attack (paired on the
 same texts: McNemar's exact test and a bootstrap interval of the margin) and its gap to the teacher.
 
+Explanations, on a seeded sample of the same public test texts (``--explain-examples``), also final
+evaluation only: each student's agreement with the teacher's token attributions (gradient x input for
+the gold label; mean Spearman of their magnitudes and top-k overlap, 95% bootstrap intervals over
+texts: ``expl_spearman``, ``expl_top5``), and for every model, the teacher included, the faithfulness
+of its own attributions (fedrobust.evaluation.faithfulness: the original class's probability as the
+top-attributed tokens are deleted, or alone inserted, in steps of 10% of the tokens, against a seeded
+random order; ``deletion_auc_diff`` is attributed minus random, paired over texts, negative when
+faithful; ``insertion_auc_diff`` positive when faithful). The summary pairs KD+FM and full with KD-only
+on the same texts (does attribution alignment change the agreement?); explanations.md shows the table.
+
     fedrobust data prepare --source rotten_tomatoes --partition natural --min-samples 10 --out /tmp/rt
     python simulations/distill_selection.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_selection
     python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt \
@@ -50,9 +60,12 @@ from fedrobust.distill.pipeline import STUDENT_DIR, STUDENT_INT8_DIR
 from fedrobust.distill.measure import accuracy
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.evaluation import ThreatModel, evaluate_attack, write_records_csv, write_summary_json
+from fedrobust.evaluation.attributions import grad_x_input
 from fedrobust.evaluation.config import threat_label
 from fedrobust.evaluation.confidence import bootstrap_mean_interval
+from fedrobust.evaluation.explanations import measure_explanations, paired_over_texts, table_columns
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, threat_metric
+from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.models import load_model
 
 log = logging.getLogger("distill_study")
@@ -154,6 +167,24 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _interval(row: dict[str, Any], column: str) -> str:
+    if row.get(column, "") == "":
+        return "–"
+    return f"{row[column]:.3f} [{row[column + '_ci95_low']:.3f}, {row[column + '_ci95_high']:.3f}]"
+
+
+def explanation_markdown(table: list[dict[str, Any]], k: int) -> str:
+    """The explanation columns of the table, each figure with its 95% interval."""
+    rows = [{"row": r["row"], "ρ with teacher": _interval(r, "expl_spearman"),
+             f"top-{k} overlap": _interval(r, f"expl_top{k}"),
+             "deletion AUC (attributed / random)": f"{r['deletion_auc']:.3f} / {r['deletion_auc_random']:.3f}",
+             "deletion attributed − random": _interval(r, "deletion_auc_diff"),
+             "insertion AUC (attributed / random)": f"{r['insertion_auc']:.3f} / {r['insertion_auc_random']:.3f}",
+             "insertion attributed − random": _interval(r, "insertion_auc_diff")}
+            for r in table if "deletion_auc" in r]
+    return markdown(rows) if rows else ""
+
+
 def paired_margin(full: list, kd: list, seed: int = 0) -> dict[str, Any]:
     """Same examples, same order: who survives the attack where the other does not. The margin's
     95% interval is a percentile bootstrap over the paired examples (in points)."""
@@ -204,6 +235,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--rows", nargs="*", default=None, help="subset of row labels (default: all)")
     parser.add_argument("--skip-attack", action="store_true")
+    parser.add_argument("--explain-examples", type=int, default=500,
+                        help="seeded sample of the public test split for explanation agreement and faithfulness")
+    parser.add_argument("--top-k", type=int, default=5, help="explanation agreement: overlap of the k most important tokens")
+    parser.add_argument("--skip-explain", action="store_true")
     parser.add_argument("--resume", action="store_true", help="reuse rows whose metrics.json exists")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (latency is measured with these)")
@@ -233,6 +268,30 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model, tokenizer = load_model(model_dir)
         return accuracy(model, tokenizer, texts, labels), accuracy(model, tokenizer, client_texts, client_labels)
 
+    # the same seeded sample for every model, so that models are compared text by text
+    explain_rows = [] if args.skip_explain else sample_indices(len(texts), args.explain_examples, args.seed)
+    explain_texts, explain_labels = [texts[i] for i in explain_rows], [labels[i] for i in explain_rows]
+    explanations: dict[str, dict[str, Any]] = {}
+    teacher_attributions = None
+    if explain_rows:  # the teacher explains each text once; every student is compared with it
+        teacher_model, teacher_tokenizer = load_model(args.teacher / "model")
+        teacher_attributions = grad_x_input(teacher_model, teacher_tokenizer, explain_texts, explain_labels)
+        del teacher_model
+
+    def explained(label: str, model_dir: Path, compare: bool = True) -> dict[str, Any]:
+        """The row's explanation columns (agreement with the teacher only for students)."""
+        if not explain_rows:
+            return {}
+        model, tokenizer = load_model(model_dir)
+        log.info("explaining %s on %d test texts", label, len(explain_texts))
+        measured = explanations[label] = measure_explanations(
+            model, tokenizer, explain_texts, explain_labels, reference=teacher_attributions if compare else None,
+            k=args.top_k, seed=args.seed)
+        for kind in ("agreement", "faithfulness"):
+            if f"{kind}_rows" in measured:
+                write_records_csv(measured[f"{kind}_rows"], args.out / "explanations" / f"{slug(label)}_{kind}.csv")
+        return table_columns(measured)
+
     base = yaml.safe_load(args.config.read_text())
     results: dict[str, Any] = {}
     attacks: dict[str, dict[str, tuple[dict, list]]] = {}  # row -> threat label -> (summary, records)
@@ -254,6 +313,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     teacher_acc, teacher_clients_acc = test_accuracies(args.teacher / "model")
     table = [table_row("teacher", teacher_metrics, teacher_metrics["params"], teacher_acc, teacher_clients_acc,
                        attacked("teacher", args.teacher / "model"))]
+    table[-1].update(explained("teacher", args.teacher / "model", compare=False))
     for label, student, objectives in ROWS:
         if args.rows and label not in args.rows:
             continue
@@ -269,11 +329,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[label].update(natural_acc=natural, natural_acc_clients=clients_acc)
         table.append(table_row(label, s, teacher_metrics["params"], natural, clients_acc,
                                attacked(label, run_dir / STUDENT_DIR)))
+        table[-1].update(explained(label, run_dir / STUDENT_DIR))
         if label == "student full":
             int8 = {**s, "val_natural_acc": s.get("val_natural_acc_int8")}
             table.append(table_row("student full + int8", int8, teacher_metrics["params"],
                                    *test_accuracies(run_dir / STUDENT_INT8_DIR),
                                    attacked("student full + int8", run_dir / STUDENT_INT8_DIR)))
+            table[-1].update(explained("student full + int8", run_dir / STUDENT_INT8_DIR))
 
     summary: dict[str, Any] = {
         "config": str(args.config),
@@ -297,6 +359,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    for name in attacks["student full"]}
         summary["full_vs_kd_margins"] = margins
         summary["full_vs_kd_under_attack"] = next(iter(margins.values()))  # the primary threat's
+
+    if explanations:
+        k = args.top_k
+        summary["explanations"] = {
+            "texts": len(explain_texts), "k": k, "seed": args.seed,
+            "rows": {label: {kind: m[kind] for kind in ("agreement", "faithfulness") if kind in m}
+                     for label, m in explanations.items()},
+            # does feature mapping (attribution alignment) change the agreement? same texts, paired
+            "vs_kd": {label: {key: paired_over_texts(explanations[label]["agreement_rows"],
+                                                     explanations["student KD"]["agreement_rows"], key, args.seed)
+                              for key in ("spearman", f"top{k}_overlap")}
+                      for label in ("student KD+FM", "student full")
+                      if label in explanations and "student KD" in explanations},
+        }
+        (args.out / "explanations.md").write_text(explanation_markdown(table, k) + "\n")
 
     with open(args.out / "table.csv", "w", newline="") as handle:
         columns = list(dict.fromkeys(c for row in table for c in row))

@@ -1,6 +1,7 @@
 """simulations/distill_selection.py: the distill config's choices re-derived on validation texts,
 with no test text read (end to end on tiny pieces), and its selection rule on hand-made scores."""
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -130,8 +131,8 @@ def test_the_study_reports_the_selected_config_on_test_with_paired_margins(tiny,
     out, _ = selection
     summary = distill_study.main([
         "--config", str(out / "selected.yaml"), "--data", str(tiny / "data"), "--teacher", str(tiny / "teacher"),
-        "--out", str(tmp_path / "study"), "--rows", "student KD", "student full", "--attack-examples", "8",
-        "--max-queries", "50"])
+        "--out", str(tmp_path / "study"), "--rows", "student KD", "student KD+FM", "student full", "--attack-examples", "8",
+        "--max-queries", "50", "--explain-examples", "12"])
     assert summary["attacks"] == ["fast_deepwordbug@0.1", "fast_pwws@0.1"]
     for margin in summary["full_vs_kd_margins"].values():
         low, high = margin["margin_ci95_points"]
@@ -141,4 +142,26 @@ def test_the_study_reports_the_selected_config_on_test_with_paired_margins(tiny,
     assert summary["full_natural_gap_points"] == pytest.approx(
         100 * (summary["teacher_natural_acc"] - summary["full_natural_acc"]))
     table = (tmp_path / "study" / "table.csv").read_text().splitlines()
-    assert "adversarial_acc[fast_pwws@0.1]" in table[0] and "val_natural_acc" in table[0] and len(table) == 5
+    assert "adversarial_acc[fast_pwws@0.1]" in table[0] and "val_natural_acc" in table[0] and len(table) == 6
+
+    # explanations: every student against the teacher, every model (the teacher too) for faithfulness
+    with open(tmp_path / "study" / "table.csv") as handle:
+        rows = {r["row"]: r for r in csv.DictReader(handle)}
+    assert set(rows) == {"teacher", "student KD", "student KD+FM", "student full", "student full + int8"}
+    for label, row in rows.items():
+        for mode in ("deletion", "insertion"):
+            low, mean, high = (float(row[f"{mode}_auc_diff{s}"]) for s in ("_ci95_low", "", "_ci95_high"))
+            assert low <= mean <= high
+            assert mean == pytest.approx(float(row[f"{mode}_auc"]) - float(row[f"{mode}_auc_random"]), abs=2e-4)
+        if label == "teacher":
+            assert row["expl_spearman"] == row["expl_top5"] == ""
+        else:
+            for column in ("expl_spearman", "expl_top5"):
+                low, mean, high = (float(row[f"{column}{s}"]) for s in ("_ci95_low", "", "_ci95_high"))
+                assert low <= mean <= high and -1 <= mean <= 1
+    explanations = summary["explanations"]
+    assert explanations["texts"] == 12 and set(explanations["vs_kd"]) == {"student KD+FM", "student full"}
+    margin = explanations["vs_kd"]["student full"]["spearman"]
+    assert margin["texts"] <= 12 and margin["ci95"][0] <= margin["mean"] <= margin["ci95"][1]
+    assert explanations["rows"]["teacher"].keys() == {"faithfulness"}
+    assert "ρ with teacher" in (tmp_path / "study" / "explanations.md").read_text()

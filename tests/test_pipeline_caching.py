@@ -43,6 +43,10 @@ def test_a_changed_key_invalidates_only_its_stage_and_those_downstream(base_mapp
     # the devices' validation texts are carved from their train texts: every stage may change
     assert _changed(base_mapping, lambda m: m["data"].update(validation_fraction=0.2)) == set(_fingerprints(base_mapping))
     assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(split="validation")) == federated
+    # explanation agreement on the devices: the federations (and the teacher they now read) change; its k alone,
+    # while off, changes nothing (runs from before the keys existed are reused)
+    assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(explanation_agreement=True)) == federated
+    assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(top_k=9)) == set()
     assert _changed(base_mapping, lambda m: m.update(seed=1)) == set(_fingerprints(base_mapping))
     # where and how the simulation runs does not change its results
     assert _changed(base_mapping, lambda m: m["federated"].update(simulation={"ray_address": "auto", "timeout_s": 5.0})) == set()

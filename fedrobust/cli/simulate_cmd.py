@@ -45,6 +45,11 @@ def format_summary(summary: dict) -> str:
         majority = evidence["majority_acc"]
         lines.append(f"majority-label baseline (macro over devices) {majority['macro']:.3f}; adversarial_acc leaves out "
                      f"{evidence['constant_devices']} constant-model devices")
+    for column, change in summary.get("explanations", {}).get("change", {}).items():
+        glob, pers = (summary["explanations"][phase][column]["mean"] for phase in ("global", "personalized"))
+        low, high = change["ci95"]
+        lines.append(f"{column} (agreement with the teacher) global {glob:.3f}, personalized {pers:.3f}; change per "
+                     f"device {change['mean']:+.3f} [{low:+.3f}, {high:+.3f}] over {change['devices']} devices")
     lines.append(f"clients evaluated {summary['clients_evaluated']}/{summary['clients']}, failures {summary['failures']['count']}, wall {summary.get('wall_s', '?')} s")
     lines += [f"WARNING: {alarm}" for alarm in summary.get("alarms", [])]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from fedrobust.errors import ConfigError
-from fedrobust.evaluation.attributions import grad_x_input
+from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
 from fedrobust.evaluation.confidence import bootstrap_mean_interval
 from fedrobust.models.base import TextClassifier
 
@@ -50,9 +50,50 @@ def top_k_overlap(a: np.ndarray, b: np.ndarray, k: int) -> float:
     return len(top_a & top_b) / k
 
 
-def _special_ids(tokenizer: Any) -> set[int]:
+def special_ids(tokenizer: Any) -> set[int]:
+    """The ids the tokenizer names as special ([CLS], [SEP], [PAD] ...), empty when it names none."""
     special = getattr(tokenizer, "special_token_ids", None)
     return set(special()) if callable(special) else set()
+
+
+def compare_attributions(
+    attr_a: TokenAttributions, attr_b: TokenAttributions, special: set[int], *, k: int = 5,
+    use_magnitude: bool = True,
+) -> list[dict[str, Any]]:
+    """Per-example rows (``spearman``, ``top<k>_overlap``) of two models' attributions of the same
+    texts on the same tokens, special tokens left out."""
+    if attr_a.input_ids != attr_b.input_ids:
+        raise ConfigError(
+            "explanation agreement needs both models on the same tokens; the two tokenizers split "
+            "the texts differently (use the teacher's WordPiece tokenizer for both)"
+        )
+    rows = []
+    for i, (ids, sa, sb) in enumerate(zip(attr_a.input_ids, attr_a.scores, attr_b.scores)):
+        keep = np.array([tok not in special for tok in ids], dtype=bool)
+        a, b = np.asarray(sa, dtype=np.float64)[keep], np.asarray(sb, dtype=np.float64)[keep]
+        if use_magnitude:
+            a, b = np.abs(a), np.abs(b)
+        rows.append(
+            {
+                "example_index": i,
+                "target": attr_a.targets[i],
+                "num_tokens": int(keep.sum()),
+                "spearman": spearman(a, b),
+                f"top{k}_overlap": top_k_overlap(a, b, k),
+            }
+        )
+    return rows
+
+
+def agreement_summary(rows: Sequence[dict[str, Any]], *, k: int, use_magnitude: bool = True, seed: int = 0
+                      ) -> dict[str, Any]:
+    """Means of the rows' Spearman and top-k overlap (nan rows left out) with bootstrap 95% intervals."""
+    summary: dict[str, Any] = {"num_examples": len(rows), "k": k, "use_magnitude": use_magnitude}
+    for key in ("spearman", f"top{k}_overlap"):
+        values = [r[key] for r in rows if not math.isnan(r[key])]
+        summary[f"mean_{key}"] = float(np.mean(values)) if values else math.nan
+        summary[f"mean_{key}_ci95"] = list(bootstrap_mean_interval(values, seed=seed))
+    return summary
 
 
 def explanation_agreement(
@@ -74,30 +115,5 @@ def explanation_agreement(
     """
     attr_a = grad_x_input(model_a, tokenizer, texts, targets)
     attr_b = grad_x_input(model_b, tokenizer_b or tokenizer, texts, attr_a.targets)
-    if attr_a.input_ids != attr_b.input_ids:
-        raise ConfigError(
-            "explanation agreement needs both models on the same tokens; the two tokenizers split "
-            "the texts differently (use the teacher's WordPiece tokenizer for both)"
-        )
-    special = _special_ids(tokenizer)
-    rows = []
-    for i, (ids, sa, sb) in enumerate(zip(attr_a.input_ids, attr_a.scores, attr_b.scores)):
-        keep = np.array([tok not in special for tok in ids], dtype=bool)
-        a, b = sa.numpy()[keep], sb.numpy()[keep]
-        if use_magnitude:
-            a, b = np.abs(a), np.abs(b)
-        rows.append(
-            {
-                "example_index": i,
-                "target": attr_a.targets[i],
-                "num_tokens": int(keep.sum()),
-                "spearman": spearman(a, b),
-                f"top{k}_overlap": top_k_overlap(a, b, k),
-            }
-        )
-    summary: dict[str, Any] = {"num_examples": len(rows), "k": k, "use_magnitude": use_magnitude}
-    for key in ("spearman", f"top{k}_overlap"):
-        values = [r[key] for r in rows if not math.isnan(r[key])]
-        summary[f"mean_{key}"] = float(np.mean(values)) if values else math.nan
-        summary[f"mean_{key}_ci95"] = list(bootstrap_mean_interval(values, seed=seed))
-    return rows, summary
+    rows = compare_attributions(attr_a, attr_b, special_ids(tokenizer), k=k, use_magnitude=use_magnitude)
+    return rows, agreement_summary(rows, k=k, use_magnitude=use_magnitude, seed=seed)

@@ -13,6 +13,8 @@ thing everywhere:
       - attack: fast_pwws          # word substitution (WordNet synonyms, PWWS)
     examples: 200                  # a seeded sample of this many texts is attacked (null: all)
     split: test                    # the device phase only: validation in runs that tune settings
+    explanation_agreement: false   # the device phase only: each device's token attributions against
+    top_k: 5                       #   the teacher's, before and after personalization (top-k overlap's k)
 
 The first attack at its first budget is the run's *primary* threat: the plain ``adversarial_acc``
 and ``attack_success_rate`` columns are measured under it; every threat also has its own columns
@@ -156,8 +158,16 @@ class DeviceAttackEvalConfig(AttackEvalConfig):
     examples: int | None = field(default=None, metadata=AttackEvalConfig.__dataclass_fields__["examples"].metadata)
     split: str = field(default="test", metadata=flag_help(
         "test (the final evaluation) | validation (runs that tune settings: no test text is read)"))
+    # per device and phase, agreement of the model's token attributions with the teacher's on the same
+    # texts (fedrobust.federated.device_explanations); top_k: the overlap's k, as the evaluate stage's
+    explanation_agreement: bool = field(default=False, metadata=flag_help(
+        "agreement of each device's token attributions with the teacher's, before and after personalization"))
+    top_k: int = field(default=5, metadata=flag_help("explanation agreement: overlap of the k most important tokens"))
+
+    LIMITS: ClassVar[dict[str, Limit]] = {"top_k": AT_LEAST_ONE}
 
     def validate(self, where: str = "evaluate") -> None:
         super().validate(where)
+        check_limits(self, where)
         check_all([(self.split in DEVICE_SPLITS,
                     f"{where}.split must be one of {', '.join(DEVICE_SPLITS)}, got {self.split!r}")])

@@ -29,7 +29,8 @@ DP_HISTORY = "dp_history"
 
 class ClientStateStore:
     def __init__(self, run_dir: str | Path, client_key: str) -> None:
-        self.root = Path(run_dir) / "client_state" / client_key
+        self.run_dir = Path(run_dir)  # shared with the server (e.g. the teacher's attributions are read there)
+        self.root = self.run_dir / "client_state" / client_key
 
     def _versions(self) -> list[tuple[int, Path]]:
         if not self.root.is_dir():

@@ -172,6 +172,9 @@ class SimulationConfig(FederatedSettings):
     model: str  # a student artifact; baselines re-initialize the same architecture
     algorithm: Any = DEFAULT_ALGORITHM  # a name, or {name: {param: value}}
     seed: int = 0
+    # the teacher's model folder, read by the server only: evaluate.explanation_agreement compares
+    # each device's attributions with the teacher's (fedrobust.federated.device_explanations)
+    teacher: str | None = None
 
     LIMITS: ClassVar[dict[str, Limit]] = {**FederatedSettings.LIMITS, "seed": NON_NEGATIVE}
 
@@ -194,9 +197,27 @@ class SimulationConfig(FederatedSettings):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes results (engine settings do not)."""
-        relevant = {k: v for k, v in self.to_dict().items() if k != "simulation"}
+        relevant = {k: v for k, v in without_idle_explanation_keys(self.to_dict()).items() if k != "simulation"}
         relevant["inject_failure_fraction"] = self.simulation.inject_failure_fraction
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def without_idle_explanation_keys(mapping: dict[str, Any]) -> dict[str, Any]:
+    """A config mapping without the explanation-agreement keys while that setting is off: they change
+    no result then, and runs from before the keys existed keep their fingerprint (and resume)."""
+    evaluate = mapping.get("evaluate", {})
+    if evaluate.get("explanation_agreement"):
+        return mapping
+    mapping = {k: v for k, v in mapping.items() if k != "teacher"}
+    mapping["evaluate"] = {k: v for k, v in evaluate.items() if k not in ("explanation_agreement", "top_k")}
+    return mapping
+
+
+def check_teacher(config: SimulationConfig) -> None:
+    """explanation_agreement compares with a teacher, so the config must name one."""
+    if config.evaluate.explanation_agreement and not config.teacher:
+        raise ConfigError("config key evaluate.explanation_agreement needs config key teacher: the teacher's model "
+                          "folder (a `fedrobust teacher` output's model/); `fedrobust run` gives its teacher stage's")
 
 
 def _entry(entry: Any, where: str) -> tuple[str, Any]:
@@ -355,6 +376,7 @@ def validate(config: SimulationConfig) -> SimulationConfig:
                           f"algorithm.{config.algorithm_name}.server_optimizer ({optimizer}) disagree; give one of them")
     config.init, config.server_optimizer, config.algorithm = asked, optimizer, algorithm_only(config.algorithm)
     validate_settings(config)
+    check_teacher(config)
     check_dp_scope(config, build_algorithm(config.algorithm_name, config.algorithm_params), "algorithm")
     return config
 
@@ -391,8 +413,10 @@ def section_from_mapping(mapping: dict[str, Any], where: str = "federated") -> F
     return validate_section(dataclass_from_mapping(FederatedSection, mapping, where), where)
 
 
-def simulation_config_for(section: FederatedSection, entry: Any, data: str, model: str, seed: int) -> SimulationConfig:
-    """The federation of one of the section's algorithms; errors name keys under ``federated.``."""
+def simulation_config_for(section: FederatedSection, entry: Any, data: str, model: str, seed: int,
+                          teacher: str | None = None) -> SimulationConfig:
+    """The federation of one of the section's algorithms; errors name keys under ``federated.``
+    (``teacher``: the teacher's model folder, for ``evaluate.explanation_agreement``)."""
     index = next((i for i, e in enumerate(section.algorithms) if e == entry), None)
     where = "federated.algorithms" if index is None else f"federated.algorithms[{index}]"
     algorithm_params(entry, where)
@@ -400,7 +424,7 @@ def simulation_config_for(section: FederatedSection, entry: Any, data: str, mode
     settings[INIT_KEY] = entry_init(entry, section.init, where)
     settings[OPTIMIZER_KEY] = copy.deepcopy(entry_server_optimizer(entry, section.server_optimizer))
     config = SimulationConfig(**settings, data=data, model=model, algorithm=algorithm_only(copy.deepcopy(entry)),
-                              seed=seed)
+                              seed=seed, teacher=teacher)
     validate_settings(config, "federated")
     return config
 

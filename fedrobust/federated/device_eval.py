@@ -18,6 +18,7 @@ from fedrobust.evaluation.baselines import majority_accuracy
 from fedrobust.evaluation.measure import attack_metrics_pooled, measure
 from fedrobust.evaluation.metrics import MAJORITY_ACC
 from fedrobust.federated.algorithms import Algorithm, ClientCall
+from fedrobust.federated.device_explanations import explanation_metrics
 from fedrobust.federated.device_privacy import privacy_metrics
 from fedrobust.models.base import TextClassifier
 from fedrobust.seeding import derive_seed
@@ -70,12 +71,15 @@ def personalize_and_measure(
     texts, labels = data.split(settings.split)
     global_model = algorithm.global_model(call)
     results = {"global": measure(global_model, call.tokenizer, texts, labels, settings, seed, attacked=global_attacks)}
+    # explained before personalization, which may train the global model's weights in place
+    results["global"].update(explanation_metrics(call, global_model, texts, labels))
     # a device with no texts of evaluate.split is never scored: it is not personalized, and its
     # accuracies stay NaN (never 0.0), which every summary leaves out
     personalized = algorithm.personalized_model(call) if labels else None
     results["personalized"] = (
         results["global"] if personalized is None
-        else measure(personalized, call.tokenizer, texts, labels, settings, seed)
+        else {**measure(personalized, call.tokenizer, texts, labels, settings, seed),
+              **explanation_metrics(call, personalized, texts, labels)}
     )
     # num-examples: the texts measured (the results table's n_test column), of evaluate.split
     metrics: dict[str, float | int] = {"num-examples": len(labels), "partition-id": call.partition_id, "n-train": data.n_train,

@@ -26,6 +26,7 @@ from fedrobust.evaluation.metrics import (
     TOP_CLASS_SHARE,
     threat_metric,
 )
+from fedrobust.federated.device_explanations import explanation_columns, summarize_explanations
 from fedrobust.files import write_text_atomically
 
 MIA_ATTACKS = ("loss_threshold", "reference_calibrated")  # fedrobust.privacy.membership's registry names
@@ -49,10 +50,14 @@ PHASES = ("global", "personalized")
 
 
 def client_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """CLIENT_COLUMNS with each measured threat's columns after the primary threat's."""
+    """CLIENT_COLUMNS with each measured threat's columns after the primary threat's, and the
+    explanation-agreement columns (when measured) after the loss."""
+    rows = list(rows)
     threats = [threat_metric(m, label) for label in threat_labels(rows) for m in THREAT_METRICS]
     at = CLIENT_COLUMNS.index(N_CORRECT_ATTACKED) + 1
-    return [*CLIENT_COLUMNS[:at], *threats, *CLIENT_COLUMNS[at:]]
+    after_loss = CLIENT_COLUMNS.index(LOSS) + 1
+    return [*CLIENT_COLUMNS[:at], *threats, *CLIENT_COLUMNS[at:after_loss], *explanation_columns(rows),
+            *CLIENT_COLUMNS[after_loss:]]
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[Mapping[str, Any]]) -> Path:
@@ -87,8 +92,9 @@ def summarize_clients(rows: list[Mapping[str, Any]], seed: int = 0,
     """Per phase, the distribution of each metric over clients (accuracy under attack over the
     devices whose model is not constant), the evidence a reviewer reads (macro and micro accuracy
     with intervals, the majority baseline and the gain over it, per threat), the per-client
-    personalization gain, and the privacy figures (with the membership attack pooled over devices,
-    {phase: {attack: metrics}}, fedrobust.federated.membership_pool)."""
+    personalization gain, the explanation agreement with the teacher when measured
+    (fedrobust.federated.device_explanations), and the privacy figures (with the membership attack
+    pooled over devices, {phase: {attack: metrics}}, fedrobust.federated.membership_pool)."""
     summary: dict[str, Any] = {}
     by_phase = {phase: [r for r in rows if r["phase"] == phase] for phase in PHASES}
     for phase, phase_rows in by_phase.items():
@@ -105,6 +111,9 @@ def summarize_clients(rows: list[Mapping[str, Any]], seed: int = 0,
     summary["personalization_gain"] = {m: _distribution(gains, m) for m in METRICS}
     if gains:
         summary["personalization_gain"]["clients_hurt_natural"] = sum(g["natural_acc"] < 0 for g in gains)
+    explanations = summarize_explanations(by_phase, seed=seed)
+    if explanations:
+        summary["explanations"] = explanations
     privacy = summarize_privacy(by_phase, pooled_membership or {})
     if privacy:
         summary["privacy"] = privacy

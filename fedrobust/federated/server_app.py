@@ -35,6 +35,7 @@ from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, devic
 from fedrobust.federated.alarms import device_alarms, round_alarms
 from fedrobust.federated.config import SimulationConfig, load_config
 from fedrobust.federated.delivery import Delivery, StallClock, deliver
+from fedrobust.federated.device_explanations import prepare_teacher_attributions
 from fedrobust.federated.failures import FederationError, federation_error, reason_counts, shortfall
 from fedrobust.federated.membership_pool import SCORES_CSV, pooled_summary, take_scores, write_scores
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, ProgressLog
@@ -284,6 +285,8 @@ class Federation:
         strategy.devices_of = devices_of
         checkpoints = Checkpointer(self.run_dir, self.config.fingerprint())
         start_public = self._public_accuracy(to_arrays(self.model, self.algorithm.shared_keys(self.model)))
+        # `fedrobust simulate` wrote them before Ray started; `flwr run .` computes them here
+        prepare_teacher_attributions(self.config, self.dataset, range(self.num_clients), self.tokenizer, self.run_dir)
         arrays = self.run_rounds(grid, strategy, checkpoints)
         rows, scores = self.personalize_and_evaluate(grid, arrays, devices_of)
         write_csv(self.run_dir / "clients.csv", client_columns(rows), rows)

@@ -25,6 +25,7 @@ from fedrobust.federated.checkpoint import Checkpointer
 from fedrobust.federated.client_app import app as client_app
 from fedrobust.federated.cohorts import num_nodes
 from fedrobust.federated.config import SimulationConfig
+from fedrobust.federated.device_explanations import prepare_teacher_attributions
 from fedrobust.federated.server_app import SUMMARY, make_server_app
 from fedrobust.files import write_text_atomically
 
@@ -59,6 +60,9 @@ def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -
     out = Path(out)
     num_clients = check_inputs(config)
     Checkpointer(out, config.fingerprint()).resume()  # refuses a run directory of another config, before Ray starts
+    # the teacher explains the evaluated texts once, here, so that a bad teacher fails before Ray starts
+    prepare_teacher_attributions(config, worker_cache.federated_dataset(config.data), range(num_clients),
+                                 worker_cache.tokenizer_for(config.model), out)
     per_node = config.simulation.devices_per_node
     nodes = f" ({num_nodes(num_clients, per_node)} Flower nodes of {per_node})" if per_node > 1 else ""
     print(f"simulating {config.label} on {num_clients} devices{nodes}, {config.rounds} rounds -> {out}", flush=True)

@@ -9,7 +9,7 @@ from fedrobust.files import write_text_atomically
 from fedrobust.report import evidence, plots
 from fedrobust.report.collect import load_runs
 from fedrobust.report.document import Block, Heading, Image, Paragraph, to_html, to_markdown
-from fedrobust.report.tables import arms_table, stages_table, study_table
+from fedrobust.report.tables import arms_table, explanation_table, stages_table, study_table
 
 
 def evidence_blocks(arms: list, out_dir: Path, within_runs: bool = False,
@@ -73,6 +73,14 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
             "under attack is under the primary threat (the first attack at its first budget), without the "
             "devices where the model predicts one class for >= 90% of the test texts."),
             arms_table(arms)]
+        explanations = explanation_table(arms)
+        if explanations:
+            blocks += [Heading("Explanations before and after personalization", 3), Paragraph(
+                "Agreement of each device's token attributions (gradient × input for the gold label) with the "
+                "teacher's on the same texts: expl_spearman, the Spearman correlation of their magnitudes; "
+                "expl_top<k>, the share of the teacher's k most important tokens among the model's k. Means over "
+                "devices with 95% bootstrap intervals; the change is personalized minus global, paired per device."),
+                explanations]
         evidence_images: list[Path] = []
         if evidence.has_evidence(arms):
             more, evidence_images = evidence_blocks(arms, out_dir, compare_within_runs, compare_to)

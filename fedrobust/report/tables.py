@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from fedrobust.evaluation.confidence import bootstrap_mean_interval
+from fedrobust.evaluation.device_statistics import describe_difference, paired_difference
 from fedrobust.evaluation.device_summary import is_constant
+from fedrobust.federated.device_explanations import COMPARED, explanation_columns
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC
 from fedrobust.report.collect import Arm, RunResults
 from fedrobust.report.document import Table
@@ -62,6 +65,33 @@ def arms_table(arms: list[Arm]) -> Table:
         ])
     return Table(["algorithm", "clients", "natural, global", "natural, personalized", "under attack, global",
                   "under attack, personalized", "gain natural", "gain under attack", "clients hurt", "failed clients"], rows)
+
+
+def _mean_interval(values: list[float]) -> str:
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return "–"
+    low, high = bootstrap_mean_interval(values)
+    return f"{sum(values) / len(values):.3f} [{low:.3f}, {high:.3f}]"
+
+
+def explanation_table(arms: list[Arm]) -> Table | None:
+    """Per algorithm and agreement column (fedrobust.federated.device_explanations): the mean over
+    devices of each phase, and the paired change per device with its interval; None when no arm measured it."""
+    rows = []
+    for arm in arms:
+        before = {r["client_id"]: r for r in arm.phase("global")}
+        after = [r for r in arm.phase("personalized") if r["client_id"] in before]
+        for column in [c for c in explanation_columns(arm.clients) if c != COMPARED]:
+            change = paired_difference([float(r[column]) for r in after],
+                                       [float(before[r["client_id"]][column]) for r in after])
+            rows.append([arm.label, column, str(change["devices"]),
+                         _mean_interval([float(before[r["client_id"]][column]) for r in after]),
+                         _mean_interval([float(r[column]) for r in after]), describe_difference(change)])
+    if not rows:
+        return None
+    return Table(["algorithm", "agreement", "devices", "global [95% CI]", "personalized [95% CI]",
+                  "change per device [95% CI], Wilcoxon p"], rows)
 
 
 def stages_table(run: RunResults) -> Table | None:

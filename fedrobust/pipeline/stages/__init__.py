@@ -15,7 +15,8 @@ from fedrobust.pipeline.stages.teacher import TeacherStage
 def study_stages(config: RunConfig) -> list[Stage]:
     stages: list[Stage] = [DataStage(), TeacherStage(), DistillStage(), EvaluateStage(), PublicModelStage()]
     federated = config.federated
-    stages += [FederatedStage(entry, federated.init, federated.server_optimizer) for entry in config.algorithms]
+    explain = federated.evaluate.explanation_agreement
+    stages += [FederatedStage(entry, federated.init, federated.server_optimizer, explain) for entry in config.algorithms]
     return [s for s in stages if s.needed(config)]
 
 

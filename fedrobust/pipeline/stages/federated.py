@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fedrobust.federated.config import SimulationConfig, algorithm_name, entry_init, entry_label, simulation_config_for
+from fedrobust.federated.config import (
+    SimulationConfig,
+    algorithm_name,
+    entry_init,
+    entry_label,
+    simulation_config_for,
+    without_idle_explanation_keys,
+)
 from fedrobust.federated.simulate import simulate
 from fedrobust.pipeline.config import PLACEHOLDER, RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
@@ -23,7 +30,7 @@ ENGINE_ONLY = ("backend", "num_cpus_per_client", "num_gpus_per_client", "ray_add
 class FederatedStage(Stage):
     resumable = True  # the federation checkpoints every round
 
-    def __init__(self, entry: Any, default_init: str, default_optimizer: Any = None) -> None:
+    def __init__(self, entry: Any, default_init: str, default_optimizer: Any = None, explain: bool = False) -> None:
         self.entry = entry  # an algorithm name or {name: {param: value}}
         self.algorithm = algorithm_name(entry, "federated.algorithms")
         self.init = entry_init(entry, default_init, "federated.algorithms")
@@ -32,14 +39,18 @@ class FederatedStage(Stage):
         self.name = STAGE_PREFIX + self.label
         # init student and fresh start from (the architecture of) the distilled student
         self.start_stage = PUBLIC_MODEL if self.init == "public" else "distill"
-        self.depends = ("data", self.start_stage)
+        # federated.evaluate.explanation_agreement: the server reads the teacher (device_explanations)
+        self.explain = explain
+        self.depends = ("data", self.start_stage, "teacher") if explain else ("data", self.start_stage)
 
-    def _simulation(self, config: RunConfig, data_dir: str, model_dir: str) -> SimulationConfig:
+    def _simulation(self, config: RunConfig, data_dir: str, model_dir: str, teacher: str | None = None
+                    ) -> SimulationConfig:
         seed = config.seed if config.federated_seed is None else config.federated_seed
-        return simulation_config_for(config.federated, self.entry, data_dir, model_dir, seed)
+        return simulation_config_for(config.federated, self.entry, data_dir, model_dir, seed, teacher)
 
     def inputs(self, config: RunConfig) -> Any:
-        mapping = self._simulation(config, PLACEHOLDER, PLACEHOLDER).to_dict()
+        teacher = PLACEHOLDER if self.explain else None
+        mapping = without_idle_explanation_keys(self._simulation(config, PLACEHOLDER, PLACEHOLDER, teacher).to_dict())
         # where and how wide it runs does not change results
         mapping["simulation"] = {k: v for k, v in mapping["simulation"].items() if k not in ENGINE_ONLY}
         return mapping
@@ -50,7 +61,8 @@ class FederatedStage(Stage):
         return f"{c.rounds} rounds, {clients}, {c.fraction_train:g} sampled per round"
 
     def run(self, ctx: StageContext) -> dict[str, Any]:
-        config = self._simulation(ctx.config, ctx.output_of("data"), ctx.output_of(self.start_stage))
+        teacher = ctx.upstream["teacher"]["model"] if self.explain else None
+        config = self._simulation(ctx.config, ctx.output_of("data"), ctx.output_of(self.start_stage), teacher)
         summary = simulate(config, ctx.dir, verbose=ctx.verbose)
         means = {f"{phase}/{metric}": summary[phase][metric].get("mean")
                  for phase in ("global", "personalized") for metric in ("natural_acc", "adversarial_acc")}
@@ -59,4 +71,5 @@ class FederatedStage(Stage):
                 "clients_evaluated": summary["clients_evaluated"], "failures": summary["failures"]["count"], **means,
                 "majority_acc": evidence["personalized"]["majority_acc"].get("macro"),
                 "constant_devices": {phase: e["constant_devices"] for phase, e in evidence.items()},
-                "evidence": evidence, "alarms": summary.get("alarms", [])}
+                "evidence": evidence, "alarms": summary.get("alarms", []),
+                **({"explanations": summary["explanations"]} if "explanations" in summary else {})}

@@ -18,7 +18,7 @@ CACHE_FORMAT = 3
 
 def teacher_needed(config: RunConfig) -> bool:
     return (config.distill.path is None or "teacher" in config.evaluate.models
-            or config.evaluate.explanation_agreement)
+            or config.evaluate.explanation_agreement or config.federated.evaluate.explanation_agreement)
 
 
 class TeacherStage(Stage):

@@ -1,0 +1,89 @@
+"""One model's token attributions saved by text, so that a large model (the teacher) explains each
+text once and many small computations (one per device) compare against them.
+
+An entry is keyed by the text and the class it explains; it keeps the token ids the attributions
+are over, so a reader on other tokens is refused instead of misaligned. The file is one ``.npz``
+(keys, offsets, ids, scores; no pickled objects).
+
+    cache = AttributionCache.of(teacher, tokenizer, texts, labels)
+    cache.save(path)
+    AttributionCache.load(path).lookup(texts, labels)   # TokenAttributions, in the order asked
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from fedrobust.errors import DataError
+from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
+from fedrobust.models.base import TextClassifier
+
+FORMAT = 1
+
+
+def entry_key(text: str, target: int) -> str:
+    return hashlib.sha256(f"{int(target)}\t{text}".encode()).hexdigest()[:32]
+
+
+@dataclass
+class AttributionCache:
+    """Attributions by ``entry_key(text, target)``: (token ids, scores)."""
+
+    entries: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model: TextClassifier, tokenizer: Any, texts: Sequence[str], targets: Sequence[int]
+           ) -> "AttributionCache":
+        """Gradient x input of ``model`` for each distinct (text, target), computed once each."""
+        distinct = list(dict.fromkeys((text, int(target)) for text, target in zip(texts, targets)))
+        attr = grad_x_input(model, tokenizer, [t for t, _ in distinct], [y for _, y in distinct])
+        return cls({entry_key(t, y): (np.asarray(ids, dtype=np.int64), scores.numpy().astype(np.float32))
+                    for (t, y), ids, scores in zip(distinct, attr.input_ids, attr.scores)})
+
+    def covers(self, texts: Sequence[str], targets: Sequence[int]) -> bool:
+        return all(entry_key(t, y) in self.entries for t, y in zip(texts, targets))
+
+    def lookup(self, texts: Sequence[str], targets: Sequence[int], where: str = "the attribution cache"
+               ) -> TokenAttributions:
+        missing = sum(entry_key(t, y) not in self.entries for t, y in zip(texts, targets))
+        if missing:
+            raise DataError(f"{where}: no attributions for {missing} of {len(texts)} texts; it was written for "
+                            "other texts (delete it to have it computed again)")
+        found = [self.entries[entry_key(t, y)] for t, y in zip(texts, targets)]
+        return TokenAttributions(input_ids=[ids.tolist() for ids, _ in found],
+                                 scores=[torch.from_numpy(scores) for _, scores in found],
+                                 targets=[int(y) for y in targets])
+
+    def save(self, path: Path) -> None:
+        """Written to a hidden sibling and renamed: a reader never sees half a file."""
+        keys = list(self.entries)
+        lengths = [len(self.entries[k][0]) for k in keys]
+        empty = np.zeros(0)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez(tmp, format=np.array(FORMAT), keys=np.array(keys, dtype="U32"),
+                 offsets=np.cumsum([0, *lengths]).astype(np.int64),
+                 ids=np.concatenate([self.entries[k][0] for k in keys]) if keys else empty.astype(np.int64),
+                 scores=np.concatenate([self.entries[k][1] for k in keys]) if keys else empty.astype(np.float32))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "AttributionCache":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if int(data["format"]) != FORMAT:
+                    raise DataError(f"{path}: attribution cache format {int(data['format'])}, expected {FORMAT}; "
+                                    "delete it to have it computed again")
+                keys, offsets, ids, scores = data["keys"], data["offsets"], data["ids"], data["scores"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable attribution cache ({type(exc).__name__}); delete it to have it "
+                            "computed again") from None
+        return cls({str(k): (ids[a:b], scores[a:b]) for k, a, b in zip(keys, offsets[:-1], offsets[1:])})
