@@ -29,6 +29,8 @@ from fedrobust.config_schema import (
     validated,
 )
 from fedrobust.config_schema import load_config as load_file
+from fedrobust.distill.compression.admm import AtmcSettings
+from fedrobust.distill.compression.methods import COMPRESSION_METHODS
 from fedrobust.distill.losses import OBJECTIVES
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import check_attack_runs
@@ -89,14 +91,43 @@ class VocabularyConfig:
 
 @dataclass
 class CompressionConfig:
+    """``method: post_hoc`` (compression/post_hoc.py) prunes and factorizes after training and
+    fine-tunes: the keys low_rank_ratio, prune_sparsity, finetune_epochs. ``method: atmc``
+    (compression/atmc.py) trains under the constraints with ADMM: the keys under ``atmc``.
+    ``int8`` writes an extra per-row int8 copy (student_int8/) with either method."""
+
+    method: str = "post_hoc"
     low_rank_ratio: float = 0.0  # rank = ratio * min(in, out) for every linear map it shrinks
     prune_sparsity: float = 0.0  # global magnitude pruning of weight matrices
     finetune_epochs: int = 1  # with all objectives, after low-rank / pruning
     int8: bool = True
+    atmc: AtmcSettings = field(default_factory=AtmcSettings)
 
     # finetune_epochs 0: no fine-tuning after low-rank / pruning
     LIMITS: ClassVar[dict[str, Limit]] = {"low_rank_ratio": BELOW_ONE, "prune_sparsity": BELOW_ONE,
                                           "finetune_epochs": NON_NEGATIVE}
+    POST_HOC_KEYS: ClassVar[tuple[str, ...]] = ("low_rank_ratio", "prune_sparsity", "finetune_epochs")
+
+    def validate(self, where: str) -> None:
+        """The method is known and only its own keys are set; errors name ``<where>.<key>``."""
+        key = lambda name: dotted(where, name)  # noqa: E731
+        if self.method not in COMPRESSION_METHODS:
+            raise ConfigError(f"config key {key('method')} must be one of {', '.join(COMPRESSION_METHODS.names())}, "
+                              f"got {self.method!r}")
+        check_limits(self, where)
+        check_limits(self.atmc, key("atmc"))
+        defaults = CompressionConfig()
+        if self.method == "atmc":
+            for name in self.POST_HOC_KEYS:
+                if getattr(self, name) != getattr(defaults, name):
+                    raise ConfigError(f"config key {key(name)} belongs to {key('method')}: post_hoc; with atmc set "
+                                      f"{key('atmc')}.sparsity / rank_ratio / bits / admm_epochs / qat_epochs instead")
+            if self.atmc.rho_final < self.atmc.rho:
+                raise ConfigError(f"config key {key('atmc.rho_final')} must be >= {key('atmc.rho')}={self.atmc.rho:g} "
+                                  f"(rho grows), got {self.atmc.rho_final:g}")
+        elif self.atmc != defaults.atmc:
+            raise ConfigError(f"config key {key('atmc')} is read by {key('method')}: atmc only; "
+                              f"the method here is {self.method!r}")
 
 
 @dataclass
@@ -157,6 +188,7 @@ class DistillSettings:
                               f"got {self.vocabulary.teacher_table!r}")
         for section in ("train", "vocabulary", "compression", "eval"):  # again, for a config built in code
             check_limits(getattr(self, section), key(section))
+        self.compression.validate(key("compression"))
 
 
 def check_embedding(spec: Any, where: str) -> None:
@@ -191,7 +223,13 @@ class DistillConfig(DistillSettings):
     LIMITS: ClassVar[dict[str, Limit]] = {"seed": NON_NEGATIVE}
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config as a mapping. A post_hoc compression leaves out ``method`` and ``atmc`` (their
+        defaults), so configs written before ATMC keep their stage fingerprints."""
+        mapping = dataclasses.asdict(self)
+        if self.compression.method == "post_hoc" and self.compression.atmc == AtmcSettings():
+            for name in ("method", "atmc"):
+                mapping["compression"].pop(name)
+        return mapping
 
 
 def config_from_mapping(mapping: dict[str, Any], where: str = "") -> DistillConfig:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ import torch
 import yaml
 from safetensors.torch import save as safetensors_bytes
 
-from fedrobust.distill.compression import factorize, magnitude_prune, quantize_state_dict, sparsity
+from fedrobust.distill.compression import quantize_state_dict, sparsity
+from fedrobust.distill.compression.methods import COMPRESSION_METHODS, Compressed
 from fedrobust.distill.config import DistillConfig
 from fedrobust.distill.losses import OBJECTIVES, ObjectiveContext
 from fedrobust.distill.measure import latency_ms, size_bytes
@@ -32,7 +34,7 @@ from fedrobust.data import FederatedDataset
 from fedrobust.errors import DataError
 from fedrobust.evaluation import accuracy, predict
 from fedrobust.models import STUDENTS, TextClassifier, WordPieceTokenizer, build_student, load_model, save_model
-from fedrobust.models.io import FP32_WEIGHTS, INT8_WEIGHTS
+from fedrobust.models.io import FP32_WEIGHTS, INT8_WEIGHTS, WEIGHT_FILES
 from fedrobust.seeding import reproducible_torch
 
 log = logging.getLogger(__name__)
@@ -171,12 +173,37 @@ def build_objectives(config: DistillConfig, inputs: DistillInputs, student: Text
     return objectives
 
 
+class _Phases:
+    """The compression method's further phases (distill/compression/registry.py Phases)."""
+
+    def __init__(self, student: TextClassifier, common: dict[str, Any], config: DistillConfig,
+                 steps_per_epoch: int) -> None:
+        self.student, self.common, self.config, self.steps_per_epoch = student, common, config, steps_per_epoch
+        self.phases, self.epochs = 0, config.train.epochs
+
+    def __call__(self, epochs: int, phase: str, *, masks: dict | None = None, hooks: Any = (),
+                 keep_best_epoch: bool | None = None) -> list[dict[str, Any]]:
+        self.phases += 1
+        train = self.config.train
+        keep_best = train.keep_best_epoch if keep_best_epoch is None else keep_best_epoch
+        options = {**self.common, "keep_best_epoch": keep_best}
+        rows = train_student(self.student, epochs=epochs, lr=train.lr / 2, seed=self.config.seed + self.phases,
+                             masks=masks, phase=phase, epoch_offset=self.epochs, hooks=hooks, **options)
+        self.epochs += epochs
+        return rows
+
+
 def train_and_compress(
     config: DistillConfig, inputs: DistillInputs, student: TextClassifier, objectives: list[WeightedObjective]
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Train with every objective; then low-rank / prune and fine-tune with the same objectives
-    (ATMC: compression inside adversarial training). Returns (history, low-rank layout)."""
+) -> Compressed:
+    """Train with every objective, then compress with ``compression.method`` (post_hoc: low-rank /
+    prune and fine-tune; atmc: ADMM inside adversarial training, then quantization-aware training),
+    whose further phases use the same objectives at half the learning rate. Returns the method's
+    record, with the whole history."""
     train, compression, tok = config.train, config.compression, inputs.tokenizer
+    method = COMPRESSION_METHODS.get(compression.method)
+    steps_per_epoch = math.ceil(len(inputs.train_idx) / train.batch_size)
+    method.check(compression, steps_per_epoch, "compression")
     common = dict(
         objectives=objectives, cache=inputs.cache, labels=inputs.labels, train_idx=inputs.train_idx,
         val_idx=inputs.val_idx, batch_size=train.batch_size, weight_decay=train.weight_decay,
@@ -184,29 +211,33 @@ def train_and_compress(
         special_ids=tok.special_token_ids(), decay_lr=train.decay_lr, keep_best_epoch=train.keep_best_epoch,
     )
     history = train_student(student, epochs=train.epochs, lr=train.lr, seed=config.seed, **common)
-    low_rank = factorize(student, compression.low_rank_ratio) if compression.low_rank_ratio > 0 else {}
-    masks = magnitude_prune(student, compression.prune_sparsity) if compression.prune_sparsity > 0 else {}
-    if (low_rank or masks) and compression.finetune_epochs > 0:
-        history += train_student(
-            student, epochs=compression.finetune_epochs, lr=train.lr / 2, seed=config.seed + 1,
-            masks=masks, phase="compressed_finetune", epoch_offset=train.epochs, **common,
-        )
-    return history, low_rank
+    compressed = method.compress(student, compression, _Phases(student, common, config, steps_per_epoch))
+    compressed.history = history + compressed.history
+    return compressed
 
 
 def save_and_measure(
-    config: DistillConfig, inputs: DistillInputs, student: TextClassifier, out_dir: Path
+    config: DistillConfig, inputs: DistillInputs, student: TextClassifier, out_dir: Path,
+    compressed: Compressed | None = None,
 ) -> dict[str, Any]:
-    """Write the fp32 (and int8) artifacts, then measure what was written, reloaded from disk."""
+    """Write the student (fp32, or packed for a method that says so) and the int8 copy, then measure
+    what was written, reloaded from disk. ``bytes_fp32`` is always the fp32 file's size (written or not);
+    a packed student also reports ``bytes_packed``, the size of its weights file on disk."""
     tok = inputs.tokenizer
     extra = {"distill_config": config.to_dict()}
-    save_model(student, tok, out_dir / STUDENT_DIR, extra_config=extra)
+    weights = compressed.weights if compressed is not None else "fp32"
+    save_model(student, tok, out_dir / STUDENT_DIR, extra_config=extra, weights=weights,
+               bits=compressed.bits if compressed is not None else None)
+    state = {k: v.detach().contiguous() for k, v in student.state_dict().items()}
     measured: dict[str, Any] = {
         "name": config.student["name"],
         "params": student.num_parameters(),
         "sparsity": sparsity(student),
-        "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS),
+        "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS) if weights == "fp32"
+        else len(safetensors_bytes(state)),
     }
+    if weights != "fp32":
+        measured[f"bytes_{weights}"] = size_bytes(out_dir / STUDENT_DIR / WEIGHT_FILES[weights])
     limit = config.eval.max_validation_examples
     texts, labels = (part[:limit] for part in inputs.validation())
     reloaded, _ = load_model(out_dir / STUDENT_DIR)
@@ -221,7 +252,6 @@ def save_and_measure(
         measured["val_natural_acc_int8"] = accuracy(int8, tok, texts, labels)
         measured["val_int8_agreement"] = float((predict(int8, tok, texts) == predict(reloaded, tok, texts)).float().mean())
     else:  # size of the int8 file it would write
-        state = {k: v.detach().contiguous() for k, v in student.state_dict().items()}
         measured["bytes_int8"] = len(safetensors_bytes(quantize_state_dict(state)))
     measured["validation_examples"] = len(texts)
     return measured
@@ -244,9 +274,11 @@ def _train_save_and_measure(config: DistillConfig, out_dir: str | Path) -> dict[
     inputs = load_inputs(config)
     student, vocabulary_rows = build_fitted_student(config, inputs)
     objectives = build_objectives(config, inputs, student)
-    history, low_rank = train_and_compress(config, inputs, student, objectives)
-    measured = save_and_measure(config, inputs, student, out_dir)
-    measured.update(vocabulary_rows=vocabulary_rows, low_rank=low_rank)
+    compressed = train_and_compress(config, inputs, student, objectives)
+    measured = save_and_measure(config, inputs, student, out_dir, compressed)
+    measured.update(vocabulary_rows=vocabulary_rows, low_rank=compressed.low_rank)
+    if compressed.report:
+        measured["compression"] = compressed.report
 
     teacher = inputs.teacher_metrics["teacher"]
     metrics = {
@@ -259,7 +291,7 @@ def _train_save_and_measure(config: DistillConfig, out_dir: str | Path) -> dict[
         if "source_index" in inputs.cache else 0,
         "validation_examples": len(inputs.val_idx),
         "objectives": {o.name: o.weight for o in objectives},
-        "history": history,
+        "history": compressed.history,
         "seconds": time.perf_counter() - started,
         "torch_threads": torch.get_num_threads(),
     }

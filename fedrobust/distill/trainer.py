@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -35,6 +35,25 @@ class WeightedObjective:
 
     def active(self, epoch: int) -> bool:
         return epoch >= self.start_epoch
+
+
+class TrainingHook:
+    """What a constrained training (fedrobust.distill.compression: ADMM, quantization-aware
+    training) adds to the loop; every method is a no-op here."""
+
+    def penalty(self, student: TextClassifier) -> torch.Tensor | None:
+        """A term added to the batch's loss."""
+        return None
+
+    def before_step(self, student: TextClassifier) -> None:
+        """After the backward pass, before gradient clipping and the optimizer step."""
+
+    def after_step(self, student: TextClassifier) -> None:
+        """After the optimizer step (and the masks)."""
+
+    def end_epoch(self, student: TextClassifier) -> dict[str, float]:
+        """Before the epoch's validation; returns figures for the epoch's history row."""
+        return {}
 
 
 def make_batch(cache: dict[str, torch.Tensor], labels: torch.Tensor, idx: torch.Tensor) -> DistillBatch:
@@ -106,10 +125,12 @@ def train_student(
     decay_lr: bool = True,
     keep_best_epoch: bool = True,
     epoch_offset: int = 0,
+    hooks: Sequence[TrainingHook] = (),
 ) -> list[dict[str, Any]]:
     """Train in place and keep the best validation epoch's weights (or the last epoch's);
     returns one history row per epoch. An objective joins from its ``start_epoch``, counted
-    from ``epoch_offset`` + 1 (a fine-tuning phase continues the count of the main phase)."""
+    from ``epoch_offset`` + 1 (a fine-tuning phase continues the count of the main phase).
+    ``hooks`` add a penalty to every batch's loss and act around every optimizer step."""
     generator = torch.Generator().manual_seed(seed)
     random.seed(seed)
     params = [p for p in student.parameters() if p.requires_grad]
@@ -140,14 +161,22 @@ def train_student(
                 value = o.objective(student, batch, clean)
                 sums[o.name] += float(value.detach())
                 total = total + o.weight * value
+            for hook in hooks:
+                extra = hook.penalty(student)
+                total = total if extra is None else total + extra
             optimizer.zero_grad()
             total.backward()
+            for hook in hooks:
+                hook.before_step(student)
             if grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, grad_clip)
             optimizer.step()
             schedule.step()
             apply_masks(student, masks or {})
+            for hook in hooks:
+                hook.after_step(student)
             steps += 1
+        hook_figures = {k: v for hook in hooks for k, v in hook.end_epoch(student).items()}
         val_acc = cached_accuracy(student, cache, labels, val_idx)
         row = {
             "phase": phase,
@@ -155,6 +184,7 @@ def train_student(
             "val_acc": val_acc,
             "seconds": time.perf_counter() - started,
             **{f"loss_{k}": v / max(steps, 1) for k, v in sums.items()},
+            **hook_figures,
         }
         history.append(row)
         log.info(

@@ -1,4 +1,5 @@
-"""Confidence intervals for the evaluator: Wilson for proportions, percentile bootstrap for means."""
+"""Confidence intervals for the evaluator: Wilson for proportions, percentile bootstrap for means;
+McNemar's exact test for two classifiers paired on the same examples."""
 
 from __future__ import annotations
 
@@ -36,3 +37,13 @@ def bootstrap_mean_interval(
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return (float(low), float(high))
+
+
+def mcnemar_exact_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar test of two classifiers on the same examples, from the discordant
+    pairs (examples only A gets right, only B gets right): binomial with p = 1/2."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(only_a, only_b) + 1)) / 2**n
+    return min(1.0, 2 * tail)

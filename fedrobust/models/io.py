@@ -1,8 +1,8 @@
 """Model artifacts: a folder with model.json, the weights (safetensors) and the tokenizer.
 
     model.json   {"name": registry name or "hf_teacher", "config": constructor config,
-                  "weights": "fp32" | "int8", "low_rank": {module path: rank}, ...extra}
-    model.safetensors | model.int8.safetensors | hf/ (teacher)
+                  "weights": "fp32" | "int8" | "packed", "low_rank": {module path: rank}, ...extra}
+    model.safetensors | model.int8.safetensors | model.packed.safetensors | hf/ (teacher)
     tokenizer/
 
 Students and the teacher load the same way: ``model, tokenizer = load_model(dir)``.
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from fedrobust.data.json_files import read_json
@@ -24,6 +24,7 @@ import fedrobust.models.students  # noqa: F401  (registers the students)
 from fedrobust.models.base import TextClassifier
 from fedrobust.models.int8 import dequantize_state_dict, quantize_state_dict
 from fedrobust.models.lowrank import LowRankLinear, replace_with_low_rank
+from fedrobust.models.packed import pack, unpack
 from fedrobust.models.registry import build_student
 from fedrobust.models.teacher import HFTeacher
 from fedrobust.models.tokenizer import WordPieceTokenizer
@@ -31,9 +32,10 @@ from fedrobust.models.tokenizer import WordPieceTokenizer
 MODEL_JSON = "model.json"
 FP32_WEIGHTS = "model.safetensors"
 INT8_WEIGHTS = "model.int8.safetensors"
+PACKED_WEIGHTS = "model.packed.safetensors"
 TEACHER_WEIGHTS_DIR = "hf"
 TOKENIZER_DIR = "tokenizer"
-WEIGHT_FILES = {"fp32": FP32_WEIGHTS, "int8": INT8_WEIGHTS}
+WEIGHT_FILES = {"fp32": FP32_WEIGHTS, "int8": INT8_WEIGHTS, "packed": PACKED_WEIGHTS}
 REWRITE = "save the model again (fedrobust distill, or fedrobust teacher for a teacher)"
 
 
@@ -59,8 +61,11 @@ def save_model(
     out_dir: str | Path,
     extra_config: dict[str, Any] | None = None,
     weights: str = "fp32",
+    bits: int | None = None,
 ) -> Path:
-    """Write ``model`` + ``tokenizer``; ``weights="int8"`` stores per-row int8 weights with scales."""
+    """Write ``model`` + ``tokenizer``; ``weights="int8"`` stores per-row int8 weights with scales;
+    ``weights="packed"`` stores every weight matrix (parameters of 2+ dims), which must already lie
+    on a ``bits``-bit grid, as packed codes (fedrobust.models.packed): the compressed model's true size."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = getattr(model, "registry_name", "")
@@ -76,8 +81,14 @@ def save_model(
             save_file(quantize_state_dict(state), str(out_dir / INT8_WEIGHTS))
         elif weights == "fp32":
             save_file(state, str(out_dir / FP32_WEIGHTS))
+        elif weights == "packed":
+            if bits is None:
+                raise ValueError("weights='packed' needs bits")
+            grid = {n: bits for n, p in model.named_parameters() if p.dim() >= 2 and p.is_floating_point()}
+            tensors, metadata = pack(state, grid)
+            save_file(tensors, str(out_dir / PACKED_WEIGHTS), metadata=metadata)
         else:
-            raise ValueError(f"weights must be 'fp32' or 'int8', got {weights!r}")
+            raise ValueError(f"weights must be 'fp32', 'int8' or 'packed', got {weights!r}")
     tokenizer.save(out_dir / TOKENIZER_DIR)
     (out_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2))
     return out_dir
@@ -85,10 +96,10 @@ def save_model(
 
 def weights_path(model_dir: str | Path) -> Path:
     model_dir = Path(model_dir)
-    for candidate in (FP32_WEIGHTS, INT8_WEIGHTS, TEACHER_WEIGHTS_DIR + "/model.safetensors"):
+    for candidate in (FP32_WEIGHTS, INT8_WEIGHTS, PACKED_WEIGHTS, TEACHER_WEIGHTS_DIR + "/model.safetensors"):
         if (model_dir / candidate).exists():
             return model_dir / candidate
-    raise DataError(f"no weights in {model_dir}; expected {FP32_WEIGHTS} or {INT8_WEIGHTS}")
+    raise DataError(f"no weights in {model_dir}; expected {FP32_WEIGHTS}, {INT8_WEIGHTS} or {PACKED_WEIGHTS}")
 
 
 def read_model_json(model_dir: Path) -> dict[str, Any]:
@@ -111,14 +122,22 @@ def read_model_json(model_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+def _load_weights(path: Path, packed: bool = False) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise DataError(f"{path}: missing; the model folder's model.json names these weights; {REWRITE}")
     try:
-        return load_file(str(path))
+        if not packed:
+            return load_file(str(path))
+        with safe_open(str(path), framework="pt") as handle:
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            metadata = handle.metadata()
     except (SafetensorError, OSError) as exc:
         raise DataError(f"{path}: not readable safetensors ({_first_line(exc)}): the file is truncated or "
                         f"damaged; {REWRITE}") from None
+    try:
+        return unpack(tensors, metadata)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise DataError(f"{path}: not a packed layout this version reads ({_first_line(exc)}); {REWRITE}") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -158,7 +177,7 @@ def load_model(model_dir: str | Path) -> tuple[TextClassifier, WordPieceTokenize
             raise DataError(f"{model_dir / MODEL_JSON}: fields name {meta['name']!r} and config do not build a model "
                             f"({_first_line(exc)}); {REWRITE}") from None
         path = model_dir / WEIGHT_FILES[meta["weights"]]
-        state = _load_weights(path)
+        state = _load_weights(path, packed=meta["weights"] == "packed")
         if meta["weights"] == "int8":
             state = dequantize_state_dict(state)
         _fit_weights(model, state, path)

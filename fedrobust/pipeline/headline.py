@@ -14,7 +14,8 @@ from fedrobust.pipeline.stages import STAGE_PREFIX
 
 # the distill stage's measurements are on validation texts (val_*); the student's natural_acc is the
 # evaluate stage's, on the public test split
-STUDENT_KEYS = ("name", "params", "bytes_fp32", "bytes_int8", "val_natural_acc", "val_natural_acc_int8", "latency_ms")
+STUDENT_KEYS = ("name", "params", "bytes_fp32", "bytes_int8", "bytes_packed", "val_natural_acc", "val_natural_acc_int8",
+                "latency_ms")  # bytes_packed: an ATMC student's weights file (compression.method: atmc)
 
 
 def headline_summary(config: RunConfig, run_dir: Path, records: dict[str, dict[str, Any]],

@@ -1,4 +1,8 @@
-"""ATMC-style compression: pruning, low-rank factorization, int8 weights (fedrobust.models.int8)."""
+"""Compression of the student, chosen by ``compression.method`` (compression/methods.py):
+``post_hoc`` prunes, low-rank factorizes and fine-tunes after training, with an int8 copy
+(fedrobust.models.int8); ``atmc`` trains under joint sparsity, rank and low-bit constraints with
+ADMM inside the adversarial objectives (Gui et al. 2019) and saves packed weights
+(fedrobust.models.packed). The post-hoc building blocks are re-exported here."""
 
 from fedrobust.distill.compression.low_rank import factorize, low_rank_plan
 from fedrobust.distill.compression.pruning import apply_masks, magnitude_prune, sparsity
