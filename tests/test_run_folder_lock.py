@@ -1,4 +1,4 @@
-"""Every writer of a run folder (run, simulate, search, search-test, data prepare) holds its lock; a
+"""Every writer of a run folder (run, simulate, search, search-test, search-final, data prepare) holds its lock; a
 second writer is refused in one line naming the holder's command and pid, and the folder keeps the
 first writer's files."""
 
@@ -50,6 +50,7 @@ WRITERS = {
     "fedrobust simulate": (_simulate_argv, lambda out: out / LOCK_FILE),
     "fedrobust search": (_search_argv, lambda out: out / LOCK_FILE),
     "fedrobust search-test": (lambda tmp_path, out: ["search-test", str(out)], lambda out: out / LOCK_FILE),
+    "fedrobust search-final": (lambda tmp_path, out: ["search-final", str(out)], lambda out: out / LOCK_FILE),
     "fedrobust data prepare": (_prepare_argv, sibling_lock_path),
 }
 

@@ -5,8 +5,12 @@
       train: {epochs: 3}                # merged into it: the per-candidate budget
     space: {bigru_attention: {hidden: [32, 64]}, ...}   # default: fedrobust.search.space.DEFAULT_SPACE
     strategy: {name: evolution, options: {population: 6, offspring: 4}}
-    candidates: 16                      # evaluations the strategy may spend
+    candidates: 16                      # evaluations the strategy may spend (every rung's count)
     objectives: [{metric: val_adversarial_acc, goal: max}, ...]
+    execution: {backend: local}         # or ray (fedrobust.search.execution)
+    selection: {max_interval: 0.03}     # refuse validation sets too small (fedrobust.search.intervals)
+    store: null                         # a candidate store shared between searches (default: OUT)
+    final: {distill: {extends: distill_full.yaml}, seeds: [0, 1, 2]}   # `fedrobust search-final`
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import fedrobust.search.evolution  # noqa: F401  (registers the strategies)
+import fedrobust.search.halving  # noqa: F401
 import fedrobust.search.random_search  # noqa: F401
 from fedrobust.config_schema import (
     AT_LEAST_ONE,
@@ -35,9 +40,13 @@ from fedrobust.distill.config import config_from_mapping as distill_config_from_
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS as RENAMED_ATTACK_KEYS
 from fedrobust.evaluation.config import AttackEvalConfig, ThreatModel
+from fedrobust.search.execution import ExecutionSection
+from fedrobust.search.fidelity import Fidelity, full_fidelity
+from fedrobust.search.final_config import FinalSection
+from fedrobust.search.intervals import SelectionSection
 from fedrobust.search.pareto import Bound, Objective
 from fedrobust.search.space import SearchSpace, space_from_mapping
-from fedrobust.search.strategy import SEARCH_STRATEGIES
+from fedrobust.search.strategy import SEARCH_STRATEGIES, SearchStrategy
 
 # What an evaluation measures (val_*: on the held-out part of the public train split) and which
 # direction is better; bounds on a metric (feasible, export.at_least) follow that direction.
@@ -106,7 +115,11 @@ class SearchConfig:
     reference: bool = True  # also score the base config's (hand-designed) student, outside the budget
     export: ExportSection = field(default_factory=ExportSection)
     seed: int = 0
-    threads: int = 1
+    threads: int = 1  # torch intra-op threads of every trial, on every backend (results depend on it)
+    execution: ExecutionSection = field(default_factory=ExecutionSection)
+    selection: SelectionSection = field(default_factory=SelectionSection)
+    store: str | None = None  # a folder of candidate results shared by searches of the same evaluation setting
+    final: FinalSection = field(default_factory=FinalSection)
 
     LIMITS: ClassVar[dict[str, Limit]] = {"candidates": AT_LEAST_ONE, "threads": AT_LEAST_ONE, "seed": NON_NEGATIVE}
     RENAMED_KEYS: ClassVar[dict[str, str]] = {
@@ -131,6 +144,20 @@ class SearchConfig:
     def bounds(self) -> list[Bound]:
         return bounds_of(self.feasible)
 
+    def full_fidelity(self) -> Fidelity:
+        """The full per-candidate budget: the base distill config's epochs, every training row."""
+        return full_fidelity(self.distill_mapping)
+
+    def build_strategy(self) -> SearchStrategy:
+        return SEARCH_STRATEGIES.get(self.strategy.name)(**self.strategy.options)
+
+    def final_distill_mapping(self, student: dict[str, Any], seed: int) -> dict[str, Any]:
+        """The distill config `search-final` trains ``student`` with: final.distill (or the search's own),
+        this search's data and teacher, the given seed."""
+        base = self.final.distill if self.final.distill is not None else self.distill
+        paths = {key: self.distill_mapping[key] for key in ("data", "teacher") if key in self.distill_mapping}
+        return {**base, **paths, "student": student, "seed": seed}
+
     def evaluation_fingerprint(self) -> dict[str, Any]:
         """What a stored result depends on: a resumed search must not mix results of two settings."""
         return {"distill": self.distill_mapping, "evaluation": dataclasses.asdict(self.evaluation)}
@@ -138,8 +165,11 @@ class SearchConfig:
     def validate(self, where: str = "") -> None:
         key = lambda name: dotted(where, name)  # noqa: E731
         check_limits(self, where)
-        check_parameters(SEARCH_STRATEGIES.get(self.strategy.name), self.strategy.options, key("strategy.options"),
-                         limits=STRATEGY_LIMITS)
+        strategy = SEARCH_STRATEGIES.get(self.strategy.name)
+        if hasattr(strategy, "SETTINGS"):  # a strategy with a settings dataclass validates its own options
+            validated(strategy.SETTINGS, self.strategy.options, key("strategy.options"))
+        else:
+            check_parameters(strategy, self.strategy.options, key("strategy.options"), limits=STRATEGY_LIMITS)
         if not self.objectives:
             raise ConfigError(f"config key {key('objectives')} is empty; give e.g. [{{metric: val_adversarial_acc, goal: max}}]")
         for i, objective in enumerate(self.objectives):
@@ -159,6 +189,14 @@ class SearchConfig:
         self.evaluation.validate(key("evaluation"))
         distill_config_from_mapping(self.distill_mapping, key("distill"))  # the base student and every objective
         self.search_space()
+        self.execution.validate(key("execution"))
+        self.selection.validate(key("selection"))
+        self.final.validate(key("final"))
+        if self.final.distill is not None:
+            distill_config_from_mapping(self.final_distill_mapping(self.distill["student"], self.seed), key("final.distill"))
+        check = getattr(self.build_strategy(), "check", None)
+        if check is not None:  # e.g. successive halving: its rungs fit the budget and differ
+            check(self.full_fidelity(), self.candidates)
 
 
 def bounds_of(limits: dict[str, float]) -> list[Bound]:

@@ -5,12 +5,16 @@ then measure it on the validation texts (held out of the public train split), ne
     val_adversarial_acc        accuracy under the first threat of `evaluation.attacks` on a seeded sample of
                                `evaluation.examples` of them
     val_natural_acc_attacked   natural accuracy on that sample
-    val_attack_success_rate, val_attacked (texts attacked)
-    params, bytes_fp32, bytes_int8, latency_ms (batch 1, this process's torch threads)
+    val_attack_success_rate, val_attacked (texts attacked), val_examples (validation texts)
+    params, bytes_fp32, bytes_int8, latency_ms (batch 1, the search's torch threads)
+
+At a reduced budget (a multi-fidelity search, fedrobust.search.fidelity) the student trains for
+fewer epochs or on a seeded share of the training texts; it is measured on the same validation texts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from typing import Any
 import torch
 from safetensors.torch import save as safetensors_bytes
 
+from fedrobust.data import FederatedDataset
 from fedrobust.distill.compression import quantize_state_dict
 from fedrobust.distill.config import DistillConfig, config_from_mapping
 from fedrobust.distill.measure import latency_ms, size_bytes
@@ -29,6 +34,7 @@ from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N
 from fedrobust.models import load_model, save_model
 from fedrobust.models.io import FP32_WEIGHTS
 from fedrobust.search.config import EvaluationSection
+from fedrobust.search.fidelity import Fidelity, apply_epochs, subsample_rows
 
 
 def attacked_metrics(
@@ -55,8 +61,29 @@ class DistillEvaluator:
         self.base_mapping, self.evaluation = base_mapping, evaluation
         self._inputs: DistillInputs | None = None
 
-    def distill_config(self, student: dict[str, Any]) -> DistillConfig:
-        return config_from_mapping({**self.base_mapping, "student": student})
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_inputs": None}  # a Ray worker loads the data itself, once
+
+    def distill_config(self, student: dict[str, Any], fidelity: Fidelity | None = None) -> DistillConfig:
+        mapping = {**self.base_mapping, "student": student}
+        return config_from_mapping(apply_epochs(mapping, fidelity) if fidelity is not None else mapping)
+
+    def validation_sizes(self) -> dict[str, int]:
+        """Validation texts (as the distill pipeline splits them) and how many of them are attacked,
+        read before any work."""
+        config = self.distill_config(self.base_mapping["student"])
+        n_val = int(round(config.train.validation_fraction * len(FederatedDataset.load(config.data).public().train_texts)))
+        examples = self.evaluation.examples
+        return {"val_examples": n_val, "val_attacked": n_val if examples is None else min(examples, n_val)}
+
+    def training_inputs(self, config: DistillConfig, fidelity: Fidelity | None) -> DistillInputs:
+        """The inputs trained on at ``fidelity``'s share of the data (the same texts for every candidate)."""
+        inputs = self.inputs(config)
+        if fidelity is None or fidelity.data_fraction >= 1.0:
+            return inputs
+        texts, rows = subsample_rows(inputs.train_orig, inputs.train_idx, inputs.cache.get("source_index"),
+                                     len(inputs.public.train_texts), fidelity.data_fraction, config.seed)
+        return dataclasses.replace(inputs, train_orig=texts, train_idx=rows)
 
     def inputs(self, config: DistillConfig) -> DistillInputs:
         # Every candidate shares the data, teacher, seed and train section: one split, one cache.
@@ -67,15 +94,16 @@ class DistillEvaluator:
     def validation(self, config: DistillConfig) -> tuple[list[str], list[int]]:
         return self.inputs(config).validation()
 
-    def __call__(self, student: dict[str, Any], out_dir: str | Path) -> dict[str, float]:
+    def __call__(self, student: dict[str, Any], out_dir: str | Path, fidelity: Fidelity | None = None) -> dict[str, float]:
         started = time.perf_counter()
         out_dir = Path(out_dir)
-        config = self.distill_config(student)
+        config = self.distill_config(student, fidelity)
         inputs = self.inputs(config)
+        trained_on = self.training_inputs(config, fidelity)
         torch.manual_seed(config.seed)
-        model, _ = build_fitted_student(config, inputs)
-        objectives = build_objectives(config, inputs, model)
-        train_and_compress(config, inputs, model, objectives)
+        model, _ = build_fitted_student(config, inputs)  # full data: the same architecture at every budget
+        objectives = build_objectives(config, trained_on, model)
+        train_and_compress(config, trained_on, model, objectives)
         save_model(model, inputs.tokenizer, out_dir / STUDENT_DIR, extra_config={"distill_config": config.to_dict()})
         trained_s = time.perf_counter() - started
 
@@ -85,6 +113,7 @@ class DistillEvaluator:
         state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         return {
             **attacked_metrics(reloaded, tokenizer, texts, labels, ev, config.seed, prefix="val"),
+            "val_examples": len(texts),
             "params": int(model.num_parameters()),
             "bytes_fp32": size_bytes(out_dir / STUDENT_DIR / FP32_WEIGHTS),
             "bytes_int8": len(safetensors_bytes(quantize_state_dict(state))),

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from fedrobust.config_schema import apply_overrides
 from fedrobust.data import FederatedDataset
 from fedrobust.errors import ConfigError
 from fedrobust.models import load_model
@@ -38,13 +39,14 @@ def score_on_test(model_dir: str | Path, data_dir: str | Path, evaluation: Evalu
             "test_examples": len(texts)}
 
 
-def stored_config(out_dir: Path) -> SearchConfig:
-    """The resolved config a search wrote into its folder."""
+def stored_config(out_dir: Path, overrides: dict[str, Any] | None = None) -> SearchConfig:
+    """The resolved config a search wrote into its folder (with dotted ``overrides``)."""
     path = out_dir / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"{out_dir} holds no {CONFIG_FILE}; give the --out folder of a `fedrobust search`")
     stored = yaml.safe_load(path.read_text()) or {}
-    return config_from_mapping({k: v for k, v in stored.items() if k not in NOT_CONFIG_KEYS}, out_dir)
+    mapping = apply_overrides({k: v for k, v in stored.items() if k not in NOT_CONFIG_KEYS}, overrides)
+    return config_from_mapping(mapping, out_dir)
 
 
 def final_test(out_dir: str | Path) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def final_test(out_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{pareto_path} not found: the search has not finished; run `fedrobust search --out {out_dir}` "
                           "to the end first")
     config, pareto = stored_config(out_dir), json.loads(pareto_path.read_text())
-    store, data = CandidateStore(out_dir), config.distill_mapping["data"]
+    store, data = CandidateStore(config.store or out_dir), config.distill_mapping["data"]
     seed = int(config.distill_mapping.get("seed", 0))
     final_path = out_dir / FINAL_TEST_FILE
     # the folder's evaluation settings cannot change (search_config.yaml), so a key's score stays valid

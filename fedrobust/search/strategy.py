@@ -1,4 +1,11 @@
-"""Search strategies by name: ``SEARCH_STRATEGIES.get("evolution")(**options).run(...)``."""
+"""Search strategies by name: ``SEARCH_STRATEGIES.get("evolution")(**options).run(...)``.
+
+A strategy takes its options as constructor keywords (checked against its signature), or declares
+``SETTINGS``, a dataclass that validates them (errors name ``strategy.options.<key>``). A
+multi-fidelity strategy also offers ``check(full, evaluations)`` (refuse a plan before any work),
+``front_fidelity(full)`` (the budget its front is drawn at) and ``plan(full, evaluations)`` (written
+to pareto.json); see fedrobust.search.halving.
+"""
 
 from __future__ import annotations
 
