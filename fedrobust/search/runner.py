@@ -75,9 +75,12 @@ def _check_resumable(config: SearchConfig, out_dir: Path) -> None:
                 f"{out_dir} holds candidates scored with another distill/evaluation setting ({path}); "
                 "use a new --out, or restore that setting to resume"
             )
+
+
+def _write_search_config(config: SearchConfig, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {**config.to_dict(), "evaluation_fingerprint": config.evaluation_fingerprint()}
-    path.write_text(yaml.safe_dump(payload, sort_keys=False))
+    (out_dir / CONFIG_FILE).write_text(yaml.safe_dump(payload, sort_keys=False))
 
 
 def _write_candidates(archive: Archive, out_dir: Path) -> None:
@@ -112,10 +115,11 @@ def run_search(
     config: SearchConfig, out_dir: str | Path, evaluator: Evaluator | None = None, executor: Executor | None = None,
 ) -> SearchResult:
     out_dir = Path(out_dir)
+    _check_resumable(config, out_dir)  # a damaged or different earlier search in OUT: before reading any data
     evaluator = evaluator or default_evaluator(config)
     sizes = evaluator.validation_sizes() if hasattr(evaluator, "validation_sizes") else None
     planned = check_planned(sizes, selected_metrics(config), config.selection) if sizes else None  # before any write
-    _check_resumable(config, out_dir)
+    _write_search_config(config, out_dir)
     space, objectives, bounds = config.search_space(), config.objective_list(), config.bounds()
     store, full, strategy = candidate_store(config, out_dir), config.full_fidelity(), config.build_strategy()
     front_fidelity = strategy.front_fidelity(full) if hasattr(strategy, "front_fidelity") else full
