@@ -31,8 +31,10 @@ def test_cohorts_cover_every_device_once():
 
 
 # robust_student and ditto measure the received model in the global phase, so a cohort pools the
-# attacks of that phase (device_eval.cohort_global_attacks); fedrep loads device state into it
-@pytest.mark.parametrize("algorithm", ["robust_student", "ditto", "fedrep"])
+# attacks of that phase (device_eval.cohort_global_attacks); fedrep loads device state into it;
+# apfl and fedala keep a local model per device between rounds (slow: two more simulations each)
+@pytest.mark.parametrize("algorithm", ["robust_student", "ditto", "fedrep", pytest.param("apfl", marks=pytest.mark.slow),
+                                       pytest.param("fedala", marks=pytest.mark.slow)])
 def test_cohort_mode_matches_one_device_per_node(federation, tmp_path, algorithm):
     data_dir, model_dir = federation
     runs = {}
@@ -45,6 +47,13 @@ def test_cohort_mode_matches_one_device_per_node(federation, tmp_path, algorithm
     assert _table(one / "clients.csv") == _table(cohort / "clients.csv")
     assert _table(one / "rounds.csv", drop={"wall_s"}) == _table(cohort / "rounds.csv", drop={"wall_s"})
     assert (one / "checkpoints" / "round_0002.safetensors").read_bytes() == (cohort / "checkpoints" / "round_0002.safetensors").read_bytes()
+    states = sorted(p.relative_to(one) for p in (one / "client_state").rglob("*.safetensors"))
+    assert states == sorted(p.relative_to(cohort) for p in (cohort / "client_state").rglob("*.safetensors"))
+    assert all((one / p).read_bytes() == (cohort / p).read_bytes() for p in states)
+    if algorithm == "fedala":  # some device merged with its kept local model (its weights W are in its state)
+        from safetensors.torch import load_file
+
+        assert any(k.startswith("ala_weight.") for p in states for k in load_file(str(one / p)))
 
 
 def test_a_failing_device_does_not_take_its_cohort_down(federation, tmp_path):

@@ -1,6 +1,7 @@
-"""FedPer, FedBABU, LG-FedAvg and APFL: each one's defining property on one device, its on-device
-DP accounting, and cohort mode for a stateful one; a tiny federation with each of them and with
-Per-FedAvg, pFedMe, FedRoD and FedALA (whose other tests are in test_pfl_algorithms_b.py)."""
+"""FedPer, FedBABU, LG-FedAvg and APFL: each one's defining property on one device and its on-device
+DP accounting; a tiny federation with each of them and with Per-FedAvg, pFedMe, FedRoD and FedALA
+(whose other tests are in test_pfl_algorithms_b.py). Cohort mode of APFL and FedALA:
+test_federated_cohorts.py."""
 
 import copy
 import csv
@@ -220,21 +221,6 @@ def test_a_tiny_federation_runs_end_to_end(federation, tmp_path, algorithm):
     stateful = algorithm in ("fedper", "lg_fedavg", "apfl", "fedrod", "fedala")  # state kept on the device
     assert (tmp_path / "client_state").is_dir() == stateful
 
-
-@pytest.mark.slow  # two simulations, about 110 s on a loaded 2-core machine
-def test_apfl_cohort_mode_matches_one_device_per_node(federation, tmp_path):
-    data_dir, model_dir = federation
-    for per_node in (1, 2):  # 3 devices: nodes of 2 and 1
-        config = sim_config(data_dir, model_dir, algorithm="apfl", rounds=2, fraction_train=0.7,
-                            simulation={"devices_per_node": per_node})
-        simulate(config, tmp_path / f"per_node_{per_node}")
-    one, cohort = tmp_path / "per_node_1", tmp_path / "per_node_2"
-    assert _rows(one / "clients.csv") == _rows(cohort / "clients.csv")
-    rounds = [[{k: v for k, v in r.items() if k != "wall_s"} for r in _rows(run / "rounds.csv")] for run in (one, cohort)]
-    assert rounds[0] == rounds[1]
-    states = sorted(p.relative_to(one) for p in (one / "client_state").rglob("*.safetensors"))
-    assert states and states == sorted(p.relative_to(cohort) for p in (cohort / "client_state").rglob("*.safetensors"))
-    assert all((one / p).read_bytes() == (cohort / p).read_bytes() for p in states)
 
 
 def test_configs_name_the_new_algorithms_through_the_registry():

@@ -1,8 +1,8 @@
-"""Per-FedAvg, pFedMe, FedRoD and FedALA: each one's defining property on one device, their
-on-device DP accounting, a tiny federation with each, and cohort mode for a stateful one."""
+"""Per-FedAvg, pFedMe, FedRoD and FedALA: each one's defining property on one device and their
+on-device DP accounting (a tiny federation with each: test_pfl_algorithms_a.py; FedALA's cohort
+mode: test_federated_cohorts.py)."""
 
 import copy
-import csv
 from dataclasses import replace
 
 import pytest
@@ -17,7 +17,6 @@ from fedrobust.federated.algorithms.fedrod import PERSONAL_HEAD, BalancedSoftmax
 from fedrobust.federated.algorithms.per_fedavg import PerFedAvgParams
 from fedrobust.federated.algorithms.pfedme import PFedMeParams
 from fedrobust.federated.client_state import ClientStateStore
-from fedrobust.federated.simulate import simulate
 from fedrobust.federated.transport import to_arrays
 from fedrobust.privacy.accounting import dp_report, history_epsilon
 from fedrobust.privacy.config import DPConfig
@@ -329,29 +328,3 @@ def test_configs_name_the_algorithms_and_check_their_settings():
     for entry, message in bad:
         with pytest.raises(ConfigError, match=message):
             config_from_mapping({"data": "d", "model": "m", "algorithm": entry})
-
-
-def _rows(path):
-    with open(path) as handle:
-        return list(csv.DictReader(handle))
-
-
-@pytest.mark.slow  # two simulations, about two minutes on a loaded 2-core machine
-def test_fedala_cohort_mode_matches_one_device_per_node(federation, tmp_path):
-    data_dir, model_dir = federation
-    for per_node in (1, 2):  # 3 devices: nodes of 2 and 1
-        config = sim_config(data_dir, model_dir, algorithm="fedala", rounds=3, fraction_train=0.7,
-                            simulation={"devices_per_node": per_node})
-        simulate(config, tmp_path / f"per_node_{per_node}")
-    one, cohort = tmp_path / "per_node_1", tmp_path / "per_node_2"
-    assert _rows(one / "clients.csv") == _rows(cohort / "clients.csv")
-    rounds = [[{k: v for k, v in r.items() if k != "wall_s"} for r in _rows(run / "rounds.csv")]
-              for run in (one, cohort)]
-    assert rounds[0] == rounds[1]
-    states = sorted(p.relative_to(one) for p in (one / "client_state").rglob("*.safetensors"))
-    assert states and states == sorted(p.relative_to(cohort) for p in (cohort / "client_state").rglob("*.safetensors"))
-    assert all((one / p).read_bytes() == (cohort / p).read_bytes() for p in states)
-    # some device merged with a kept local model (its W is in its state)
-    from safetensors.torch import load_file
-
-    assert any(k.startswith("ala_weight.") for p in states for k in load_file(str(one / p)))
