@@ -20,8 +20,9 @@ summary gives the full student's margin over the KD-only student under each atta
 same texts: McNemar's exact test and a bootstrap interval of the margin) and its gap to the teacher.
 
 Explanations, on a seeded sample of the same public test texts (``--explain-examples``), also final
-evaluation only: each student's agreement with the teacher's token attributions (gradient x input for
-the gold label; mean Spearman of their magnitudes and top-k overlap, 95% bootstrap intervals over
+evaluation only: each student's agreement with the teacher's token attributions (for the gold label,
+by ``--attribution``: gradient x input by default, or integrated gradients, one method for the teacher
+and every student; mean Spearman of their magnitudes and top-k overlap, 95% bootstrap intervals over
 texts: ``expl_spearman``, ``expl_top5``), and for every model, the teacher included, the faithfulness
 of its own attributions (fedrobust.evaluation.faithfulness: the original class's probability as the
 top-attributed tokens are deleted, or alone inserted, in steps of 10% of the tokens, against a seeded
@@ -46,7 +47,6 @@ import copy
 import csv
 import json
 import logging
-import math
 import re
 import time
 from pathlib import Path
@@ -60,9 +60,9 @@ from fedrobust.distill.pipeline import STUDENT_DIR, STUDENT_INT8_DIR
 from fedrobust.distill.measure import accuracy
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.evaluation import ThreatModel, evaluate_attack, write_records_csv, write_summary_json
-from fedrobust.evaluation.attributions import grad_x_input
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, attribute, attribution_methods
 from fedrobust.evaluation.config import threat_label
-from fedrobust.evaluation.confidence import bootstrap_mean_interval
+from fedrobust.evaluation.confidence import bootstrap_mean_interval, mcnemar_exact_p
 from fedrobust.evaluation.explanations import measure_explanations, paired_over_texts, table_columns
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, threat_metric
 from fedrobust.evaluation.sampling import sample_indices
@@ -206,15 +206,6 @@ def paired_margin(full: list, kd: list, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def mcnemar_exact_p(b: int, c: int) -> float:
-    """Two-sided exact McNemar test on the discordant pairs (binomial, p = 1/2)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=BASE_CONFIG, help="base distill config the rows derive from")
@@ -238,6 +229,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--explain-examples", type=int, default=500,
                         help="seeded sample of the public test split for explanation agreement and faithfulness")
     parser.add_argument("--top-k", type=int, default=5, help="explanation agreement: overlap of the k most important tokens")
+    parser.add_argument("--attribution", choices=attribution_methods(), default=DEFAULT_ATTRIBUTION,
+                        help="token attributions of the teacher and every student, for agreement and faithfulness "
+                             "(integrated_gradients: 32 steps from a [PAD] baseline)")
     parser.add_argument("--skip-explain", action="store_true")
     parser.add_argument("--resume", action="store_true", help="reuse rows whose metrics.json exists")
     parser.add_argument("--seed", type=int, default=0)
@@ -275,7 +269,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     teacher_attributions = None
     if explain_rows:  # the teacher explains each text once; every student is compared with it
         teacher_model, teacher_tokenizer = load_model(args.teacher / "model")
-        teacher_attributions = grad_x_input(teacher_model, teacher_tokenizer, explain_texts, explain_labels)
+        teacher_attributions = attribute(teacher_model, teacher_tokenizer, explain_texts, explain_labels,
+                                         method=args.attribution)
         del teacher_model
 
     def explained(label: str, model_dir: Path, compare: bool = True) -> dict[str, Any]:
@@ -286,7 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         log.info("explaining %s on %d test texts", label, len(explain_texts))
         measured = explanations[label] = measure_explanations(
             model, tokenizer, explain_texts, explain_labels, reference=teacher_attributions if compare else None,
-            k=args.top_k, seed=args.seed)
+            k=args.top_k, seed=args.seed, attribution=args.attribution)
         for kind in ("agreement", "faithfulness"):
             if f"{kind}_rows" in measured:
                 write_records_csv(measured[f"{kind}_rows"], args.out / "explanations" / f"{slug(label)}_{kind}.csv")
@@ -363,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if explanations:
         k = args.top_k
         summary["explanations"] = {
-            "texts": len(explain_texts), "k": k, "seed": args.seed,
+            "texts": len(explain_texts), "k": k, "seed": args.seed, "attribution": args.attribution,
             "rows": {label: {kind: m[kind] for kind in ("agreement", "faithfulness") if kind in m}
                      for label, m in explanations.items()},
             # does feature mapping (attribution alignment) change the agreement? same texts, paired
@@ -373,7 +368,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                       for label in ("student KD+FM", "student full")
                       if label in explanations and "student KD" in explanations},
         }
-        (args.out / "explanations.md").write_text(explanation_markdown(table, k) + "\n")
+        (args.out / "explanations.md").write_text(f"Token attributions: {args.attribution}\n\n"
+                                                  + explanation_markdown(table, k) + "\n")
 
     with open(args.out / "table.csv", "w", newline="") as handle:
         columns = list(dict.fromkeys(c for row in table for c in row))

@@ -54,3 +54,23 @@ def small_student(name: str, seed: int = 0, **overrides):
     ids, mask = encode()
     fit_vocabulary(student, ids, mask, tok.special_token_ids(), tok.pad_token_id)
     return student
+
+
+KEY_TOKEN = "great"  # the one word a key-token test model decides on
+FILLER_WORDS = "the a film plot cast story acting music scene ending".split()
+
+
+def key_token_texts(n: int) -> tuple[list[str], list[int]]:
+    """``n`` seeded 7-word texts of filler words, every second one with KEY_TOKEN at a random place
+    (label 1) and the others without it (label 0)."""
+    import random
+
+    rng = random.Random(0)
+    texts, labels = [], []
+    for i in range(n):
+        words = rng.sample(FILLER_WORDS, 7)
+        if i % 2:
+            words.insert(rng.randrange(len(words) + 1), KEY_TOKEN)
+        texts.append(" ".join(words))
+        labels.append(i % 2)
+    return texts, labels

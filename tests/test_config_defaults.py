@@ -67,8 +67,9 @@ def test_evaluate_defaults_are_the_run_configs():
     args = parse("evaluate", "--model", "m", "--data", "d", "--out", "o")
     section = RunConfig().evaluate
     first = section.attacks[0]
-    assert (args.attack, args.word_budgets, args.max_queries, args.max_edit_distance, args.examples, args.top_k) == (
-        first.attack, first.word_budgets, first.max_queries, first.max_edit_distance, section.examples, section.top_k)
+    assert (args.attack, args.word_budgets, args.max_queries, args.max_edit_distance, args.examples, args.top_k,
+            args.attribution) == (first.attack, first.word_budgets, first.max_queries, first.max_edit_distance,
+                                  section.examples, section.top_k, section.attribution)
 
 
 def test_search_scores_candidates_with_the_shared_attack_settings(tmp_path):

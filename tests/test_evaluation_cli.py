@@ -57,6 +57,18 @@ def test_evaluate_public_split_writes_examples_and_summary(workspace) -> None:
     agreement = summary["explanation_agreement"]
     assert agreement["num_examples"] == 12 and -1.0 <= agreement["mean_spearman"] <= 1.0
     assert len(_rows(out / "explanation_agreement.csv")) == 12
+    assert agreement["attribution"] == "grad_x_input"
+
+
+def test_evaluate_explains_both_models_by_the_chosen_attribution(workspace) -> None:
+    out = workspace["root"] / "ig_out"
+    assert main([
+        "evaluate", "--model", str(workspace["student"]), "--data", str(workspace["data"]), "--examples", "4",
+        "--word-budgets", "0.1", "--compare-to", str(workspace["student"]), "--attribution", "integrated_gradients",
+        "--out", str(out),
+    ]) == 0
+    agreement = json.loads((out / "summary.json").read_text())["explanation_agreement"]
+    assert agreement["attribution"] == "integrated_gradients" and agreement["mean_spearman"] == pytest.approx(1.0)
 
 
 def test_evaluate_clients_split_writes_per_client_rows(workspace) -> None:

@@ -4,18 +4,15 @@ than deleting at random) and one that ignores every token (no difference at all)
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import torch
 from torch import nn
 
 from fedrobust.evaluation.faithfulness import area, faithfulness, taken, variant
 from fedrobust.models.base import ClassifierOutput, TextClassifier
-from tests.models_helpers import tokenizer
+from tests.models_helpers import KEY_TOKEN, key_token_texts, tokenizer
 
-KEY = "great"
-FILLER = "the a film plot cast story acting music scene ending".split()
+KEY = KEY_TOKEN
 
 
 class OneTokenModel(TextClassifier):
@@ -50,15 +47,7 @@ class ConstantModel(OneTokenModel):
 
 
 def _texts(n: int = 40) -> tuple[list[str], list[int]]:
-    rng = random.Random(0)
-    texts, labels = [], []
-    for i in range(n):
-        words = rng.sample(FILLER, 7)
-        if i % 2:
-            words.insert(rng.randrange(len(words) + 1), KEY)
-        texts.append(" ".join(words))
-        labels.append(i % 2)
-    return texts, labels
+    return key_token_texts(n)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from fedrobust.evaluation.attribution_cache import AttributionCache
 from fedrobust.evaluation.attribution_cache import entry_key as _key
 from fedrobust.federated.algorithms import ClientCall, build_algorithm
 from fedrobust.federated.client_state import ClientStateStore
+from fedrobust.federated.config import without_idle_explanation_keys
 from fedrobust.federated.device_eval import personalize_and_measure
 from fedrobust.federated.device_explanations import TEACHER_ATTRIBUTIONS, prepare_teacher_attributions
 from fedrobust.federated.results import client_columns, client_rows, summarize_clients
@@ -92,6 +93,46 @@ def test_off_by_default_adds_no_column_and_keeps_the_fingerprint(federation, tmp
     assert on.fingerprint() != config.fingerprint()
 
 
+def test_the_attribution_method_reaches_the_teacher_file_and_the_devices(federation, tmp_path):
+    data_dir, model_dir = federation
+    dataset = FederatedDataset.load(data_dir)
+    devices = range(len(dataset))
+    common = dict(algorithm="local_only", rounds=0, teacher=str(model_dir), personalize={"epochs": 1, "lr": 0.05})
+    gxi = sim_config(data_dir, model_dir, **common, evaluate=EXPLAIN)
+    ig = sim_config(data_dir, model_dir, **common, evaluate={**EXPLAIN, "attribution": "integrated_gradients"})
+    assert gxi.evaluate.attribution == "grad_x_input"
+    path = prepare_teacher_attributions(gxi, dataset, devices, tokenizer_for(str(model_dir)), tmp_path)
+    assert AttributionCache.load(path).method == "grad_x_input"
+    # a device asked for integrated gradients refuses the gradient x input file instead of comparing across methods
+    with pytest.raises(DataError, match="by grad_x_input, but integrated_gradients was asked for"):
+        _device_metrics(ig, tmp_path)
+    # the server computes the file again for the new method (and reuses it after)
+    assert prepare_teacher_attributions(ig, dataset, devices, tokenizer_for(str(model_dir)), tmp_path) == path
+    assert AttributionCache.load(path).method == "integrated_gradients"
+    stamp = path.stat().st_mtime_ns
+    prepare_teacher_attributions(ig, dataset, devices, None, tmp_path)
+    assert path.stat().st_mtime_ns == stamp
+    metrics = _device_metrics(ig, tmp_path)  # the student is its own teacher: the same method agrees perfectly
+    assert metrics["global/expl_spearman"] == pytest.approx(1.0, abs=1e-6) and metrics["global/expl_top5"] == 1.0
+    with pytest.raises(DataError, match="by integrated_gradients, but grad_x_input was asked for"):
+        _device_metrics(gxi, tmp_path)
+
+
+def test_the_attribution_key_at_its_default_keeps_every_fingerprint(federation):
+    data_dir, model_dir = federation
+    common = dict(algorithm="local_only", rounds=0, teacher="t")
+    on = sim_config(data_dir, model_dir, **common, evaluate=EXPLAIN)
+    explicit = sim_config(data_dir, model_dir, **common, evaluate={**EXPLAIN, "attribution": "grad_x_input"})
+    ig = sim_config(data_dir, model_dir, **common, evaluate={**EXPLAIN, "attribution": "integrated_gradients"})
+    # the hashed mapping has no attribution key at the default: fingerprints from before the key existed hold
+    assert "attribution" not in without_idle_explanation_keys(on.to_dict())["evaluate"]
+    assert explicit.fingerprint() == on.fingerprint() != ig.fingerprint()
+    off = sim_config(data_dir, model_dir, algorithm="local_only", rounds=0, evaluate={"examples": 0})
+    off_ig = sim_config(data_dir, model_dir, algorithm="local_only", rounds=0,
+                        evaluate={"examples": 0, "attribution": "integrated_gradients"})
+    assert off_ig.fingerprint() == off.fingerprint()  # while the agreement is off the method changes nothing
+
+
 def test_the_cache_keys_by_text_and_class_and_refuses_what_it_does_not_hold(tmp_path):
     model, tok = tiny_student(), tokenizer()
     cache = AttributionCache.of(model, tok, ["good film", "bad film", "good film"], [1, 0, 1])
@@ -116,6 +157,9 @@ def test_the_setting_is_validated(federation):
         sim_config(*federation, teacher="t", evaluate={"explanation_agreement": True, "top_k": 0})
     with pytest.raises(ConfigError, match="evaluate.explanation_agreement"):
         sim_config(*federation, evaluate={"explanation_agreement": "yes"})
+    with pytest.raises(ConfigError, match="config key evaluate.attribution must be one of grad_x_input, "
+                                          "integrated_gradients, got 'shap'"):
+        sim_config(*federation, teacher="t", evaluate={"explanation_agreement": True, "attribution": "shap"})
 
 
 def test_a_teacher_on_other_tokens_is_refused_before_the_federation(federation, tmp_path):
@@ -173,7 +217,8 @@ def test_simulation_writes_the_columns_and_the_paired_change_whatever_the_cohort
     assert one == cohort and {"expl_spearman", "expl_top5", "expl_n"} <= set(one[0])
     assert all(math.isfinite(float(r["expl_spearman"])) for r in one)
     explanations = json.loads((tmp_path / "per_node_3" / "summary.json").read_text())["explanations"]
-    assert set(explanations) == {"global", "personalized", "change"}
+    assert set(explanations) == {"global", "personalized", "change", "attribution"}
+    assert explanations["attribution"] == "grad_x_input"  # the method compared, for the report
     change = explanations["change"]["expl_top5"]
     assert change["devices"] == runs[3]["clients_evaluated"] and change["ci95"][0] <= change["mean"] <= change["ci95"][1]
     assert "expl_top5 (agreement with the teacher) global" in format_summary(runs[3])

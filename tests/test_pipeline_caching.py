@@ -47,6 +47,16 @@ def test_a_changed_key_invalidates_only_its_stage_and_those_downstream(base_mapp
     # while off, changes nothing (runs from before the keys existed are reused)
     assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(explanation_agreement=True)) == federated
     assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(top_k=9)) == set()
+    # the attribution method: at its default nothing changes (runs from before the key existed are reused);
+    # integrated gradients changes the evaluate stage (its agreement is on), the federations only while theirs is
+    assert _changed(base_mapping, lambda m: m["evaluate"].update(attribution="grad_x_input")) == set()
+    assert _changed(base_mapping, lambda m: m["evaluate"].update(attribution="integrated_gradients")) == {"evaluate"}
+    agreement_off = tiny_run_mapping_copy(base_mapping)
+    agreement_off["evaluate"]["explanation_agreement"] = False
+    assert _changed(agreement_off, lambda m: m["evaluate"].update(attribution="integrated_gradients")) == set()
+    assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(attribution="integrated_gradients")) == set()
+    assert _changed(base_mapping, lambda m: m["federated"]["evaluate"].update(attribution="grad_x_input",
+                                                                              explanation_agreement=True)) == federated
     assert _changed(base_mapping, lambda m: m.update(seed=1)) == set(_fingerprints(base_mapping))
     # where and how the simulation runs does not change its results
     assert _changed(base_mapping, lambda m: m["federated"].update(simulation={"ray_address": "auto", "timeout_s": 5.0})) == set()

@@ -84,3 +84,14 @@ def test_the_study_table_reads_runs_written_before_the_metric_renames(tmp_path):
     markdown = build_report([new, old], tmp_path / "report")["markdown"].read_text()
     assert "| new |" in markdown and "0.375" in markdown
     assert "| old |" in markdown and "0.625" in markdown
+
+
+def test_the_study_paragraph_names_the_attribution_method_of_the_runs(tmp_path):
+    ig = _study_folder(tmp_path, "ig", {"student": {"natural_acc": 0.85},
+                                        "explanation_agreement": {"mean_spearman": 0.4,
+                                                                  "attribution": "integrated_gradients"}})
+    markdown = build_report([ig], tmp_path / "report_ig")["markdown"].read_text()
+    assert "token attributions (integrated gradients from a [PAD] baseline)" in markdown
+    old = _study_folder(tmp_path, "old", {"student": {"natural_acc": 0.85}, "explanation_agreement": {"mean_spearman": 0.4}})
+    markdown = build_report([old], tmp_path / "report_old")["markdown"].read_text()
+    assert "token attributions (gradient × input)" in markdown  # summaries from before the key: gradient x input

@@ -24,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from fedrobust.attacks import ATTACKS
     from fedrobust.config_schema import add_dataclass_flags
     from fedrobust.evaluation import AttackEvalConfig, ThreatModel
+    from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, attribution_methods
 
     p = subparsers.add_parser(
         "evaluate",
@@ -44,6 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--compare-to", type=Path, default=None,
                    help="second model folder (e.g. the teacher): explanation agreement on the clean examples")
     p.add_argument("--top-k", type=int, default=5, help="k of the top-k attribution overlap")
+    p.add_argument("--attribution", choices=attribution_methods(), default=DEFAULT_ATTRIBUTION,
+                   help="explanation agreement: token attributions of both models by this method "
+                        "(integrated_gradients: 32 steps from a [PAD] baseline)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=run_evaluate)
@@ -150,7 +154,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         other, other_tokenizer = load_model(args.compare_to)
         agreement_rows, agreement = explanation_agreement(
             model, other, tokenizer, clean_texts, k=args.top_k, targets=clean_labels,
-            tokenizer_b=other_tokenizer, seed=args.seed,
+            tokenizer_b=other_tokenizer, seed=args.seed, attribution=args.attribution,
         )
         write_records_csv(agreement_rows, args.out / AGREEMENT_CSV)
         summary["explanation_agreement"] = {"compare_to": str(args.compare_to), **agreement}

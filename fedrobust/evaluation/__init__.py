@@ -5,7 +5,13 @@ through it, under the names of fedrobust.evaluation.metrics."""
 from fedrobust.evaluation.agreement import explanation_agreement, spearman, top_k_overlap
 from fedrobust.evaluation.attack_eval import ClientAttackRecord, evaluate_attack, evaluate_clients, evaluate_threats
 from fedrobust.evaluation.attack_summary import summarize_attack
-from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
+from fedrobust.evaluation.attributions import (
+    ATTRIBUTIONS,
+    TokenAttributions,
+    attribute,
+    grad_x_input,
+    integrated_gradients,
+)
 from fedrobust.evaluation.config import AttackEvalConfig, DeviceAttackEvalConfig, ThreatModel
 from fedrobust.evaluation.confidence import bootstrap_mean_interval, wilson_interval
 from fedrobust.evaluation.measure import (
@@ -21,6 +27,9 @@ from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.evaluation.writing import write_records_csv, write_summary_json
 
 __all__ = [
+    "ATTRIBUTIONS",
+    "attribute",
+    "integrated_gradients",
     "AttackEvalConfig",
     "DeviceAttackEvalConfig",
     "ThreatModel",

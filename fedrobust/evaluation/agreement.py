@@ -3,7 +3,9 @@
 Per example: Spearman rank correlation of the token attributions and top-k overlap (the share
 of one model's k most important tokens that are among the other's). Special tokens ([CLS],
 [SEP]) are left out when the tokenizer names them. Attributions are compared by magnitude by
-default: a token that strongly argues against the class is still important.
+default: a token that strongly argues against the class is still important. Both models are
+explained by the same method (``attribution``: gradient x input by default, or integrated
+gradients; fedrobust.evaluation.attributions).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from fedrobust.errors import ConfigError
-from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, TokenAttributions, attribute, special_ids
 from fedrobust.evaluation.confidence import bootstrap_mean_interval
 from fedrobust.models.base import TextClassifier
 
@@ -50,18 +52,15 @@ def top_k_overlap(a: np.ndarray, b: np.ndarray, k: int) -> float:
     return len(top_a & top_b) / k
 
 
-def special_ids(tokenizer: Any) -> set[int]:
-    """The ids the tokenizer names as special ([CLS], [SEP], [PAD] ...), empty when it names none."""
-    special = getattr(tokenizer, "special_token_ids", None)
-    return set(special()) if callable(special) else set()
-
-
 def compare_attributions(
     attr_a: TokenAttributions, attr_b: TokenAttributions, special: set[int], *, k: int = 5,
     use_magnitude: bool = True,
 ) -> list[dict[str, Any]]:
     """Per-example rows (``spearman``, ``top<k>_overlap``) of two models' attributions of the same
     texts on the same tokens, special tokens left out."""
+    if attr_a.method != attr_b.method:
+        raise ConfigError(f"explanation agreement compares attributions of one method; got {attr_a.method} and "
+                          f"{attr_b.method} (compute both with the same attribution setting)")
     if attr_a.input_ids != attr_b.input_ids:
         raise ConfigError(
             "explanation agreement needs both models on the same tokens; the two tokenizers split "
@@ -107,13 +106,15 @@ def explanation_agreement(
     use_magnitude: bool = True,
     tokenizer_b: Any = None,
     seed: int = 0,
+    attribution: str = DEFAULT_ATTRIBUTION,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-example agreement rows and their means with bootstrap 95% intervals.
 
     Both models explain the same target (``targets``, else model_a's prediction) on the same
-    token sequence; a second tokenizer is accepted only if it produces identical ids.
+    token sequence, by the same ``attribution`` method (fedrobust.evaluation.attributions); a
+    second tokenizer is accepted only if it produces identical ids.
     """
-    attr_a = grad_x_input(model_a, tokenizer, texts, targets)
-    attr_b = grad_x_input(model_b, tokenizer_b or tokenizer, texts, attr_a.targets)
+    attr_a = attribute(model_a, tokenizer, texts, targets, method=attribution)
+    attr_b = attribute(model_b, tokenizer_b or tokenizer, texts, attr_a.targets, method=attribution)
     rows = compare_attributions(attr_a, attr_b, special_ids(tokenizer), k=k, use_magnitude=use_magnitude)
-    return rows, agreement_summary(rows, k=k, use_magnitude=use_magnitude, seed=seed)
+    return rows, {**agreement_summary(rows, k=k, use_magnitude=use_magnitude, seed=seed), "attribution": attribution}

@@ -1,13 +1,70 @@
-"""Token attributions by gradient x input: how much each token's embedding pushes a logit."""
+"""Token attributions: how much each token's embedding pushes one class logit.
+
+Two methods, chosen by name (``ATTRIBUTIONS``; config keys ``evaluate.attribution`` and
+``federated.evaluate.attribution``, the distillation study's ``--attribution``):
+
+- ``grad_x_input`` (the default): d logit[target] / d embedding * embedding, summed over the
+  embedding dimension. One backward pass.
+- ``integrated_gradients`` (Sundararajan et al. 2017): (embedding - baseline) times the mean
+  gradient along the straight path from a baseline to the embedding, ``steps`` midpoint Riemann
+  points (32 by default), evaluated in batches. The attributions of a text sum to
+  f(embedding) - f(baseline) for the explained logit (completeness); ``TokenAttributions.completeness``
+  carries both sides per text, so the approximation can be checked.
+
+Where attributions are taken: on ``model.embed(input_ids)`` (fedrobust.models.base). For the
+teacher (fedrobust.models.teacher.HFTeacher) that is BERT's *word* embeddings only: position and
+token-type embeddings and the embedding LayerNorm are applied inside ``classify_embeddings``. This
+matters for gradient x input: LayerNorm is invariant to scaling and shifting its input h = word +
+position + type, so its gradient g at each position is (nearly) orthogonal to h, and g . word ~=
+-g . (position + type). Gradient x input of a word embedding then mostly measures its position's
+embedding, not the token. Integrated gradients integrates the gradient along the path and keeps
+completeness whatever sits between the embedding and the logits.
+
+The integrated-gradients baseline (``baseline="pad"``, the default): every ordinary token replaced
+by the [PAD] token's embedding, while special tokens ([CLS], [SEP], [UNK], ...) and padding keep
+their own embedding (they get zero attribution, and are never ranked or compared anyway). The
+model is applied to the baseline with the text's attention mask, so it reads "a text of as many
+[PAD] tokens", with positions added by the model as for any input. ``"mask"`` uses the [MASK]
+token, ``"zero"`` zero vectors (the usual image-model choice; for BERT it is off the embedding
+manifold). Students whose embedding table keeps a zero row for padding get the zero baseline
+either way.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 from fedrobust.models.base import TextClassifier
+from fedrobust.registry import Registry
+
+DEFAULT_ATTRIBUTION = "grad_x_input"
+IG_STEPS = 32
+IG_BASELINES = ("pad", "mask", "zero")
+IG_ROWS = 256  # path points (texts x steps) per forward/backward pass
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """One text's completeness check for integrated gradients: ``attribution_sum`` should equal
+    ``logit - baseline_logit`` (the explained class's logit on the text and on the baseline)."""
+
+    logit: float
+    baseline_logit: float
+    attribution_sum: float
+
+    @property
+    def gap(self) -> float:
+        """attribution_sum - (logit - baseline_logit): the Riemann sum's error (0 when exact)."""
+        return self.attribution_sum - (self.logit - self.baseline_logit)
+
+    @property
+    def relative_gap(self) -> float:
+        """|gap| / max(|logit - baseline_logit|, 1e-6)."""
+        return abs(self.gap) / max(abs(self.logit - self.baseline_logit), 1e-6)
 
 
 @dataclass
@@ -17,8 +74,52 @@ class TokenAttributions:
     input_ids: list[list[int]]
     scores: list[torch.Tensor]  # one (L_i,) tensor per example
     targets: list[int]
+    method: str = DEFAULT_ATTRIBUTION
+    completeness: list[Completeness] | None = None  # integrated gradients only
 
 
+AttributionMethod = Callable[..., TokenAttributions]
+ATTRIBUTIONS: Registry[AttributionMethod] = Registry("attribution method")
+
+
+def special_ids(tokenizer: Any) -> set[int]:
+    """The ids the tokenizer names as special ([CLS], [SEP], [PAD] ...), empty when it names none."""
+    special = getattr(tokenizer, "special_token_ids", None)
+    return set(special()) if callable(special) else set()
+
+
+def attribution_methods() -> list[str]:
+    return ATTRIBUTIONS.names()
+
+
+def attribute(
+    model: TextClassifier,
+    tokenizer: Any,
+    texts: Sequence[str],
+    targets: Sequence[int] | None = None,
+    *,
+    method: str = DEFAULT_ATTRIBUTION,
+    **options: Any,
+) -> TokenAttributions:
+    """Token attributions by the named method (``ATTRIBUTIONS``); ``options`` go to it (e.g.
+    ``steps`` and ``baseline`` for integrated gradients). ``targets`` default to the predictions."""
+    return ATTRIBUTIONS.get(method)(model, tokenizer, texts, targets, **options)
+
+
+def _chosen(logits: torch.Tensor, targets: Sequence[int] | None, start: int) -> torch.Tensor:
+    if targets is None:
+        return logits.argmax(dim=1)
+    return torch.as_tensor(list(targets[start : start + logits.shape[0]]), dtype=torch.long)
+
+
+def _unpadded(ids: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor, out: TokenAttributions) -> None:
+    for row in range(ids.shape[0]):
+        keep = mask[row].bool()
+        out.input_ids.append(ids[row][keep].tolist())
+        out.scores.append(scores[row][keep])
+
+
+@ATTRIBUTIONS.register("grad_x_input")
 def grad_x_input(
     model: TextClassifier,
     tokenizer: Any,
@@ -28,31 +129,107 @@ def grad_x_input(
 ) -> TokenAttributions:
     """Sum over the embedding dimension of d logit[target] / d embedding * embedding.
 
-    ``targets`` defaults to each example's predicted class.
+    ``targets`` defaults to each example's predicted class. See the module docstring for where the
+    embedding is taken (the teacher: word embeddings, before position embeddings and LayerNorm).
     """
     was_training = model.training
     model.eval()
-    all_ids: list[list[int]] = []
-    all_scores: list[torch.Tensor] = []
-    all_targets: list[int] = []
+    out = TokenAttributions([], [], [], method="grad_x_input")
     try:
         for start in range(0, len(texts), batch_size):
             batch = tokenizer(list(texts[start : start + batch_size]))
             ids, mask = batch["input_ids"], batch["attention_mask"]
             embeddings = model.embed(ids).detach().requires_grad_(True)
             logits = model.classify_embeddings(embeddings, mask).logits
-            if targets is None:
-                chosen = logits.argmax(dim=1)
-            else:
-                chosen = torch.as_tensor(list(targets[start : start + batch_size]), dtype=torch.long)
+            chosen = _chosen(logits, targets, start)
             picked = logits.gather(1, chosen.unsqueeze(1)).sum()
             (gradient,) = torch.autograd.grad(picked, embeddings)
-            scores = (gradient * embeddings).sum(dim=-1).detach()
-            for row in range(ids.shape[0]):
-                keep = mask[row].bool()
-                all_ids.append(ids[row][keep].tolist())
-                all_scores.append(scores[row][keep])
-            all_targets.extend(int(t) for t in chosen)
+            _unpadded(ids, mask, (gradient * embeddings).sum(dim=-1).detach(), out)
+            out.targets.extend(int(t) for t in chosen)
     finally:
         model.train(was_training)
-    return TokenAttributions(input_ids=all_ids, scores=all_scores, targets=all_targets)
+    return out
+
+
+def _baseline_embeddings(model: TextClassifier, tokenizer: Any, ids: torch.Tensor, mask: torch.Tensor,
+                         embeddings: torch.Tensor, baseline: str) -> torch.Tensor:
+    """The text's own embedding at special tokens and padding, the reference embedding elsewhere."""
+    special = torch.tensor(sorted(special_ids(tokenizer)), dtype=ids.dtype)
+    own = (mask == 0) | torch.isin(ids, special)
+    if baseline == "zero":
+        reference = torch.zeros_like(embeddings)
+    else:
+        token = getattr(tokenizer, "pad_token_id" if baseline == "pad" else "mask_token_id", None)
+        if token is None:
+            raise ValueError(f"integrated gradients baseline {baseline!r} needs a tokenizer with "
+                             f"{'pad_token_id' if baseline == 'pad' else 'mask_token_id'}; use baseline='zero'")
+        reference = model.embed(torch.full_like(ids, int(token)))
+    return torch.where(own.unsqueeze(-1), embeddings, reference)
+
+
+@ATTRIBUTIONS.register("integrated_gradients")
+def integrated_gradients(
+    model: TextClassifier,
+    tokenizer: Any,
+    texts: Sequence[str],
+    targets: Sequence[int] | None = None,
+    *,
+    steps: int = IG_STEPS,
+    baseline: str = "pad",
+    batch_size: int = IG_ROWS,
+) -> TokenAttributions:
+    """Integrated gradients of logit[target] on ``model.embed`` (see the module docstring for the
+    baseline and where the embedding is taken): attribution_i = sum_d (x - b)_id * mean over the
+    ``steps`` midpoints alpha_k = (k + 1/2) / steps of d logit / d x_id at b + alpha_k (x - b).
+
+    ``batch_size`` is the number of path points (texts x steps) per forward/backward pass.
+    ``targets`` defaults to each example's predicted class. ``completeness`` holds, per text, the
+    explained logit on the text and on the baseline and the attributions' sum (padding excluded;
+    special tokens contribute 0)."""
+    if steps < 1:
+        raise ValueError(f"integrated gradients needs steps >= 1, got {steps}")
+    if baseline not in IG_BASELINES:
+        raise ValueError(f"unknown integrated gradients baseline {baseline!r}; one of {', '.join(IG_BASELINES)}")
+    was_training = model.training
+    model.eval()
+    out = TokenAttributions([], [], [], method="integrated_gradients", completeness=[])
+    per_pass = max(1, batch_size // steps)  # texts whose whole path fits one pass
+    try:
+        for start in range(0, len(texts), per_pass):
+            batch = tokenizer(list(texts[start : start + per_pass]))
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+            n = ids.shape[0]
+            with torch.no_grad():
+                x = model.embed(ids)
+                b = _baseline_embeddings(model, tokenizer, ids, mask, x, baseline)
+                ends = model.classify_embeddings(torch.cat([x, b]), torch.cat([mask, mask])).logits
+            chosen = _chosen(ends[:n], targets, start)
+            delta = x - b
+            gradient_sum = torch.zeros_like(x)
+            alphas = ((torch.arange(steps, dtype=torch.float64) + 0.5) / steps).to(x.dtype)
+            chunk = max(1, batch_size // n)
+            for first in range(0, steps, chunk):
+                a = alphas[first:first + chunk]
+                path = (b.unsqueeze(1) + a.view(1, -1, 1, 1) * delta.unsqueeze(1)).reshape(n * len(a), *x.shape[1:])
+                path.requires_grad_(True)
+                logits = model.classify_embeddings(path, mask.repeat_interleave(len(a), dim=0)).logits
+                picked = logits.gather(1, chosen.repeat_interleave(len(a)).unsqueeze(1)).sum()
+                (gradient,) = torch.autograd.grad(picked, path)
+                gradient_sum += gradient.detach().reshape(n, len(a), *x.shape[1:]).sum(dim=1)
+            scores = (gradient_sum / steps * delta).sum(dim=-1)
+            _unpadded(ids, mask, scores, out)
+            out.targets.extend(int(t) for t in chosen)
+            f_x = ends[:n].gather(1, chosen.unsqueeze(1)).squeeze(1)
+            f_b = ends[n:].gather(1, chosen.unsqueeze(1)).squeeze(1)
+            totals = (scores * mask.to(scores.dtype)).sum(dim=1)
+            out.completeness.extend(Completeness(float(fx), float(fb), float(total))
+                                    for fx, fb, total in zip(f_x, f_b, totals))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def completeness_gaps(attr: TokenAttributions) -> np.ndarray:
+    """Relative completeness gaps (|sum - (f(x) - f(b))| / |f(x) - f(b)|) per text; empty for a
+    method without a completeness property."""
+    return np.array([c.relative_gap for c in attr.completeness or []], dtype=np.float64)

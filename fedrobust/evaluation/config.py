@@ -15,6 +15,7 @@ thing everywhere:
     split: test                    # the device phase only: validation in runs that tune settings
     explanation_agreement: false   # the device phase only: each device's token attributions against
     top_k: 5                       #   the teacher's, before and after personalization (top-k overlap's k)
+    attribution: grad_x_input      #   by grad_x_input | integrated_gradients (32 steps, [PAD] baseline)
 
 The first attack at its first budget is the run's *primary* threat: the plain ``adversarial_acc``
 and ``attack_success_rate`` columns are measured under it; every threat also has its own columns
@@ -29,6 +30,7 @@ from typing import Any, ClassVar
 from fedrobust.attacks import ATTACKS
 from fedrobust.attacks.availability import runnable_attacks, unavailable_reason
 from fedrobust.config_schema import AT_LEAST_ONE, NON_NEGATIVE, Limit, check_all, check_limits, dotted, flag_help
+from fedrobust.evaluation.attributions import ATTRIBUTIONS, DEFAULT_ATTRIBUTION
 
 # keys of the sections this one replaced, and what they are now called
 RENAMED_KEYS = {"adversarial_examples": "examples", "max_examples": "examples", "attack_examples": "examples",
@@ -94,6 +96,15 @@ def check_attack_runs(name: str, key: str) -> None:
     if reason is not None:
         check_all([(False, f"{key}: {name} cannot run offline here: {reason}; available: "
                            f"{', '.join(runnable_attacks())}")])
+
+
+def check_attribution(method: str, key: str) -> None:
+    """Fail naming ``key`` for an attribution method that is not registered."""
+    check_all([(method in ATTRIBUTIONS, f"{key} must be one of {', '.join(ATTRIBUTIONS.names())}, got {method!r}")])
+
+
+ATTRIBUTION_HELP = ("explanation agreement: token attributions of the teacher and the models by grad_x_input | "
+                    "integrated_gradients (32 steps from a [PAD] baseline; fedrobust.evaluation.attributions)")
 
 
 def default_threats() -> list[ThreatModel]:
@@ -163,11 +174,13 @@ class DeviceAttackEvalConfig(AttackEvalConfig):
     explanation_agreement: bool = field(default=False, metadata=flag_help(
         "agreement of each device's token attributions with the teacher's, before and after personalization"))
     top_k: int = field(default=5, metadata=flag_help("explanation agreement: overlap of the k most important tokens"))
+    attribution: str = field(default=DEFAULT_ATTRIBUTION, metadata=flag_help(ATTRIBUTION_HELP))
 
     LIMITS: ClassVar[dict[str, Limit]] = {"top_k": AT_LEAST_ONE}
 
     def validate(self, where: str = "evaluate") -> None:
         super().validate(where)
         check_limits(self, where)
+        check_attribution(self.attribution, dotted(where, "attribution"))
         check_all([(self.split in DEVICE_SPLITS,
                     f"{where}.split must be one of {', '.join(DEVICE_SPLITS)}, got {self.split!r}")])

@@ -2,9 +2,13 @@
 attributions (fedrobust.evaluation.agreement: the teacher's, explaining the same gold labels) and
 faithfulness of its own (fedrobust.evaluation.faithfulness), with the flat columns a study table shows.
 
-    teacher_attr = grad_x_input(teacher, teacher_tokenizer, texts, labels)   # once per study
-    measured = measure_explanations(student, tokenizer, texts, labels, reference=teacher_attr)
+    teacher_attr = attribute(teacher, teacher_tokenizer, texts, labels, method=m)   # once per study
+    measured = measure_explanations(student, tokenizer, texts, labels, reference=teacher_attr, attribution=m)
     row.update(table_columns(measured))   # expl_spearman, expl_top5, deletion_auc_diff, ... with intervals
+
+``m`` is the attribution method (``grad_x_input`` by default, or ``integrated_gradients``): the model's
+own attributions, the agreement and the faithfulness ranking all use it, and the reference must have
+been computed with it (a mismatch is refused).
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from fedrobust.evaluation.agreement import agreement_summary, compare_attributions, special_ids
-from fedrobust.evaluation.attributions import TokenAttributions, grad_x_input
+from fedrobust.evaluation.agreement import agreement_summary, compare_attributions
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, TokenAttributions, attribute, special_ids
 from fedrobust.evaluation.device_statistics import summarize_differences
 from fedrobust.evaluation.faithfulness import FRACTIONS, faithfulness
 from fedrobust.models.base import TextClassifier
@@ -22,16 +26,18 @@ from fedrobust.models.base import TextClassifier
 def measure_explanations(
     model: TextClassifier, tokenizer: Any, texts: Sequence[str], labels: Sequence[int], *,
     reference: TokenAttributions | None = None, k: int = 5, fractions: Sequence[float] = FRACTIONS, seed: int = 0,
+    attribution: str = DEFAULT_ATTRIBUTION,
 ) -> dict[str, Any]:
     """``agreement`` / ``agreement_rows`` against ``reference`` (attributions of the same texts for
-    the gold ``labels``; left out without one) and ``faithfulness`` / ``faithfulness_rows``."""
-    measured: dict[str, Any] = {"k": k}
+    the gold ``labels`` by the same ``attribution`` method; left out without one) and
+    ``faithfulness`` / ``faithfulness_rows``."""
+    measured: dict[str, Any] = {"k": k, "attribution": attribution}
     if reference is not None:
-        own = grad_x_input(model, tokenizer, texts, labels)
+        own = attribute(model, tokenizer, texts, labels, method=attribution)
         rows = compare_attributions(own, reference, special_ids(tokenizer), k=k)
         measured["agreement_rows"], measured["agreement"] = rows, agreement_summary(rows, k=k, seed=seed)
     measured["faithfulness_rows"], measured["faithfulness"] = faithfulness(
-        model, tokenizer, texts, labels, fractions=fractions, seed=seed)
+        model, tokenizer, texts, labels, fractions=fractions, seed=seed, attribution=attribution)
     return measured
 
 

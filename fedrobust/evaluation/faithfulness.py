@@ -1,7 +1,8 @@
 """Are a model's token attributions faithful? Deletion and insertion curves against random orders.
 
-Per text, the model's prediction on the whole text is the *original class*, and its gradient x
-input attributions for that class rank the text's tokens (special tokens stay in place and are never
+Per text, the model's prediction on the whole text is the *original class*, and its attributions
+for that class (``attribution``: gradient x input by default, or integrated gradients;
+fedrobust.evaluation.attributions) rank the text's tokens (special tokens stay in place and are never
 ranked). At each fraction f of the text's n ranked tokens, ceil(f * n) tokens are taken in rank order:
 
 - deletion: they are removed from the sequence; the original class's probability should fall
@@ -28,8 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from fedrobust.evaluation.agreement import special_ids
-from fedrobust.evaluation.attributions import grad_x_input
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, attribute, special_ids
 from fedrobust.evaluation.confidence import bootstrap_mean_interval
 from fedrobust.models.base import TextClassifier
 from fedrobust.seeding import derive_seed
@@ -112,17 +112,21 @@ def faithfulness(
     modes: Sequence[str] = MODES,
     use_magnitude: bool = False,
     seed: int = 0,
+    attribution: str = DEFAULT_ATTRIBUTION,
+    attribution_options: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per-text rows (areas under each curve and their differences) and the summary: mean curves,
     mean areas and the paired attributed-minus-random differences with bootstrap 95% intervals.
 
     Tokens are ranked by signed attribution (the ones that argue most for the original class first);
-    ``use_magnitude`` ranks by absolute value instead."""
+    ``use_magnitude`` ranks by absolute value instead. ``attribution`` names the method
+    (``attribution_options``: its keyword options, e.g. ``{"steps": 64}`` for integrated gradients)."""
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ValueError(f"unknown faithfulness mode {unknown[0]!r}; one of {', '.join(MODES)}")
     fractions = sorted(float(f) for f in fractions)
-    attr = grad_x_input(model, tokenizer, texts)  # targets: the model's own predictions
+    # targets: the model's own predictions
+    attr = attribute(model, tokenizer, texts, method=attribution, **(attribution_options or {}))
     special, pad_id = special_ids(tokenizer), int(getattr(tokenizer, "pad_token_id", 0))
     sequences: dict[tuple[int, ...], int] = {}  # each distinct sequence is scored once
     plan = []  # per text: {(mode, order): [sequence index per fraction]}
@@ -152,7 +156,8 @@ def faithfulness(
             row[f"{mode}_acc_auc_diff"] = row[f"{mode}_acc_auc"] - row[f"{mode}_acc_auc_random"]
         rows.append(row)
     summary: dict[str, Any] = {"texts": len(rows), "fractions": fractions, "original_class": "the model's prediction",
-                               "ranking": "magnitude" if use_magnitude else "signed", "seed": seed}
+                               "ranking": "magnitude" if use_magnitude else "signed", "seed": seed,
+                               "attribution": attribution}
     for mode in modes:
         section: dict[str, Any] = {}
         for name in ORDERS:

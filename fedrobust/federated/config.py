@@ -38,6 +38,7 @@ from fedrobust.config_schema import (
 )
 from fedrobust.config_schema import load_config as load_config_file
 from fedrobust.errors import ConfigError
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
 from fedrobust.federated.algorithms.registry import ALGORITHMS, build_algorithm  # importing it registers every algorithm
 from fedrobust.federated.dp_scope import check_dp_scope
@@ -203,13 +204,17 @@ class SimulationConfig(FederatedSettings):
 
 
 def without_idle_explanation_keys(mapping: dict[str, Any]) -> dict[str, Any]:
-    """A config mapping without the explanation-agreement keys while that setting is off: they change
-    no result then, and runs from before the keys existed keep their fingerprint (and resume)."""
+    """A config mapping without the explanation-agreement keys while that setting is off (they change
+    no result then), and without ``evaluate.attribution`` at its default: runs from before the keys
+    existed keep their fingerprint (and resume)."""
     evaluate = mapping.get("evaluate", {})
     if evaluate.get("explanation_agreement"):
-        return mapping
+        if evaluate.get("attribution", DEFAULT_ATTRIBUTION) != DEFAULT_ATTRIBUTION:
+            return mapping
+        return {**mapping, "evaluate": {k: v for k, v in evaluate.items() if k != "attribution"}}
     mapping = {k: v for k, v in mapping.items() if k != "teacher"}
-    mapping["evaluate"] = {k: v for k, v in evaluate.items() if k not in ("explanation_agreement", "top_k")}
+    mapping["evaluate"] = {k: v for k, v in evaluate.items()
+                           if k not in ("explanation_agreement", "top_k", "attribution")}
     return mapping
 
 

@@ -4,16 +4,19 @@ token attributions with the teacher's (``evaluate.explanation_agreement``, off b
 The teacher is large, so it never goes to a device: before the federation starts, the server (or
 `fedrobust simulate`, before Ray starts) has the teacher explain every text the devices will be
 evaluated on, once per text and its gold label, into ``RUN_DIR/teacher_attributions.npz``
-(fedrobust.evaluation.attribution_cache); a resumed run reuses the file when it covers the texts.
-Each device reads it from the run directory, explains the same texts with its global and its
-personalized model (gradient x input for the gold label, as the evaluate stage does) and compares:
+(fedrobust.evaluation.attribution_cache); a resumed run reuses the file when it covers the texts by
+the configured method, and computes it again otherwise. Each device reads it from the run directory
+(refusing a file by another method), explains the same texts with its global and its personalized
+model (for the gold label, by ``evaluate.attribution``: gradient x input by default, or integrated
+gradients; fedrobust.evaluation.attributions) and compares:
 
     expl_spearman   mean Spearman rank correlation of |attributions| over the device's texts
     expl_top<k>     mean share of the teacher's k most important tokens among the model's k
     expl_n          texts with a Spearman value (at least two tokens, neither side constant)
 
 summary.json's ``explanations`` gives each phase's mean over devices with a bootstrap interval and
-the paired per-device change (personalized minus global) with its interval and Wilcoxon p.
+the paired per-device change (personalized minus global) with its interval and Wilcoxon p, and
+``attribution``, the method compared.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ import numpy as np
 
 from fedrobust.data import FederatedDataset
 from fedrobust.errors import ConfigError, DataError
-from fedrobust.evaluation.agreement import compare_attributions, special_ids
+from fedrobust.evaluation.agreement import compare_attributions
 from fedrobust.evaluation.attribution_cache import AttributionCache
-from fedrobust.evaluation.attributions import grad_x_input
+from fedrobust.evaluation.attributions import attribute, special_ids
 from fedrobust.evaluation.confidence import bootstrap_mean_interval
 from fedrobust.evaluation.device_statistics import paired_difference
 from fedrobust.models.base import TextClassifier
@@ -94,14 +97,20 @@ def prepare_teacher_attributions(config: SimulationConfig, dataset: FederatedDat
         return None
     path = Path(run_dir) / TEACHER_ATTRIBUTIONS
     texts, labels = evaluated_texts(config, dataset, devices)
-    if path.is_file() and AttributionCache.load(path).covers(texts, labels):
-        return path
+    method = config.evaluate.attribution
+    if path.is_file():
+        found = AttributionCache.load(path)
+        if found.covers(texts, labels, method):
+            return path
+        if found.method != method:
+            print(f"[explanations] {path} holds {found.method} attributions; evaluate.attribution is {method}: "
+                  "computing them again", flush=True)
     t0 = time.perf_counter()
     teacher, teacher_tokenizer = load_model(config.teacher)
     _check_same_tokens(teacher_tokenizer, tokenizer, texts, config)
-    cache = AttributionCache.of(teacher, teacher_tokenizer, texts, labels)
+    cache = AttributionCache.of(teacher, teacher_tokenizer, texts, labels, method=method)
     cache.save(path)
-    print(f"[explanations] the teacher explained {len(cache.entries)} texts once, for every device "
+    print(f"[explanations] the teacher explained {len(cache.entries)} texts once ({method}), for every device "
           f"({time.perf_counter() - t0:.1f} s) -> {path}", flush=True)
     return path
 
@@ -124,8 +133,8 @@ def explanation_metrics(call: ClientCall, model: TextClassifier, texts: Sequence
     if not path.is_file():
         raise DataError(f"{path} is missing: the server writes the teacher's attributions there before the "
                         "federation (evaluate.explanation_agreement); the run directory must be shared with the devices")
-    teacher = _cache(str(path), path.stat().st_mtime_ns).lookup(texts, labels, str(path))
-    own = grad_x_input(model, call.tokenizer, texts, labels)
+    teacher = _cache(str(path), path.stat().st_mtime_ns).lookup(texts, labels, str(path), method=settings.attribution)
+    own = attribute(model, call.tokenizer, texts, labels, method=settings.attribution)
     rows = compare_attributions(own, teacher, special_ids(call.tokenizer), k=k)
     spearman = [r["spearman"] for r in rows if not math.isnan(r["spearman"])]
     overlap = [r[f"top{k}_overlap"] for r in rows if not math.isnan(r[f"top{k}_overlap"])]

@@ -293,6 +293,8 @@ class Federation:
         if scores:
             write_scores(self.run_dir / SCORES_CSV, scores)
         clients_summary = summarize_clients(rows, seed=self.config.seed, pooled_membership=pooled_summary(scores))
+        if "explanations" in clients_summary:  # which token attributions the agreement compares
+            clients_summary["explanations"]["attribution"] = self.config.evaluate.attribution
         majority_share = self._public_majority_share()
         alarms = round_alarms(start_public if math.isfinite(start_public) else None, majority_share,
                               checkpoints.rows) + device_alarms(clients_summary)

@@ -7,7 +7,7 @@ prepare`, `fedrobust teacher` and `fedrobust distill` is a key here with the sam
     data:      fedrobust.data.prepare.DataConfig               + path
     teacher:   fedrobust.distill.teacher_pipeline.TeacherConfig + path
     distill:   fedrobust.distill.config.DistillSettings         + path (data, teacher, seed: from the run)
-    evaluate:  fedrobust.evaluation.config.AttackEvalConfig     + models, explanation_agreement, top_k
+    evaluate:  fedrobust.evaluation.config.AttackEvalConfig     + models, explanation_agreement, top_k, attribution
     federated: fedrobust.federated.config.FederatedSection       (a simulate config's settings + algorithms)
 
 A section's ``path`` key points at an artifact made earlier (your own data, teacher or student) and
@@ -29,7 +29,8 @@ from fedrobust.distill.config import DistillConfig, DistillSettings
 from fedrobust.distill.teacher_pipeline import TeacherConfig
 from fedrobust.errors import ConfigError
 from fedrobust.evaluation.config import RENAMED_KEYS as RENAMED_ATTACK_KEYS
-from fedrobust.evaluation.config import AttackEvalConfig
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION
+from fedrobust.evaluation.config import AttackEvalConfig, check_attribution
 from fedrobust.federated.config import FederatedSection, algorithm_name, check_moved_keys, entry_init, validate_section
 
 PLACEHOLDER = "<from an earlier stage>"
@@ -101,6 +102,7 @@ class EvaluateSection(AttackEvalConfig):
     models: list[str] = field(default_factory=lambda: ["student"])  # student, teacher
     explanation_agreement: bool = True  # student vs teacher token attributions on the same texts
     top_k: int = 5
+    attribution: str = DEFAULT_ATTRIBUTION  # grad_x_input | integrated_gradients, for both models
 
     RENAMED_KEYS: ClassVar[dict[str, str]] = RENAMED_ATTACK_KEYS
 
@@ -112,6 +114,7 @@ class EvaluateSection(AttackEvalConfig):
             raise ConfigError(f"config key {dotted(where, 'models')}: unknown model {unknown[0]!r}; "
                               f"choose from {', '.join(EVALUATED_MODELS)}")
         at_least(self.top_k, 1, dotted(where, "top_k"))
+        check_attribution(self.attribution, dotted(where, "attribution"))
 
 
 @dataclass

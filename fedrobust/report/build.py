@@ -46,6 +46,17 @@ def evidence_blocks(arms: list, out_dir: Path, within_runs: bool = False,
     return blocks, [curve] if curve else []
 
 
+ATTRIBUTION_NAMES = {"grad_x_input": "gradient × input",
+                     "integrated_gradients": "integrated gradients from a [PAD] baseline"}
+
+
+def _study_methods(runs: list) -> list[str]:
+    """How the evaluate stages explained (older summaries name no method: gradient x input)."""
+    found = {((r.summary.get("attack") or {}).get("explanation_agreement") or {}).get("attribution", "grad_x_input")
+             for r in runs if r.summary.get("student") or r.summary.get("teacher")}
+    return sorted(ATTRIBUTION_NAMES.get(m, m) for m in found) or [ATTRIBUTION_NAMES["grad_x_input"]]
+
+
 def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | None = None,
                  extra: list[Block] | None = None, compare_within_runs: bool = False,
                  compare_to: str | None = None) -> dict[str, Path]:
@@ -64,7 +75,7 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
         blocks += [Heading("Compressed student"), Paragraph(
             "Natural accuracy on the server's public test split; accuracy under attack on the seeded sample of it "
             "attacked in the evaluate stage; attribution ρ: mean Spearman correlation of student and teacher "
-            "token attributions (gradient × input)."), study]
+            f"token attributions ({' / '.join(_study_methods(runs))})."), study]
     images: list[Path] = []
     if arms:
         blocks += [Heading("Federated clients"), Paragraph(
@@ -75,8 +86,10 @@ def build_report(run_dirs: list[str | Path], out_dir: str | Path, title: str | N
             arms_table(arms)]
         explanations = explanation_table(arms)
         if explanations:
+            methods = sorted({ATTRIBUTION_NAMES.get(m, m) for m in (
+                arm.summary.get("explanations", {}).get("attribution", "grad_x_input") for arm in arms)})
             blocks += [Heading("Explanations before and after personalization", 3), Paragraph(
-                "Agreement of each device's token attributions (gradient × input for the gold label) with the "
+                f"Agreement of each device's token attributions ({' / '.join(methods)} for the gold label) with the "
                 "teacher's on the same texts: expl_spearman, the Spearman correlation of their magnitudes; "
                 "expl_top<k>, the share of the teacher's k most important tokens among the model's k. Means over "
                 "devices with 95% bootstrap intervals; the change is personalized minus global, paired per device."),

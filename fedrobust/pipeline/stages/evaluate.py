@@ -1,5 +1,6 @@
 """Stage `evaluate`: natural accuracy and accuracy under attack on the public test split, per model,
-and how well the student's token attributions agree with the teacher's."""
+and how well the student's token attributions agree with the teacher's (``evaluate.attribution``:
+gradient x input by default, or integrated gradients, the same method for both)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fedrobust.evaluation import (
     write_records_csv,
     write_summary_json,
 )
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
 from fedrobust.models.io import load_model
 from fedrobust.pipeline.config import RunConfig
@@ -34,7 +36,12 @@ class EvaluateStage(Stage):
     depends = ("data", "teacher", "distill")
 
     def inputs(self, config: RunConfig) -> Any:
-        return {**dataclasses.asdict(config.evaluate), "seed": config.seed}
+        inputs = {**dataclasses.asdict(config.evaluate), "seed": config.seed}
+        # the attribution method at its default, or while agreement is off, changes no result: runs from
+        # before the key existed keep their fingerprint
+        if inputs["attribution"] == DEFAULT_ATTRIBUTION or not inputs["explanation_agreement"]:
+            del inputs["attribution"]
+        return inputs
 
     def describe(self, config: RunConfig) -> str:
         section = config.evaluate  # an AttackEvalConfig with the models to attack
@@ -79,8 +86,8 @@ class EvaluateStage(Stage):
             texts, labels = [public.test_texts[i] for i in rows], [public.test_labels[i] for i in rows]
         teacher, teacher_tokenizer = load_model(folders["teacher"])
         rows, agreement = explanation_agreement(student, teacher, tokenizer, texts, k=section.top_k, targets=labels,
-                                                tokenizer_b=teacher_tokenizer, seed=seed)
+                                                tokenizer_b=teacher_tokenizer, seed=seed, attribution=section.attribution)
         write_records_csv(rows, ctx.dir / "explanation_agreement.csv")
-        print("  explanation agreement with the teacher: " + ", ".join(
+        print(f"  explanation agreement with the teacher ({section.attribution}): " + ", ".join(
             f"{k} {v:.3f}" for k, v in agreement.items() if isinstance(v, float)), flush=True)
         return agreement
