@@ -221,6 +221,17 @@ def validated(cls: type[T], mapping: Any, where: str = "") -> T:
     return config
 
 
+def named_entry(entry: Any, where: str, what: str, example: str) -> tuple[str, Any]:
+    """(name, params mapping or None) of a config entry written ``name`` or ``{name: {param: value}}``
+    (an algorithm, a server optimizer); ``what`` and ``example`` word the error."""
+    if isinstance(entry, str):
+        return entry, None
+    if isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str):
+        return next(iter(entry.items()))
+    raise ConfigError(f"config key {where} must be {what} name or a one-key mapping {{name: {{param: value}}}}, "
+                      f"e.g. {example}; got {entry!r}")
+
+
 def check_parameters(target: Any, params: dict[str, Any], where: str, skip: tuple[str, ...] = (),
                      limits: Mapping[str, Limit] | None = None) -> None:
     """Raise ConfigError for keys ``target``'s constructor does not take, of the wrong type or out of

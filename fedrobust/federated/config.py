@@ -34,6 +34,7 @@ from fedrobust.config_schema import (
     check_limits,
     dataclass_from_mapping,
     dotted,
+    named_entry,
     validated,
 )
 from fedrobust.config_schema import load_config as load_config_file
@@ -228,14 +229,7 @@ def check_teacher(config: SimulationConfig) -> None:
 def _entry(entry: Any, where: str) -> tuple[str, Any]:
     """(name, params mapping or None) of an algorithm entry: ``name`` or ``{name: {params}}``;
     the entry's ``init`` and ``server_optimizer`` are not among the algorithm's params."""
-    entry = algorithm_only(entry)
-    if isinstance(entry, str):
-        name, params = entry, None
-    elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str):
-        name, params = next(iter(entry.items()))
-    else:
-        raise ConfigError(f"config key {where} must be an algorithm name or a one-key mapping "
-                          f"{{name: {{param: value}}}}, e.g. {{ditto: {{lam: 0.1}}}}; got {entry!r}")
+    name, params = named_entry(algorithm_only(entry), where, "an algorithm", "{ditto: {lam: 0.1}}")
     if name not in ALGORITHMS:
         raise ConfigError(f"config key {where}: unknown federated algorithm {name!r}; known: {', '.join(ALGORITHMS.names())}")
     return name, params

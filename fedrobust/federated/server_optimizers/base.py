@@ -32,7 +32,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
-from fedrobust.config_schema import validated
+from fedrobust.config_schema import named_entry, validated
 from fedrobust.errors import ConfigError
 from fedrobust.registry import Registry
 
@@ -121,13 +121,7 @@ def parse_server_optimizer(entry: Any, where: str = KEY) -> tuple[type, Any] | N
     """(optimizer class, its validated Params) of ``name`` or ``{name: {param: value}}``; None: none."""
     if entry is None:
         return None
-    if isinstance(entry, str):
-        name, params = entry, None
-    elif isinstance(entry, dict) and len(entry) == 1 and isinstance(next(iter(entry)), str):
-        name, params = next(iter(entry.items()))
-    else:
-        raise ConfigError(f"config key {where} must be a server optimizer name or a one-key mapping "
-                          f"{{name: {{param: value}}}}, e.g. {{fedadam: {{eta: 0.01}}}}; got {entry!r}")
+    name, params = named_entry(entry, where, "a server optimizer", "{fedadam: {eta: 0.01}}")
     if name not in SERVER_OPTIMIZERS:
         raise ConfigError(f"config key {where}: unknown server optimizer {name!r}; known: "
                           f"{', '.join(SERVER_OPTIMIZERS.names())} (or leave it out for FedAvg's plain average)")

@@ -9,28 +9,14 @@ Flower's ``FedYogi``, unchanged (v starts at 0; no bias correction).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 from flwr.serverapp.strategy import FedYogi
 
-from fedrobust.config_schema import POSITIVE, Limit
 from fedrobust.federated.server_optimizers.base import AveragedByInner, ServerStep, register_server_optimizer
-from fedrobust.federated.server_optimizers.fedadam import BETA
-
-
-@dataclass(frozen=True)
-class FedYogiParams:
-    eta: float = 0.01
-    beta_1: float = 0.9
-    beta_2: float = 0.99
-    tau: float = 1e-3
-
-    LIMITS: ClassVar[dict[str, Limit]] = {"eta": Limit(0), "beta_1": BETA, "beta_2": BETA, "tau": POSITIVE}
+from fedrobust.federated.server_optimizers.fedadam import FedAdamParams
 
 
 @register_server_optimizer
 class ServerFedYogi(ServerStep, FedYogi, AveragedByInner):
     name = "fedyogi"
-    Params = FedYogiParams
+    Params = FedAdamParams  # the same four settings, checked the same way
     STATE = ("m_t", "v_t")
