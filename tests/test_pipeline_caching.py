@@ -39,6 +39,11 @@ def test_a_changed_key_invalidates_only_its_stage_and_those_downstream(base_mapp
     assert _changed(base_mapping, lambda m: m["evaluate"].update(examples=3)) == {"evaluate"}
     assert _changed(base_mapping, lambda m: m["distill"]["train"].update(epochs=2)) == {"distill", "evaluate"} | federated
     assert _changed(base_mapping, lambda m: m["teacher"].update(epochs=2)) == {"teacher", "distill", "evaluate"} | federated
+    # the teacher's cached attributions: at the default (or its steps alone) nothing changes; integrated gradients
+    # changes what alignment and GradMASK read, so the teacher and everything after it
+    assert _changed(base_mapping, lambda m: m["teacher"].update(attribution="grad_x_input", attribution_steps=8)) == set()
+    assert _changed(base_mapping, lambda m: m["teacher"].update(attribution="integrated_gradients")) == \
+        {"teacher", "distill", "evaluate"} | federated
     assert _changed(base_mapping, lambda m: m["data"].update(min_samples=6)) == set(_fingerprints(base_mapping))
     # the devices' validation texts are carved from their train texts: every stage may change
     assert _changed(base_mapping, lambda m: m["data"].update(validation_fraction=0.2)) == set(_fingerprints(base_mapping))

@@ -1,10 +1,17 @@
-"""Token attributions by gradient x input, taken at a model's ``embed`` output."""
+"""Token attributions on padded batches, taken at a model's ``embed`` output: gradient x input
+(differentiable, for the student's side of the alignment objective) and the teacher's cached
+attributions by either method of fedrobust.evaluation.attributions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from fedrobust.evaluation.attributions import IG_STEPS, integrated_gradients_batch
 from fedrobust.models.base import TextClassifier
+
+TEACHER_ATTRIBUTIONS = ("grad_x_input", "integrated_gradients")
 
 
 def gradient_x_input(
@@ -26,6 +33,20 @@ def attributions(
         target = logits.argmax(dim=1)
     scores = gradient_x_input(logits, embeddings, target)
     return scores.detach() * attention_mask, logits.detach()
+
+
+def teacher_attributions(
+    teacher: TextClassifier, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+    method: str = "grad_x_input", steps: int = IG_STEPS,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(attributions (B, L), logits (B, C)) for the predicted class by ``method``: gradient x input
+    or integrated gradients with ``steps`` path points and the [PAD] baseline."""
+    if method == "grad_x_input":
+        return attributions(teacher, input_ids, attention_mask)
+    if method != "integrated_gradients":
+        raise ValueError(f"unknown teacher attribution {method!r}; one of {', '.join(TEACHER_ATTRIBUTIONS)}")
+    result = integrated_gradients_batch(teacher, tokenizer, input_ids, attention_mask, steps=steps)
+    return result.scores.detach() * attention_mask, result.logits.detach()
 
 
 def top_k_positions(scores: torch.Tensor, candidates: torch.Tensor, k: int) -> torch.Tensor:

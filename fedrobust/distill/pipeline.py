@@ -26,7 +26,7 @@ from fedrobust.distill.compression.methods import COMPRESSION_METHODS, Compresse
 from fedrobust.distill.config import DistillConfig
 from fedrobust.distill.losses import OBJECTIVES, ObjectiveContext
 from fedrobust.distill.measure import latency_ms, size_bytes
-from fedrobust.distill.teacher_artifacts import MODEL_DIR, read_cache, read_metrics
+from fedrobust.distill.teacher_artifacts import MODEL_DIR, cache_attribution, read_cache, read_metrics
 from fedrobust.distill.teacher_training import TOKEN_TABLE_KEY
 from fedrobust.distill.trainer import WeightedObjective, train_student
 from fedrobust.distill.vocabulary import fit_vocabulary, kept_token_ids
@@ -112,6 +112,7 @@ class DistillInputs:
     train_orig: torch.Tensor  # public training texts used for training
     train_idx: torch.Tensor  # cache rows used for training (texts + their augmented copies)
     val_idx: torch.Tensor  # public training texts held out to pick the best epoch: the public validation
+    teacher_attribution: str = "grad_x_input"  # what the cached attributions are (alignment, GradMASK)
 
     def validation(self) -> tuple[list[str], list[int]]:
         """The public validation texts and their gold labels."""
@@ -134,7 +135,7 @@ def load_inputs(config: DistillConfig) -> DistillInputs:
     )
     return DistillInputs(
         public, tokenizer, teacher_metrics, None if table is None else table.detach(), cache, labels,
-        train_orig, train_idx, val_idx,
+        train_orig, train_idx, val_idx, cache_attribution(teacher_dir),
     )
 
 
@@ -291,6 +292,7 @@ def _train_save_and_measure(config: DistillConfig, out_dir: str | Path) -> dict[
         if "source_index" in inputs.cache else 0,
         "validation_examples": len(inputs.val_idx),
         "objectives": {o.name: o.weight for o in objectives},
+        "teacher_attribution": inputs.teacher_attribution,
         "history": compressed.history,
         "seconds": time.perf_counter() - started,
         "torch_threads": torch.get_num_threads(),

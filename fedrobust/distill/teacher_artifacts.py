@@ -50,6 +50,13 @@ def read_cache(teacher_dir: Path, texts: list[str]) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def cache_attribution(teacher_dir: Path) -> str:
+    """The attribution method of the cached teacher attributions (caches from before the key: gradient x input)."""
+    meta_path = teacher_dir / CACHE_META
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    return str(meta.get("attribution", "grad_x_input"))
+
+
 def read_metrics(teacher_dir: Path) -> dict[str, Any]:
     path = teacher_dir / METRICS
     if not path.exists():

@@ -14,12 +14,14 @@ from safetensors.torch import save as safetensors_bytes
 
 from fedrobust.config_schema import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Limit, at_least, check_limits, dotted, flag_help
 from fedrobust.data import FederatedDataset
+from fedrobust.distill.attribution import TEACHER_ATTRIBUTIONS
 from fedrobust.distill.augmentation import augment_texts
 from fedrobust.distill.measure import accuracy, latency_ms, size_bytes
 from fedrobust.distill.teacher_artifacts import METRICS, MODEL_DIR, write_cache
 from fedrobust.distill.teacher_training import finetune_teacher, teacher_outputs
 from fedrobust.distill.transfer import check_transfer_spec, transfer_texts
 from fedrobust.errors import ConfigError, DataError
+from fedrobust.evaluation.attributions import IG_STEPS
 from fedrobust.models import HFTeacher, WordPieceTokenizer, load_model, save_model
 from fedrobust.models.int8 import quantize_state_dict
 from fedrobust.models.offline import DEFAULT_TEACHER
@@ -39,6 +41,13 @@ class TeacherConfig:
     max_length: int = field(default=48, metadata=flag_help("WordPiece tokens per text, students too"))
     max_train_examples: int | None = field(default=None, metadata=flag_help("fine-tune on the first N public texts"))
     mask_top_k: int = field(default=2, metadata=flag_help("tokens masked for the cached GradMASK targets"))
+    # what the attribution-alignment objective and GradMASK read: gradient x input of BERT's word
+    # embeddings mostly measures position (fedrobust.evaluation.attributions); integrated gradients
+    # is faithful (simulations/explanation_check.py) at `attribution_steps` times the cost
+    attribution: str = field(default="grad_x_input", metadata=flag_help(
+        "the teacher's cached token attributions: grad_x_input or integrated_gradients"))
+    attribution_steps: int = field(default=IG_STEPS, metadata=flag_help(
+        "integrated gradients path points per text (attribution integrated_gradients)"))
     # teacher-labelled augmented copies of each public text (Tang et al. 2019)
     augment_copies: int = field(default=0, metadata=flag_help(
         "teacher-labelled augmented copies of each public text to cache for distillation"))
@@ -54,13 +63,16 @@ class TeacherConfig:
 
     LIMITS: ClassVar[dict[str, Limit]] = {
         **dict.fromkeys(("epochs", "batch_size", "max_length", "latency_examples", "mask_top_k", "max_train_examples",
-                         "transfer_max_texts", "threads"), AT_LEAST_ONE),
+                         "transfer_max_texts", "threads", "attribution_steps"), AT_LEAST_ONE),
         "lr": POSITIVE, "augment_copies": NON_NEGATIVE, "seed": NON_NEGATIVE}
 
     def validate(self, where: str = "") -> None:
         """Raise ConfigError naming ``<where>.<key>``, before the teacher is fine-tuned."""
         check_limits(self, where)  # again, for options built in code
         self.check_transfer(where)
+        if self.attribution not in TEACHER_ATTRIBUTIONS:
+            raise ConfigError(f"config key {dotted(where, 'attribution')}: unknown attribution {self.attribution!r}; "
+                              f"one of {', '.join(TEACHER_ATTRIBUTIONS)}")
 
     def check_transfer(self, where: str = "") -> None:
         """Fail on a bad transfer setting, naming ``<where>.transfer`` (or ``transfer_max_texts``)."""
@@ -87,11 +99,20 @@ def cache_teacher_outputs(
     transfer = transfer_texts(options.transfer, options.transfer_max_texts, options.seed, dataset.all_texts())
     log.info("caching teacher outputs on %d texts + %d augmented copies + %d transfer texts",
              len(texts), len(extra), len(transfer))
-    cache = teacher_outputs(teacher, tokenizer, texts + extra + transfer, mask_top_k=options.mask_top_k)
+    cache = teacher_outputs(teacher, tokenizer, texts + extra + transfer, mask_top_k=options.mask_top_k,
+                            attribution=options.attribution, attribution_steps=options.attribution_steps)
     cache["source_index"] = torch.tensor(list(range(len(texts))) + sources + [-1] * len(transfer), dtype=torch.long)
     write_cache(out_dir, cache, texts, {"data": str(data_dir), "max_length": tokenizer.max_length,
                                          "mask_top_k": options.mask_top_k, "augment_copies": options.augment_copies,
-                                         "transfer": options.transfer, "transfer_texts": len(transfer)})
+                                         "transfer": options.transfer, "transfer_texts": len(transfer),
+                                         **attribution_meta(options)})
+
+
+def attribution_meta(options: TeacherConfig) -> dict[str, Any]:
+    """The cache's attribution method, with its steps for integrated gradients."""
+    if options.attribution == "grad_x_input":
+        return {"attribution": options.attribution}
+    return {"attribution": options.attribution, "attribution_steps": options.attribution_steps}
 
 
 def recache_teacher(data_dir: str | Path, out_dir: str | Path, options: TeacherConfig) -> None:

@@ -1,8 +1,8 @@
 """Fine-tuning the Hugging Face teacher on the public split, and caching what distillation needs.
 
 The cache holds, for every public training text, the token ids and the teacher's logits,
-pooled features, gradient x input attributions and logits with its top-k attributed tokens
-masked, so distillation never runs the teacher again; plus one contextual token table
+pooled features, token attributions (gradient x input, or integrated gradients) and logits with
+its top-k attributed tokens masked, so distillation never runs the teacher again; plus one contextual token table
 (distill/token_table.py) to initialise students' embeddings from.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 
 import torch
 
-from fedrobust.distill.attribution import attributions, top_k_positions
+from fedrobust.distill.attribution import teacher_attributions, top_k_positions
+from fedrobust.evaluation.attributions import IG_STEPS
 from fedrobust.distill.token_table import TokenStateSums, contextual_token_table
 from fedrobust.models.teacher import HFTeacher
 
@@ -73,9 +74,11 @@ def finetune_teacher(
 
 
 def teacher_outputs(
-    teacher: HFTeacher, tokenizer: Any, texts: list[str], mask_top_k: int = 2, batch_size: int = 64
+    teacher: HFTeacher, tokenizer: Any, texts: list[str], mask_top_k: int = 2, batch_size: int = 64,
+    attribution: str = "grad_x_input", attribution_steps: int = IG_STEPS,
 ) -> dict[str, torch.Tensor]:
-    """The distillation cache for ``texts``: ids, mask, logits, features, attributions, masked logits."""
+    """The distillation cache for ``texts``: ids, mask, logits, features, attributions (by
+    ``attribution``, for the predicted class), masked logits."""
     teacher.eval()
     special = torch.tensor(tokenizer.special_token_ids())
     encoded = tokenizer(texts)  # one padding length for the whole set
@@ -89,7 +92,7 @@ def teacher_outputs(
             log.info("teacher outputs: %d/%d texts (%.0f texts/s)", start, len(texts),
                      start / (time.perf_counter() - started))
         b_ids, b_mask = ids[start : start + batch_size], mask[start : start + batch_size]
-        scores, logits = attributions(teacher, b_ids, b_mask)
+        scores, logits = teacher_attributions(teacher, tokenizer, b_ids, b_mask, attribution, attribution_steps)
         with torch.no_grad():
             output = teacher.classify_embeddings(teacher.embed(b_ids), b_mask)
             features = output.features

@@ -106,10 +106,12 @@ def attribute(
     return ATTRIBUTIONS.get(method)(model, tokenizer, texts, targets, **options)
 
 
+def _given_targets(targets: Sequence[int], start: int, count: int) -> torch.Tensor:
+    return torch.as_tensor(list(targets[start : start + count]), dtype=torch.long)
+
+
 def _chosen(logits: torch.Tensor, targets: Sequence[int] | None, start: int) -> torch.Tensor:
-    if targets is None:
-        return logits.argmax(dim=1)
-    return torch.as_tensor(list(targets[start : start + logits.shape[0]]), dtype=torch.long)
+    return logits.argmax(dim=1) if targets is None else _given_targets(targets, start, logits.shape[0])
 
 
 def _unpadded(ids: torch.Tensor, mask: torch.Tensor, scores: torch.Tensor, out: TokenAttributions) -> None:
@@ -167,6 +169,62 @@ def _baseline_embeddings(model: TextClassifier, tokenizer: Any, ids: torch.Tenso
     return torch.where(own.unsqueeze(-1), embeddings, reference)
 
 
+@dataclass(frozen=True)
+class IntegratedGradientsBatch:
+    """Integrated gradients of one padded batch: ``scores`` (B, L), zero at padding and special
+    tokens; ``targets`` (B,) the explained classes; ``logits`` and ``baseline_logits`` (B, C) on
+    the texts and on their baselines."""
+
+    scores: torch.Tensor
+    targets: torch.Tensor
+    logits: torch.Tensor
+    baseline_logits: torch.Tensor
+
+
+def check_ig_options(steps: int, baseline: str) -> None:
+    if steps < 1:
+        raise ValueError(f"integrated gradients needs steps >= 1, got {steps}")
+    if baseline not in IG_BASELINES:
+        raise ValueError(f"unknown integrated gradients baseline {baseline!r}; one of {', '.join(IG_BASELINES)}")
+
+
+def integrated_gradients_batch(
+    model: TextClassifier,
+    tokenizer: Any,
+    ids: torch.Tensor,
+    mask: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    *,
+    steps: int = IG_STEPS,
+    baseline: str = "pad",
+    rows: int = IG_ROWS,
+) -> IntegratedGradientsBatch:
+    """Integrated gradients for a tokenized batch (``ids``, ``mask``), ``rows`` path points per
+    forward/backward pass; the model is used as it is (call it in eval mode). ``targets`` default
+    to the predicted classes. See ``integrated_gradients`` for the definition."""
+    check_ig_options(steps, baseline)
+    n = ids.shape[0]
+    with torch.no_grad():
+        x = model.embed(ids)
+        b = _baseline_embeddings(model, tokenizer, ids, mask, x, baseline)
+        ends = model.classify_embeddings(torch.cat([x, b]), torch.cat([mask, mask])).logits
+    chosen = ends[:n].argmax(dim=1) if targets is None else targets.to(torch.long)
+    delta = x - b
+    gradient_sum = torch.zeros_like(x)
+    alphas = ((torch.arange(steps, dtype=torch.float64) + 0.5) / steps).to(x.dtype)
+    chunk = max(1, rows // n)
+    for first in range(0, steps, chunk):
+        a = alphas[first:first + chunk]
+        path = (b.unsqueeze(1) + a.view(1, -1, 1, 1) * delta.unsqueeze(1)).reshape(n * len(a), *x.shape[1:])
+        path.requires_grad_(True)
+        logits = model.classify_embeddings(path, mask.repeat_interleave(len(a), dim=0)).logits
+        picked = logits.gather(1, chosen.repeat_interleave(len(a)).unsqueeze(1)).sum()
+        (gradient,) = torch.autograd.grad(picked, path)
+        gradient_sum += gradient.detach().reshape(n, len(a), *x.shape[1:]).sum(dim=1)
+    scores = (gradient_sum / steps * delta).sum(dim=-1)
+    return IntegratedGradientsBatch(scores, chosen, ends[:n], ends[n:])
+
+
 @ATTRIBUTIONS.register("integrated_gradients")
 def integrated_gradients(
     model: TextClassifier,
@@ -186,10 +244,7 @@ def integrated_gradients(
     ``targets`` defaults to each example's predicted class. ``completeness`` holds, per text, the
     explained logit on the text and on the baseline and the attributions' sum (padding excluded;
     special tokens contribute 0)."""
-    if steps < 1:
-        raise ValueError(f"integrated gradients needs steps >= 1, got {steps}")
-    if baseline not in IG_BASELINES:
-        raise ValueError(f"unknown integrated gradients baseline {baseline!r}; one of {', '.join(IG_BASELINES)}")
+    check_ig_options(steps, baseline)
     was_training = model.training
     model.eval()
     out = TokenAttributions([], [], [], method="integrated_gradients", completeness=[])
@@ -198,30 +253,15 @@ def integrated_gradients(
         for start in range(0, len(texts), per_pass):
             batch = tokenizer(list(texts[start : start + per_pass]))
             ids, mask = batch["input_ids"], batch["attention_mask"]
-            n = ids.shape[0]
-            with torch.no_grad():
-                x = model.embed(ids)
-                b = _baseline_embeddings(model, tokenizer, ids, mask, x, baseline)
-                ends = model.classify_embeddings(torch.cat([x, b]), torch.cat([mask, mask])).logits
-            chosen = _chosen(ends[:n], targets, start)
-            delta = x - b
-            gradient_sum = torch.zeros_like(x)
-            alphas = ((torch.arange(steps, dtype=torch.float64) + 0.5) / steps).to(x.dtype)
-            chunk = max(1, batch_size // n)
-            for first in range(0, steps, chunk):
-                a = alphas[first:first + chunk]
-                path = (b.unsqueeze(1) + a.view(1, -1, 1, 1) * delta.unsqueeze(1)).reshape(n * len(a), *x.shape[1:])
-                path.requires_grad_(True)
-                logits = model.classify_embeddings(path, mask.repeat_interleave(len(a), dim=0)).logits
-                picked = logits.gather(1, chosen.repeat_interleave(len(a)).unsqueeze(1)).sum()
-                (gradient,) = torch.autograd.grad(picked, path)
-                gradient_sum += gradient.detach().reshape(n, len(a), *x.shape[1:]).sum(dim=1)
-            scores = (gradient_sum / steps * delta).sum(dim=-1)
-            _unpadded(ids, mask, scores, out)
-            out.targets.extend(int(t) for t in chosen)
-            f_x = ends[:n].gather(1, chosen.unsqueeze(1)).squeeze(1)
-            f_b = ends[n:].gather(1, chosen.unsqueeze(1)).squeeze(1)
-            totals = (scores * mask.to(scores.dtype)).sum(dim=1)
+            wanted = None if targets is None else _given_targets(targets, start, ids.shape[0])
+            result = integrated_gradients_batch(model, tokenizer, ids, mask, wanted, steps=steps, baseline=baseline,
+                                                rows=batch_size)
+            _unpadded(ids, mask, result.scores, out)
+            out.targets.extend(int(t) for t in result.targets)
+            picked = result.targets.unsqueeze(1)
+            f_x = result.logits.gather(1, picked).squeeze(1)
+            f_b = result.baseline_logits.gather(1, picked).squeeze(1)
+            totals = (result.scores * mask.to(result.scores.dtype)).sum(dim=1)
             out.completeness.extend(Completeness(float(fx), float(fb), float(total))
                                     for fx, fb, total in zip(f_x, f_b, totals))
     finally:

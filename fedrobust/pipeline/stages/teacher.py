@@ -31,7 +31,10 @@ class TeacherStage(Stage):
     def inputs(self, config: RunConfig) -> Any:
         if config.teacher.path:
             return provided_inputs("teacher", config.teacher.path)
-        return {**config.teacher_config().to_dict(), "cache_format": CACHE_FORMAT}
+        inputs = {**config.teacher_config().to_dict(), "cache_format": CACHE_FORMAT}
+        if inputs["attribution"] == "grad_x_input":  # the default: teachers from before the key keep their fingerprint
+            del inputs["attribution"], inputs["attribution_steps"]
+        return inputs
 
     def describe(self, config: RunConfig) -> str:
         t = config.teacher
