@@ -12,7 +12,9 @@ once per seed (the rows the figures need are enough), then summarise the folders
 
 Prints one row per study folder (the full-method student's natural accuracy and gap to the
 teacher on the public test split and on the devices' test texts, accuracy under attack and the
-paired margin over the KD-only student) and their mean, median, minimum and maximum, and writes
+paired margin over the KD-only student; when the study measured explanations, the full and KD-only
+students' agreement with the teacher's attributions (Spearman) and the full student's deletion
+faithfulness, attributed minus random) and their mean, median, minimum and maximum, and writes
 them to ``seeds.md`` / ``seeds.json`` beside the first folder.
 """
 
@@ -30,7 +32,14 @@ from distill_study import markdown
 from fedrobust.evaluation.metrics import with_current_names  # simulations/ is on the path when a script here runs
 
 # summarised across seeds; each seed's McNemar p is shown but not averaged (a mean p-value means nothing)
-SUMMARISED = ["natural_acc", "gap_points", "natural_acc_clients", "gap_points_clients", "adversarial_acc", "margin_vs_kd"]
+SUMMARISED = ["natural_acc", "gap_points", "natural_acc_clients", "gap_points_clients", "adversarial_acc", "margin_vs_kd",
+              "expl_spearman", "expl_spearman_kd", "deletion_auc_diff"]
+
+
+def _number(row: dict[str, Any] | None, column: str) -> float:
+    """The row's figure, NaN where the study did not measure it (e.g. --skip-explain)."""
+    value = (row or {}).get(column, "")
+    return float(value) if value not in ("", None) else float("nan")
 
 
 def seed_row(study_dir: Path) -> dict[str, Any]:
@@ -50,9 +59,12 @@ def seed_row(study_dir: Path) -> dict[str, Any]:
         "gap_points": round(summary["full_natural_gap_points"], 2),
         "natural_acc_clients": float(full["natural_acc_clients"]),
         "gap_points_clients": round(summary["full_natural_gap_points_clients"], 2),
-        "adversarial_acc": float(full["adversarial_acc"]) if full.get("adversarial_acc") else float("nan"),
+        "adversarial_acc": _number(full, "adversarial_acc"),
         "margin_vs_kd": paired.get("margin_points", float("nan")),
         "mcnemar_p": round(paired["mcnemar_exact_p"], 4) if paired else float("nan"),
+        "expl_spearman": _number(full, "expl_spearman"),
+        "expl_spearman_kd": _number(rows.get("student KD"), "expl_spearman"),
+        "deletion_auc_diff": _number(full, "deletion_auc_diff"),
     }
 
 

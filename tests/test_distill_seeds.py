@@ -11,13 +11,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
 import distill_seeds  # noqa: E402
 
 
-def write_study(folder: Path, seed: int, full_natural: float, full_clients: float, margin: float) -> Path:
+def write_study(folder: Path, seed: int, full_natural: float, full_clients: float, margin: float,
+                explained: bool = False) -> Path:
     folder.mkdir(parents=True)
     rows = [
         {"row": "teacher", "natural_acc": 0.81, "natural_acc_clients": 0.80, "adversarial_acc": 0.05},
         {"row": "student KD", "natural_acc": 0.75, "natural_acc_clients": 0.75, "adversarial_acc": 0.02},
         {"row": "student full", "natural_acc": full_natural, "natural_acc_clients": full_clients, "adversarial_acc": 0.1},
     ]
+    if explained:  # the teacher's own row has no agreement with itself, only faithfulness
+        for row, rho, deletion in zip(rows, ["", 0.10, 0.10 + seed / 10], [-0.3, -0.2, -0.25]):
+            row.update(expl_spearman=rho, deletion_auc_diff=deletion)
     with open(folder / "table.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -44,6 +48,16 @@ def test_seed_rows_and_their_aggregates(tmp_path, capsys, monkeypatch):
     assert mean["study"] == "mean" and mean["gap_points_clients"] == pytest.approx(100 * (0.80 - 0.7567), abs=0.01)
     assert median["margin_vs_kd"] == 6.0 and table[5]["natural_acc"] == 0.76 and table[6]["natural_acc"] == 0.78
     assert "| mean |" in capsys.readouterr().out
+
+
+def test_explanation_columns_are_summarised_and_missing_ones_are_nan(tmp_path):
+    studies = [write_study(tmp_path / f"s{k}", k, 0.78, 0.76, 8.0, explained=True) for k in range(3)]
+    rows = [distill_seeds.seed_row(d) for d in studies]
+    assert [r["expl_spearman"] for r in rows] == pytest.approx([0.1, 0.2, 0.3])
+    assert rows[0]["expl_spearman_kd"] == 0.1 and rows[0]["deletion_auc_diff"] == -0.25
+    assert distill_seeds.aggregate(rows)[0]["expl_spearman"] == pytest.approx(0.2)
+    unexplained = distill_seeds.seed_row(write_study(tmp_path / "plain", 3, 0.78, 0.76, 8.0))
+    assert unexplained["expl_spearman"] != unexplained["expl_spearman"]  # NaN: not measured, not 0
 
 
 def test_a_folder_without_the_full_row_is_refused(tmp_path):
