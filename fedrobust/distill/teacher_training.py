@@ -86,11 +86,11 @@ def teacher_outputs(
     out: dict[str, list[torch.Tensor]] = {k: [] for k in ("logits", "features", "attributions", "masked_logits")}
     weight = teacher.input_embedding_weight()
     token_sums = TokenStateSums(len(weight)) if weight is not None else None
-    started = time.perf_counter()
-    for batch_number, start in enumerate(range(0, len(texts), batch_size), start=1):
-        if batch_number % 25 == 0:  # minutes for thousands of transfer texts: say where it is
-            log.info("teacher outputs: %d/%d texts (%.0f texts/s)", start, len(texts),
-                     start / (time.perf_counter() - started))
+    started = last_report = time.perf_counter()
+    for start in range(0, len(texts), batch_size):
+        if time.perf_counter() - last_report > 60:  # minutes for thousands of texts, or for integrated gradients
+            last_report = time.perf_counter()
+            log.info("teacher outputs: %d/%d texts (%.1f texts/s)", start, len(texts), start / (last_report - started))
         b_ids, b_mask = ids[start : start + batch_size], mask[start : start + batch_size]
         scores, logits = teacher_attributions(teacher, tokenizer, b_ids, b_mask, attribution, attribution_steps)
         with torch.no_grad():
