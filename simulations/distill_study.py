@@ -5,7 +5,10 @@ Rows (one training run each, same data, seed and schedule; only the named part c
   <student> CE                    cross-entropy only, gold labels only (no teacher-labelled copies)
   <student> KD                    CE + knowledge distillation (Hinton et al.)
   <student> KD+FM                 + explainable feature mapping (InfoNCE representations,
-                                    gradient x input attribution alignment)
+                                    attribution alignment with the teacher's cached attributions:
+                                    gradient x input, or integrated gradients for a teacher cached
+                                    with `fedrobust teacher --attribution integrated_gradients`;
+                                    column teacher_attribution)
   <student> full                  + adversarial objectives (embedding PGD, GradMASK,
                                     discrete DeepWordBug examples)
   <student> full + int8           the full student's int8 artifact
@@ -161,7 +164,7 @@ def table_row(
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    columns = list(rows[0])
+    columns = list(dict.fromkeys(c for row in rows for c in row))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
@@ -175,7 +178,8 @@ def _interval(row: dict[str, Any], column: str) -> str:
 
 def explanation_markdown(table: list[dict[str, Any]], k: int) -> str:
     """The explanation columns of the table, each figure with its 95% interval."""
-    rows = [{"row": r["row"], "ρ with teacher": _interval(r, "expl_spearman"),
+    rows = [{"row": r["row"], "alignment reads": r.get("teacher_attribution", ""),
+             "ρ with teacher": _interval(r, "expl_spearman"),
              f"top-{k} overlap": _interval(r, f"expl_top{k}"),
              "deletion AUC (attributed / random)": f"{r['deletion_auc']:.3f} / {r['deletion_auc_random']:.3f}",
              "deletion attributed − random": _interval(r, "deletion_auc_diff"),
@@ -324,12 +328,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[label].update(natural_acc=natural, natural_acc_clients=clients_acc)
         table.append(table_row(label, s, teacher_metrics["params"], natural, clients_acc,
                                attacked(label, run_dir / STUDENT_DIR)))
+        # what attribution alignment and GradMASK read (the teacher's cache: fedrobust teacher --attribution)
+        table[-1]["teacher_attribution"] = metrics.get("teacher_attribution", "grad_x_input")
         table[-1].update(explained(label, run_dir / STUDENT_DIR))
         if label == "student full":
             int8 = {**s, "val_natural_acc": s.get("val_natural_acc_int8")}
             table.append(table_row("student full + int8", int8, teacher_metrics["params"],
                                    *test_accuracies(run_dir / STUDENT_INT8_DIR),
                                    attacked("student full + int8", run_dir / STUDENT_INT8_DIR)))
+            table[-1]["teacher_attribution"] = table[-2]["teacher_attribution"]
             table[-1].update(explained("student full + int8", run_dir / STUDENT_INT8_DIR))
 
     summary: dict[str, Any] = {

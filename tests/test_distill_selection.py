@@ -148,6 +148,8 @@ def test_the_study_reports_the_selected_config_on_test_with_paired_margins(tiny,
     with open(tmp_path / "study" / "table.csv") as handle:
         rows = {r["row"]: r for r in csv.DictReader(handle)}
     assert set(rows) == {"teacher", "student KD", "student KD+FM", "student full", "student full + int8"}
+    assert rows["student full"]["teacher_attribution"] == rows["student KD"]["teacher_attribution"] == "grad_x_input"
+    assert rows["teacher"]["teacher_attribution"] == ""
     for label, row in rows.items():
         for mode in ("deletion", "insertion"):
             low, mean, high = (float(row[f"{mode}_auc_diff{s}"]) for s in ("_ci95_low", "", "_ci95_high"))
