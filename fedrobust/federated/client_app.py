@@ -8,7 +8,9 @@ Handlers:
 - evaluate: the final phase per device: natural and adversarial metrics of the global model,
   then personalization, then the same metrics of the personalized model. Where every device of
   the message measures the same received model, the global phase's attacks of the whole cohort
-  run first as one batch (fedrobust.federated.device_eval.cohort_global_attacks).
+  run first as one batch (fedrobust.federated.device_eval.cohort_global_attacks), and with
+  ``personalize.engine: stacked`` the devices are personalized together
+  (fedrobust.federated.device_eval.cohort_personalized_models).
 A device that raises is reported as failed in the reply; the other devices go on. Each device done
 is noted in the phase's progress log (fedrobust.federated.progress_log), so that the server can tell a
 node that is working through a large cohort from one that stopped.
@@ -30,7 +32,7 @@ from fedrobust.federated.algorithms.registry import import_algorithm_module
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, pack_reply
 from fedrobust.federated.config import SimulationConfig
-from fedrobust.federated.device_eval import cohort_global_attacks, personalize_and_measure
+from fedrobust.federated.device_eval import cohort_global_attacks, cohort_personalized_models, personalize_and_measure
 from fedrobust.federated.fault_injection import InjectedClientFailure, inject_faults  # noqa: F401 (re-exported)
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, note_progress
 from fedrobust.federated.sparse_rows import sparse_update
@@ -138,10 +140,17 @@ def evaluate(message: Message, context: Context) -> Message:
         log.debug("the cohort's pooled global-phase attacks failed", exc_info=True)
         global_attacks = {}
     note_progress(str(node.settings.get(PROGRESS_LOG_KEY, "")), -1)
+    try:
+        personalized = cohort_personalized_models(
+            node.algorithm, node.config, node.devices, node.base_model, worker_cache.tokenizer_for(node.config.model),
+            worker_cache.federated_dataset(node.config.data), int(node.settings["server-round"]))
+    except Exception as exc:  # e.g. a student the stacked engine cannot take: every device says why
+        personalized = dict.fromkeys(node.devices, exc)
+    note_progress(str(node.settings.get(PROGRESS_LOG_KEY, "")), -1)
     for device in node.devices:
         try:
             metrics[device] = MetricRecord(personalize_and_measure(node.algorithm, node.device_call(device),
-                                                                   global_attacks.get(device)))
+                                                                   global_attacks.get(device), personalized.get(device)))
         except Exception as exc:
             failed[device] = _failure(device, exc)
         node.done(device)

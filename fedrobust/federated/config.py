@@ -76,6 +76,9 @@ class LocalTrainConfig:
                                           "adversarial_epsilon": NON_NEGATIVE, "adversarial_steps": AT_LEAST_ONE}
 
 
+PERSONALIZATION_ENGINES = ("per_device", "stacked")
+
+
 @dataclass
 class PersonalizeConfig:
     """On-device personalization after the federated rounds."""
@@ -89,6 +92,11 @@ class PersonalizeConfig:
     adversarial_epsilon: float = 0.05
     adversarial_steps: int = 1
     dp: DPConfig = field(default_factory=DPConfig)
+    # per_device: each device fine-tunes alone (torch's packed GRU); stacked: a node fine-tunes its
+    # devices together (fedrobust.federated.stacked_personalization; bigru_attention students, all
+    # weights, no DP or adversarial objective). The two give different (equally good) models, so
+    # the choice is part of the results; within one engine, results do not depend on devices_per_node.
+    engine: str = "per_device"
 
     # epochs 0: the personalized model is the global one
     LIMITS: ClassVar[dict[str, Limit]] = {**LocalTrainConfig.LIMITS, "adapter_dim": AT_LEAST_ONE}
@@ -206,8 +214,11 @@ class SimulationConfig(FederatedSettings):
 
 def without_idle_explanation_keys(mapping: dict[str, Any]) -> dict[str, Any]:
     """A config mapping without the explanation-agreement keys while that setting is off (they change
-    no result then), and without ``evaluate.attribution`` at its default: runs from before the keys
-    existed keep their fingerprint (and resume)."""
+    no result then), without ``evaluate.attribution`` and ``personalize.engine`` at their defaults:
+    runs from before the keys existed keep their fingerprint (and resume)."""
+    personalize = mapping.get("personalize")
+    if isinstance(personalize, dict) and personalize.get("engine", "per_device") == "per_device":
+        mapping = {**mapping, "personalize": {k: v for k, v in personalize.items() if k != "engine"}}
     evaluate = mapping.get("evaluate", {})
     if evaluate.get("explanation_agreement"):
         if evaluate.get("attribution", DEFAULT_ATTRIBUTION) != DEFAULT_ATTRIBUTION:
@@ -336,6 +347,13 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
         (not (personalize.dp.enabled and personalize.adversarial),
          f"{k('personalize.dp')} cannot be combined with {k('personalize.adversarial')} (DP-SGD here takes one "
          f"forward pass per step); set {k('personalize.adversarial')}: false"),
+        (personalize.engine in PERSONALIZATION_ENGINES,
+         f"{k('personalize.engine')} must be one of {', '.join(PERSONALIZATION_ENGINES)}, got {personalize.engine!r}"),
+        (personalize.engine != "stacked" or (personalize.params == "all" and not personalize.adversarial
+                                             and not personalize.dp.enabled),
+         f"{k('personalize.engine')} stacked trains every weight without DP-SGD or an adversarial objective; "
+         f"set {k('personalize.params')}: all, {k('personalize.adversarial')}: false and no {k('personalize.dp')}, "
+         f"or {k('personalize.engine')}: per_device"),
         (settings.privacy.rounds.mode != "server_adaptive" or engine.devices_per_node == 1,
          f"{k('privacy.rounds.mode')} server_adaptive counts clipped updates per Flower message; "
          f"set {k('simulation.devices_per_node')}: 1"),

@@ -12,14 +12,19 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any, Sequence
 
+import torch
+
 from fedrobust.data import FederatedDataset
 from fedrobust.evaluation.attack_eval import TextPool
 from fedrobust.evaluation.baselines import majority_accuracy
 from fedrobust.evaluation.measure import attack_metrics_pooled, measure
 from fedrobust.evaluation.metrics import MAJORITY_ACC
+from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms import Algorithm, ClientCall
+from fedrobust.federated.algorithms.base import personalize_settings
 from fedrobust.federated.device_explanations import explanation_metrics
 from fedrobust.federated.device_privacy import privacy_metrics
+from fedrobust.federated.stacked_personalization import DeviceJob, eligible, personalize_stacked
 from fedrobust.models.base import TextClassifier
 from fedrobust.seeding import derive_seed
 
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from fedrobust.federated.config import SimulationConfig
 
 PHASES = ("global", "personalized")
+STACK_DEVICES = 32  # devices personalized together: more saves little and holds more activations
 
 
 def attack_seed(config: SimulationConfig, device: int) -> int:
@@ -57,12 +63,70 @@ def cohort_global_attacks(
     return dict(zip(devices, attack_metrics_pooled(model, tokenizer, pools, settings)))
 
 
+def stacks_personalization(algorithm: Algorithm, config: SimulationConfig) -> bool:
+    """Whether the cohort's personalization runs on the stacked engine: asked for, and the algorithm
+    personalizes by fine-tuning the model every device received (not its own way, as Ditto does)."""
+    return (config.personalize.engine == "stacked" and shares_received_model(algorithm) and algorithm.personalizes
+            and type(algorithm).personalized_model is Algorithm.personalized_model)
+
+
+def cohort_personalized_models(
+    algorithm: Algorithm, config: SimulationConfig, devices: Sequence[int], model: TextClassifier, tokenizer: Any,
+    dataset: FederatedDataset, server_round: int,
+) -> dict[int, TextClassifier | Exception]:
+    """Every device's personalized model for ``personalize.engine: stacked``
+    (fedrobust.federated.stacked_personalization), the devices fine-tuned together from the received
+    ``model`` in stacks of at most ``STACK_DEVICES`` devices of one shape; empty when the cohort does not stack
+    (``stacks_personalization``). A stack that fails is run device by device, so that a failure is
+    pinned on its device (the device's entry is the exception); a device alone gives the same bits."""
+    if not stacks_personalization(algorithm, config):
+        return {}
+    settings = personalize_settings(config)
+    if not eligible(model, settings):
+        embedding = type(getattr(model, "embedding", None)).__name__
+        raise ConfigError(f"personalize.engine stacked needs a bigru_attention student with a factorized embedding; "
+                          f"{config.model} is a {type(model).__name__} with a {embedding}: "
+                          f"use personalize.engine: per_device")
+    out: dict[int, TextClassifier | Exception] = {}
+    jobs: dict[int, DeviceJob] = {}
+    for device in devices:
+        data = dataset.client(device)
+        if not data.split(config.evaluate.split)[1]:
+            continue  # never scored, never personalized (personalize_and_measure)
+        if settings.epochs == 0 or not data.train_texts:  # what train_locally does: nothing
+            out[device] = copy.deepcopy(model)
+            continue
+        encoded = tokenizer(list(data.train_texts))
+        seed = derive_seed(config.seed, "personalize", server_round, device)
+        jobs[device] = DeviceJob(model, encoded["input_ids"], encoded["attention_mask"],
+                                 torch.as_tensor(list(data.train_labels), dtype=torch.long), seed)
+    try:
+        out.update(_stacked(list(jobs), jobs, settings, tokenizer.max_length))
+    except Exception:  # one device's trouble must not fail the others: find it
+        for device in jobs:
+            try:
+                out.update(_stacked([device], jobs, settings, tokenizer.max_length))
+            except Exception as exc:
+                out[device] = exc
+    return out
+
+
+def _stacked(devices: list[int], jobs: dict[int, DeviceJob], settings: Any, max_length: int) -> dict[int, TextClassifier]:
+    models = personalize_stacked([jobs[d] for d in devices], settings.epochs, settings.lr, settings.batch_size,
+                                 max_length, max_stack=STACK_DEVICES)
+    return dict(zip(devices, models))
+
+
 def personalize_and_measure(
     algorithm: Algorithm, call: ClientCall, global_attacks: dict[str, float] | None = None,
+    personalized: TextClassifier | Exception | None = None,
 ) -> dict[str, float | int]:
     """Flat metrics as the server expects them: ``<phase>/<metric>`` plus sizes and the partition id.
     ``global_attacks``: the global phase's attack metrics, already measured for the cohort
-    (``cohort_global_attacks``)."""
+    (``cohort_global_attacks``); ``personalized``: the device's personalized model, already made for
+    the cohort (``cohort_personalized_models``; an exception there fails this device)."""
+    if isinstance(personalized, Exception):
+        raise personalized
     data, settings = call.data, call.config.evaluate
     seed = attack_seed(call.config, call.partition_id)
     # the received weights, kept before global_model() may load device state into them, for the
@@ -75,7 +139,8 @@ def personalize_and_measure(
     results["global"].update(explanation_metrics(call, global_model, texts, labels))
     # a device with no texts of evaluate.split is never scored: it is not personalized, and its
     # accuracies stay NaN (never 0.0), which every summary leaves out
-    personalized = algorithm.personalized_model(call) if labels else None
+    if personalized is None:
+        personalized = algorithm.personalized_model(call) if labels else None
     results["personalized"] = (
         results["global"] if personalized is None
         else {**measure(personalized, call.tokenizer, texts, labels, settings, seed),
