@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from fedrobust.evaluation.attributions import IG_STEPS, integrated_gradients_batch
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, IG_STEPS, integrated_gradients_batch
 from fedrobust.models.base import TextClassifier
 
 TEACHER_ATTRIBUTIONS = ("grad_x_input", "integrated_gradients")
@@ -37,7 +37,7 @@ def attributions(
 
 def teacher_attributions(
     teacher: TextClassifier, tokenizer: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-    method: str = "grad_x_input", steps: int = IG_STEPS,
+    method: str = DEFAULT_ATTRIBUTION, steps: int = IG_STEPS,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(attributions (B, L), logits (B, C)) for the predicted class by ``method``: gradient x input
     or integrated gradients with ``steps`` path points and the [PAD] baseline."""

@@ -33,6 +33,7 @@ from fedrobust.distill.vocabulary import fit_vocabulary, kept_token_ids
 from fedrobust.data import FederatedDataset
 from fedrobust.errors import DataError
 from fedrobust.evaluation import accuracy, predict
+from fedrobust.evaluation.attribution_base import DEFAULT_ATTRIBUTION
 from fedrobust.models import STUDENTS, TextClassifier, WordPieceTokenizer, build_student, load_model, save_model
 from fedrobust.models.io import FP32_WEIGHTS, INT8_WEIGHTS, WEIGHT_FILES
 from fedrobust.seeding import reproducible_torch
@@ -112,7 +113,7 @@ class DistillInputs:
     train_orig: torch.Tensor  # public training texts used for training
     train_idx: torch.Tensor  # cache rows used for training (texts + their augmented copies)
     val_idx: torch.Tensor  # public training texts held out to pick the best epoch: the public validation
-    teacher_attribution: str = "grad_x_input"  # what the cached attributions are (alignment, GradMASK)
+    teacher_attribution: str = DEFAULT_ATTRIBUTION  # what the cached attributions are (alignment, GradMASK)
 
     def validation(self) -> tuple[list[str], list[int]]:
         """The public validation texts and their gold labels."""

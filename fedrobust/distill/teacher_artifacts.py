@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fedrobust.errors import DataError
+from fedrobust.evaluation.attribution_base import DEFAULT_ATTRIBUTION
 
 MODEL_DIR, METRICS, CACHE, CACHE_META = "model", "metrics.json", "cache.safetensors", "cache.json"
 
@@ -54,7 +55,7 @@ def cache_attribution(teacher_dir: Path) -> str:
     """The attribution method of the cached teacher attributions (caches from before the key: gradient x input)."""
     meta_path = teacher_dir / CACHE_META
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return str(meta.get("attribution", "grad_x_input"))
+    return str(meta.get("attribution", DEFAULT_ATTRIBUTION))
 
 
 def read_metrics(teacher_dir: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from fedrobust.distill.teacher_artifacts import METRICS, MODEL_DIR, write_cache
 from fedrobust.distill.teacher_training import finetune_teacher, teacher_outputs
 from fedrobust.distill.transfer import check_transfer_spec, transfer_texts
 from fedrobust.errors import ConfigError, DataError
-from fedrobust.evaluation.attributions import IG_STEPS
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, IG_STEPS
 from fedrobust.models import HFTeacher, WordPieceTokenizer, load_model, save_model
 from fedrobust.models.int8 import quantize_state_dict
 from fedrobust.models.offline import DEFAULT_TEACHER
@@ -44,7 +44,7 @@ class TeacherConfig:
     # what the attribution-alignment objective and GradMASK read: gradient x input of BERT's word
     # embeddings mostly measures position (fedrobust.evaluation.attributions); integrated gradients
     # is faithful (simulations/explanation_check.py) at `attribution_steps` times the cost
-    attribution: str = field(default="grad_x_input", metadata=flag_help(
+    attribution: str = field(default=DEFAULT_ATTRIBUTION, metadata=flag_help(
         "the teacher's cached token attributions: grad_x_input or integrated_gradients"))
     attribution_steps: int = field(default=IG_STEPS, metadata=flag_help(
         "integrated gradients path points per text (attribution integrated_gradients)"))

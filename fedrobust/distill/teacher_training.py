@@ -2,8 +2,8 @@
 
 The cache holds, for every public training text, the token ids and the teacher's logits,
 pooled features, token attributions (gradient x input, or integrated gradients) and logits with
-its top-k attributed tokens masked, so distillation never runs the teacher again; plus one contextual token table
-(distill/token_table.py) to initialise students' embeddings from.
+its top-k attributed tokens masked, so distillation never runs the teacher again; plus one
+contextual token table (distill/token_table.py) to initialise students' embeddings from.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from fedrobust.distill.attribution import teacher_attributions, top_k_positions
-from fedrobust.evaluation.attributions import IG_STEPS
 from fedrobust.distill.token_table import TokenStateSums, contextual_token_table
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION, IG_STEPS
 from fedrobust.models.teacher import HFTeacher
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def finetune_teacher(
 
 def teacher_outputs(
     teacher: HFTeacher, tokenizer: Any, texts: list[str], mask_top_k: int = 2, batch_size: int = 64,
-    attribution: str = "grad_x_input", attribution_steps: int = IG_STEPS,
+    attribution: str = DEFAULT_ATTRIBUTION, attribution_steps: int = IG_STEPS,
 ) -> dict[str, torch.Tensor]:
     """The distillation cache for ``texts``: ids, mask, logits, features, attributions (by
     ``attribution``, for the predicted class), masked logits."""

@@ -21,7 +21,7 @@ from fedrobust.evaluation.measure import attack_metrics_pooled, measure
 from fedrobust.evaluation.metrics import MAJORITY_ACC
 from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms import Algorithm, ClientCall
-from fedrobust.federated.algorithms.base import personalize_settings
+from fedrobust.federated.algorithms.base import device_seed, personalize_settings
 from fedrobust.federated.device_explanations import explanation_metrics
 from fedrobust.federated.device_privacy import privacy_metrics
 from fedrobust.federated.stacked_personalization import DeviceJob, eligible, personalize_stacked
@@ -97,7 +97,7 @@ def cohort_personalized_models(
             out[device] = copy.deepcopy(model)
             continue
         encoded = tokenizer(list(data.train_texts))
-        seed = derive_seed(config.seed, "personalize", server_round, device)
+        seed = device_seed(config, "personalize", server_round, device)
         jobs[device] = DeviceJob(model, encoded["input_ids"], encoded["attention_mask"],
                                  torch.as_tensor(list(data.train_labels), dtype=torch.long), seed)
     try:

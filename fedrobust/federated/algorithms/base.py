@@ -35,6 +35,12 @@ class NoParams:
     """The settings of an algorithm that has none."""
 
 
+def device_seed(config: SimulationConfig, purpose: str, server_round: int, partition_id: int) -> int:
+    """The seed of one device's ``purpose`` (e.g. "personalize") in one round: ``ClientCall.seed``, for
+    code that works on a cohort without a call per device."""
+    return derive_seed(config.seed, purpose, server_round, partition_id)
+
+
 @dataclass
 class ClientCall:
     """Everything one device call sees."""
@@ -52,7 +58,7 @@ class ClientCall:
     reply_records: dict[str, ArrayRecord] = field(default_factory=dict)
 
     def seed(self, purpose: str) -> int:
-        return derive_seed(self.config.seed, purpose, self.server_round, self.partition_id)
+        return device_seed(self.config, purpose, self.server_round, self.partition_id)
 
     def received_weights(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().clone() for k, v in self.model.state_dict().items()}

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fedrobust.distill.teacher_pipeline import run_teacher
+from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION
 from fedrobust.pipeline.config import RunConfig
 from fedrobust.pipeline.stages.base import Stage, StageContext
 from fedrobust.pipeline.stages.provided import provided_folder, provided_inputs
@@ -32,7 +33,7 @@ class TeacherStage(Stage):
         if config.teacher.path:
             return provided_inputs("teacher", config.teacher.path)
         inputs = {**config.teacher_config().to_dict(), "cache_format": CACHE_FORMAT}
-        if inputs["attribution"] == "grad_x_input":  # the default: teachers from before the key keep their fingerprint
+        if inputs["attribution"] == DEFAULT_ATTRIBUTION:  # the default: teachers from before the key keep their fingerprint
             del inputs["attribution"], inputs["attribution_steps"]
         return inputs
 
