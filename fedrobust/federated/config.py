@@ -46,6 +46,10 @@ from fedrobust.federated.dp_scope import check_dp_scope
 from fedrobust.federated.server_optimizers import parse_server_optimizer
 from fedrobust.privacy.config import DPConfig, PrivacyConfig
 
+# In a DP federation's fingerprint: results from before DP-SGD clipped each text's own gradient
+# (opacus_compat.PackedBatchOrder) are not reused.
+DP_PER_SAMPLE_ORDER_FIX = 1
+
 PARAM_GROUPS = ("all", "head", "adapters")
 DEFAULT_ALGORITHM = "robust_student"
 # The model every algorithm of a federation starts from: "student" the distilled student (the
@@ -209,6 +213,8 @@ class SimulationConfig(FederatedSettings):
         """Hash of everything that changes results (engine settings do not)."""
         relevant = {k: v for k, v in without_idle_explanation_keys(self.to_dict()).items() if k != "simulation"}
         relevant["inject_failure_fraction"] = self.simulation.inject_failure_fraction
+        if self.personalize.dp.enabled:
+            relevant["dp_per_sample_order"] = DP_PER_SAMPLE_ORDER_FIX
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -38,7 +38,13 @@ from fedrobust.privacy.accounting import (
     report_for_history,
 )
 from fedrobust.privacy.config import DPConfig
-from fedrobust.privacy.opacus_compat import check_trainable_by_opacus, from_opacus, incompatible, to_opacus
+from fedrobust.privacy.opacus_compat import (
+    PackedBatchOrder,
+    check_trainable_by_opacus,
+    from_opacus,
+    incompatible,
+    to_opacus,
+)
 
 
 def poisson_schedule(n: int, batch_size: int, epochs: int) -> tuple[float, int]:
@@ -138,6 +144,7 @@ def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parame
         optimizer.attach_step_hook(add_penalty_gradient)
 
     private_model.train()
+    packed_order = PackedBatchOrder(model)
     losses = []
     for _ in range(settings.epochs):
         for batch in private_loader.batch_sampler:
@@ -149,8 +156,10 @@ def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parame
             logits = private_model(encoded["input_ids"][index], encoded["attention_mask"][index])
             loss = F.cross_entropy(logits, targets[index])
             loss.backward()
+            packed_order.restore()
             optimizer.step()
             losses.append(float(loss.detach()))
+    packed_order.remove()
     # The engine's accountant counted this training's steps; the earlier ones join them in one
     # history, evaluated with the same accountant class through a cache (many devices share it).
     this_training = compose(engine.accountant.history)

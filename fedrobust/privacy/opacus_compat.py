@@ -1,10 +1,19 @@
 """Make a student trainable by Opacus: its per-sample gradient hooks know nn.Linear, nn.Embedding,
 norms and convolutions but not nn.GRU / nn.LSTM, so those are swapped for Opacus's DP layers
-(same math, same state-dict keys, weights copied) and swapped back after training."""
+(same math, same state-dict keys, weights copied) and swapped back after training.
+
+Opacus's DP recurrent layers give the per-sample gradients of a PackedSequence in packed order
+(texts sorted by length, longest first), while every other layer gives them in the batch's order;
+``PackedBatchOrder`` puts them back in the batch's order before the optimizer clips, or each
+text's "per-sample" norm would add up parts of different texts' gradients and the clipping would
+not bound any one text's contribution (measured with opacus 1.6: a length-sorted permutation of
+the GRU rows; tests/test_privacy_dp_packed_order.py)."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 
 from fedrobust.errors import ConfigError
 
@@ -74,3 +83,40 @@ def check_trainable_by_opacus(model: nn.Module) -> None:
     errors = ModuleValidator.validate(model, strict=False)
     if errors:
         raise incompatible(model, "; ".join(str(e) for e in errors[:3]))
+
+
+class PackedBatchOrder:
+    """Reorders the per-sample gradients of a model's Opacus recurrent layers into the batch's order.
+
+    Forward pre-hooks record each layer's last PackedSequence input; ``restore`` (after the backward,
+    before the optimizer's step) indexes the layer's ``grad_sample`` rows with that packing's
+    ``unsorted_indices``, the permutation pad_packed_sequence applies to the outputs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        from opacus.layers import DPGRU, DPLSTM
+
+        self._unsorted: dict[nn.Module, torch.Tensor | None] = {}
+        self._handles = []
+        for module in model.modules():
+            if isinstance(module, (DPGRU, DPLSTM)):
+                self._unsorted[module] = None
+                self._handles.append(module.register_forward_pre_hook(self._record))
+
+    def _record(self, module: nn.Module, args: tuple) -> None:
+        packed = args[0] if args else None
+        self._unsorted[module] = packed.unsorted_indices if isinstance(packed, PackedSequence) else None
+
+    def restore(self) -> None:
+        for module, unsorted in self._unsorted.items():
+            if unsorted is None:
+                continue
+            for p in module.parameters():
+                sample = getattr(p, "grad_sample", None)
+                if isinstance(sample, torch.Tensor) and len(sample) == len(unsorted):
+                    p.grad_sample = sample.index_select(0, unsorted)
+            self._unsorted[module] = None
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
