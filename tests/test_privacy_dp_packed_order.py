@@ -4,6 +4,7 @@ Both tests fail without that reordering on a batch whose texts have different le
 
 import copy
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -19,9 +20,18 @@ TEXTS = ["bad", "a truly wonderful and moving film with a great cast", "dull plo
 LABELS = [0, 1, 0, 1, 0, 1]
 
 
-def _student():
-    model = tiny_student(seed=3, num_labels=2)
-    model.dropout.p = 0.0  # the per-example references below are deterministic
+def _student(name: str = "bigru_attention", spec: dict | None = None):
+    import fedrobust.models.students  # noqa: F401
+    from fedrobust.models.registry import build_student
+
+    if spec is None:
+        model = tiny_student(seed=3, num_labels=2)
+    else:
+        torch.manual_seed(3)
+        model = build_student(name, num_labels=2, vocab_size=tokenizer().vocab_size, **spec)
+    for module in model.modules():  # the per-example references below are deterministic
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
     return model
 
 
@@ -59,6 +69,20 @@ def test_per_sample_gradients_of_the_dp_gru_are_each_texts_own():
     raw = _opacus_per_sample_gradients(model, reorder=False)
     assert any(not torch.allclose(raw[name][i], expected[i][name], atol=1e-6)
                for name in gru_names for i in range(len(TEXTS))), "the batch did not exercise the packing order"
+    _assert_each_texts_own(model, expected)
+
+
+@pytest.mark.parametrize("name, spec", [
+    ("bigru_attention", {"embedding": {"kind": "factorized", "dim": 16, "rank": 8}, "hidden": 16}),
+    ("bigru_attention", {"embedding": {"kind": "pruned", "dim": 8}, "hidden": 8}),
+    ("prado", {"projection_dim": 32, "dim": 16, "channels": 8}),
+])
+def test_per_sample_gradients_of_every_student_dp_trains_whole_are_each_texts_own(name, spec):
+    model = _student(name, spec)
+    _assert_each_texts_own(model, _single_example_gradients(model))
+
+
+def _assert_each_texts_own(model, expected: list[dict[str, torch.Tensor]]) -> None:
     restored = _opacus_per_sample_gradients(model, reorder=True)
     for name, per_sample in restored.items():
         for i in range(len(TEXTS)):
