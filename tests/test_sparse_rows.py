@@ -61,3 +61,56 @@ def test_cohort_replies_are_expanded_in_place_against_their_own_message(flower_r
     expand_replies(messages + messages[:1], replies + [None])  # an unanswered message is skipped
     assert _same_bytes(replies[0].content["device-0.arrays"], local)
     assert _same_bytes(replies[1].content["device-1.arrays"], other_local)
+
+
+def _device_contents(sent: ArrayRecord, count: int) -> tuple[list[RecordDict], list[RecordDict]]:
+    """(sparse replies, the same replies with whole tables) of ``count`` devices with unequal weights;
+    one device changes most rows, so its table travels whole."""
+    from flwr.app import MetricRecord
+
+    rng = np.random.default_rng(1)
+    sparse, dense = [], []
+    for device in range(count):
+        local = {k: sent[k].numpy().copy() for k in sent.keys()}
+        table = local["embedding.weight"]
+        share = 0.9 if device == 2 else 0.02
+        rows = rng.choice(len(table), size=int(share * len(table)), replace=False)
+        table[rows] += rng.normal(size=(len(rows), table.shape[1])).astype(np.float32)
+        local["gru.weight"] += rng.normal(size=local["gru.weight"].shape).astype(np.float32)
+        metrics = MetricRecord({"num-examples": int(rng.integers(1, 40)), "train-loss": 0.5})
+        reply = sparse_update(_record(**local), sent)
+        sparse.append(RecordDict({"arrays": reply, "metrics": metrics}))
+        dense.append(RecordDict({"arrays": dense_update(reply, sent), "metrics": metrics}))
+    assert any(k.endswith(ROWS) for k in sparse[0]["arrays"].keys())
+    assert not any(k.endswith(ROWS) for k in sparse[2]["arrays"].keys())
+    return sparse, dense
+
+
+def test_weighted_mean_of_sparse_replies_is_flowers_mean_of_whole_tables_bit_for_bit():
+    from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
+
+    from fedrobust.federated.sparse_rows import weighted_mean
+
+    sent, _ = _sent_and_local()
+    sparse, dense = _device_contents(sent, count=7)
+    assert _same_bytes(weighted_mean(sparse, "num-examples", sent), aggregate_arrayrecords(dense, "num-examples"))
+    # the first device's table whole, the later ones sparse: the same again
+    mixed = [dense[0], *sparse[1:]]
+    assert _same_bytes(weighted_mean(mixed, "num-examples", sent), aggregate_arrayrecords(dense, "num-examples"))
+
+
+def test_only_the_plain_weighted_mean_reads_sparse_replies():
+    from fedrobust.federated.algorithms.scaffold import ScaffoldStrategy
+    from fedrobust.federated.strategy import SeededFedAvg, reads_sparse_replies
+
+    sent, _ = _sent_and_local()
+    plain = SeededFedAvg(fraction_evaluate=0.0)
+    assert not reads_sparse_replies(plain)  # nothing sent yet
+    plain.sent = sent
+    assert reads_sparse_replies(plain)
+    plain.uniform_weights = True
+    assert not reads_sparse_replies(plain)
+    scaffold = ScaffoldStrategy.__new__(ScaffoldStrategy)
+    scaffold.sent, scaffold.uniform_weights = sent, False
+    assert not reads_sparse_replies(scaffold)
+    assert not reads_sparse_replies(object())

@@ -22,6 +22,7 @@ import copy
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -35,8 +36,8 @@ from fedrobust.federated.config import SimulationConfig
 from fedrobust.federated.device_eval import cohort_global_attacks, cohort_personalized_models, personalize_and_measure
 from fedrobust.federated.fault_injection import InjectedClientFailure, inject_faults  # noqa: F401 (re-exported)
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, note_progress
-from fedrobust.federated.sparse_rows import sparse_update
-from fedrobust.federated.transport import load_arrays, to_arrays
+from fedrobust.federated.sparse_rows import sparse_state_update
+from fedrobust.federated.transport import exchanged_state, load_arrays, to_arrays
 from fedrobust.models.base import TextClassifier
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class NodeCall:
     devices: list[int]
     server_records: dict[str, ArrayRecord] = field(default_factory=dict)  # beside the weights (ClientCall)
     received: ArrayRecord | None = None  # the weights as the message carried them
+    sent_tables: dict[str, np.ndarray] = field(default_factory=dict)  # received tables as numpy, read once
 
     def device_call(self, device: int) -> ClientCall:
         config, settings = self.config, self.settings
@@ -72,6 +74,14 @@ class NodeCall:
             state=ClientStateStore(str(settings["run-dir"]), f"{device:06d}"),
             server_records=self.server_records,
         )
+
+    def reply_arrays(self, model: TextClassifier) -> ArrayRecord:
+        """The device's shared weights, large tables as their changed rows (sparse_rows)."""
+        keys = self.algorithm.shared_keys(model)
+        if self.received is None:
+            return to_arrays(model, keys)
+        state = {key: tensor.numpy() for key, tensor in exchanged_state(model, keys).items()}
+        return sparse_state_update(state, self.received, self.sent_tables)
 
     def done(self, device: int) -> None:
         note_progress(str(self.settings.get(PROGRESS_LOG_KEY, "")), device)
@@ -120,7 +130,7 @@ def train(message: Message, context: Context) -> Message:
         finally:
             node.done(device)
         # only the table rows the device changed travel back (the server rebuilds the rest)
-        arrays[device] = sparse_update(to_arrays(call.model, node.algorithm.shared_keys(call.model)), node.received)
+        arrays[device] = node.reply_arrays(call.model)
         extra[device] = call.reply_records
         metrics[device] = MetricRecord({"num-examples": call.data.n_train, "train-loss": result["train_loss"],
                                         "partition-id": device})

@@ -40,6 +40,7 @@ from fedrobust.federated.failures import FederationError, federation_error, reas
 from fedrobust.federated.membership_pool import SCORES_CSV, pooled_summary, take_scores, write_scores
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, ProgressLog
 from fedrobust.federated.sparse_rows import expand_replies
+from fedrobust.federated.strategy import reads_sparse_replies
 from fedrobust.federated.results import client_columns, client_rows, summarize_clients, write_csv, write_summary
 from fedrobust.federated.server_optimizers import ServerStep, with_server_optimizer
 from fedrobust.federated.transport import load_arrays, to_arrays
@@ -227,7 +228,8 @@ class Federation:
             problem = shortfall(f"round {server_round}", asked, ok, config.simulation, config.seed)
             if problem:  # before the checkpoint: a rerun does this round again
                 raise federation_error(problem, failures, str(self.run_dir))
-            expand_replies(messages, delivery.replies)  # whole tables again where only changed rows came back
+            if not reads_sparse_replies(strategy):
+                expand_replies(messages, delivery.replies)  # whole tables again where only changed rows came back
             ok_replies = [r for r in delivery.answered if not r.has_error()]
             arrays, metrics = strategy.aggregate_train(server_round, ok_replies)
             row = {

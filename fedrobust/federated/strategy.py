@@ -23,6 +23,7 @@ from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
 from fedrobust.federated.cohorts import DEVICES_KEY, unpack_reply
+from fedrobust.federated.sparse_rows import weighted_mean
 from fedrobust.seeding import derive_seed
 
 
@@ -44,6 +45,7 @@ class SeededSampling:
         return {}
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        self.sent = arrays  # what sparse replies are read against
         chosen = set(self.sample_devices(server_round))
         config["server-round"] = server_round
         extra = self.train_records(server_round)
@@ -68,8 +70,21 @@ class SeededSampling:
         contents = list(per_device.values())
         if not contents:
             return None, None
-        arrays = mean_arrayrecords(contents) if self.uniform_weights else aggregate_arrayrecords(contents, self.weighted_by_key)
+        if self.uniform_weights:
+            arrays = mean_arrayrecords(contents)
+        elif self.reads_sparse_replies():
+            arrays = weighted_mean(contents, self.weighted_by_key, self.sent)
+        else:
+            arrays = aggregate_arrayrecords(contents, self.weighted_by_key)
         return arrays, self.train_metrics_aggr_fn(contents, self.weighted_by_key)
+
+    def reads_sparse_replies(self) -> bool:
+        """Whether ``aggregate_train`` takes replies as devices sent them, tables as changed rows
+        (fedrobust.federated.sparse_rows): the plain weighted mean does; a strategy that reads the
+        devices' arrays its own way (SCAFFOLD, a wrapper, equal weights) gets whole tables."""
+        return (not self.uniform_weights and getattr(self, "sent", None) is not None
+                and type(self).aggregate_train is SeededSampling.aggregate_train
+                and type(self).aggregate_devices is SeededSampling.aggregate_devices)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         """Arrays the strategy carries from one round to the next, for the checkpoint; none here."""
@@ -77,6 +92,12 @@ class SeededSampling:
 
     def restore_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Continue from a checkpoint's ``state_arrays``."""
+
+
+def reads_sparse_replies(strategy) -> bool:
+    """Whether the server may hand ``strategy`` the train replies as the devices sent them (only the
+    changed rows of large tables); wrappers (round DP, server optimizers) get whole tables."""
+    return isinstance(strategy, SeededSampling) and strategy.reads_sparse_replies()
 
 
 def mean_arrayrecords(contents: list[RecordDict]) -> ArrayRecord:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from flwr.app import ArrayRecord
 
 from fedrobust.models.base import TextClassifier
@@ -15,8 +16,13 @@ def exchanged_keys(model: TextClassifier, keys: list[str] | None = None) -> list
 
 
 def to_arrays(model: TextClassifier, keys: list[str] | None = None) -> ArrayRecord:
+    return ArrayRecord(exchanged_state(model, keys))
+
+
+def exchanged_state(model: TextClassifier, keys: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """The tensors ``to_arrays`` puts in its record, in its order."""
     state = model.state_dict()
-    return ArrayRecord({k: state[k].detach().cpu() for k in exchanged_keys(model, keys)})
+    return {k: state[k].detach().cpu() for k in exchanged_keys(model, keys)}
 
 
 def load_arrays(model: TextClassifier, arrays: ArrayRecord) -> None:
