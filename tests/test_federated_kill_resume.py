@@ -76,3 +76,33 @@ def test_sigkill_then_resume_keeps_the_adaptive_clipping_bound(tmp_path):
             return [float(row["dp_clipping_norm"]) for row in csv.DictReader(handle)]
 
     assert bounds(cut) == bounds(full) and bounds(full)[0] == 0.01 and len(set(bounds(full))) == 3
+
+
+def test_sigkill_during_the_final_phase_then_resume_keeps_the_nodes_that_finished(tmp_path):
+    """The final phase (personalize and measure every device) keeps each node's reply as it arrives:
+    killed after some nodes replied, the rerun sends only the others and writes the same clients.csv."""
+    data_dir, model_dir = make_federation(tmp_path, num_owners=6)
+    config = tmp_path / "sim.yaml"
+    # one device per node and many personalization epochs: the phase has a message of seconds per device
+    config.write_text(yaml.safe_dump({
+        "data": str(data_dir), "model": str(model_dir), "algorithm": "fedavg_ft", "rounds": 1, "fraction_train": 1.0,
+        "local": {"epochs": 1, "batch_size": 8}, "personalize": {"epochs": 150}, "evaluate": {"examples": 2},
+        "simulation": {"devices_per_node": 1},
+    }))
+    full = tmp_path / "full"
+    subprocess.run(_command(config, full), check=True, capture_output=True)
+    assert not (full / "evaluation_replies").exists()  # removed once the summary is written
+    cut = tmp_path / "cut"
+
+    def kept() -> int:
+        return len(list((cut / "evaluation_replies").glob("*/*.pb")))
+
+    sigkill_when(_command(config, cut), lambda: kept() >= 2, timeout_s=300)
+    before = kept()
+    nodes = len({row["partition_id"] for row in csv.DictReader(open(full / "clients.csv"))})  # one device each
+    assert 2 <= before < nodes and not (cut / "summary.json").exists(), "the kill should land mid-phase"
+    resumed = subprocess.run(_command(config, cut), check=True, capture_output=True, text=True)
+    assert "resuming after round 1/1" in resumed.stdout
+    assert f"the results of {before} of {nodes} nodes were kept by an interrupted run" in resumed.stdout
+    assert (cut / "clients.csv").read_text() == (full / "clients.csv").read_text()
+    assert not (cut / "evaluation_replies").exists()

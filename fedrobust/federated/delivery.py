@@ -78,13 +78,15 @@ def deliver(grid: Grid, messages: Sequence[Message], clock: StallClock, max_retr
             progress: ProgressLog | None = None,
             retry_node: Callable[[int, int], int] | None = None,
             on_resend: Callable[[list[int], int, float], None] | None = None,
+            on_reply: Callable[[int, Message], None] | None = None,
             poll_s: float = POLL_S,
             now: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep) -> Delivery:
     """Push ``messages`` and collect one reply per message, resending stalled ones.
 
     ``retry_node(index, attempt)`` picks the node of a resend (default: the same node);
-    ``on_resend(indices, attempt, window_s)`` is told before each resend.
+    ``on_resend(indices, attempt, window_s)`` is told before each resend; ``on_reply(index, reply)``
+    of each message's first reply as it arrives.
     """
     count = len(messages)
     replies: list[Message | None] = [None] * count
@@ -115,6 +117,8 @@ def deliver(grid: Grid, messages: Sequence[Message], clock: StallClock, max_retr
                 replies[index] = reply
                 pending.discard(index)
                 advanced = True
+                if on_reply:
+                    on_reply(index, reply)
         if progress is not None and progress.size() != seen:
             seen, advanced = progress.size(), True
         t = now()

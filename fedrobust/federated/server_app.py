@@ -18,7 +18,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MessageType, RecordDict
@@ -36,6 +36,7 @@ from fedrobust.federated.alarms import device_alarms, round_alarms
 from fedrobust.federated.config import SimulationConfig, load_config
 from fedrobust.federated.delivery import Delivery, StallClock, deliver
 from fedrobust.federated.device_explanations import prepare_teacher_attributions
+from fedrobust.federated.evaluation_replies import EvaluationReplies, KeptReply, forget_evaluation_replies
 from fedrobust.federated.failures import FederationError, federation_error, reason_counts, shortfall
 from fedrobust.federated.membership_pool import SCORES_CSV, pooled_summary, take_scores, write_scores
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, ProgressLog
@@ -158,7 +159,8 @@ class Federation:
         share = majority_accuracy(sample[1], sample[1])
         return round(share, 4) if math.isfinite(share) else None
 
-    def _send(self, grid: Grid, messages: list[Message], phase: str, progress: ProgressLog) -> Delivery:
+    def _send(self, grid: Grid, messages: list[Message], phase: str, progress: ProgressLog,
+              on_reply: Callable[[int, Message], None] | None = None) -> Delivery:
         """Deliver a phase's messages, resending stalled ones (in cohort mode to the next node)."""
         engine = self.config.simulation
         cohorts = engine.devices_per_node > 1 and len(self.nodes_in_order) > 1
@@ -175,7 +177,7 @@ class Federation:
                   f"again, try {attempt}/{engine.max_retries + 1}", flush=True)
 
         return deliver(grid, messages, self.clock, engine.max_retries, progress=progress,
-                       retry_node=retry_node, on_resend=on_resend)
+                       retry_node=retry_node, on_resend=on_resend, on_reply=on_reply)
 
     def _collect(self, delivery: Delivery, sent: list[Message], where: str) -> tuple[dict[int, RecordDict], dict[str, str]]:
         """Per-device records of the replies, and the devices that failed or never answered (client id -> why)."""
@@ -262,7 +264,7 @@ class Federation:
         print(f"[personalize + evaluate] {total} clients on {len(messages)} nodes ({config.evaluate.describe()} on "
               f"{examples} test texts each) ...", flush=True)
         t0 = time.perf_counter()
-        delivery = self._send(grid, messages, "personalize + evaluate", progress)
+        delivery = self._send_keeping_replies(grid, messages, arrays, progress)
         per_device, _ = self._collect(delivery, messages, "personalize+evaluate")
         rows, scores = [], []
         for device in sorted(per_device):
@@ -271,6 +273,29 @@ class Federation:
             rows += client_rows(config.label, device, self.dataset.client_ids[device], metrics)
         print(f"[personalize + evaluate] {len(per_device)}/{total} clients ok in {time.perf_counter() - t0:.1f} s", flush=True)
         return rows, scores
+
+    def _send_keeping_replies(self, grid: Grid, messages: list[Message], arrays: ArrayRecord,
+                              progress: ProgressLog) -> Delivery:
+        """The final phase's delivery, each reply kept as it arrives (fedrobust.federated.evaluation_replies);
+        messages whose reply an interrupted run kept are not sent again."""
+        kept_replies = EvaluationReplies(self.run_dir, self.config.fingerprint(), arrays)
+        asked = [[int(d) for d in m.content["config"][DEVICES_KEY]] for m in messages]
+        kept = [kept_replies.load(devices) for devices in asked]
+        todo = [i for i, content in enumerate(kept) if content is None]
+        if len(todo) < len(messages):
+            print(f"[personalize + evaluate] resuming: the results of {len(messages) - len(todo)} of {len(messages)} "
+                  f"nodes were kept by an interrupted run", flush=True)
+
+        def keep(index: int, reply: Message) -> None:
+            if not reply.has_error():
+                kept_replies.save(asked[todo[index]], reply.content)
+
+        sent = self._send(grid, [messages[i] for i in todo], "personalize + evaluate", progress, on_reply=keep)
+        replies: list[Any] = [KeptReply(content) if content is not None else None for content in kept]
+        tries = [0] * len(messages)
+        for index, reply, count in zip(todo, sent.replies, sent.tries):
+            replies[index], tries[index] = reply, count
+        return Delivery(replies, tries, sent.resends, sent.waited_s)
 
     def run(self, grid: Grid) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -330,6 +355,7 @@ class Federation:
         write_summary(self.run_dir / SUMMARY, summary)
         if error:  # the tables stay for inspection, but the run did not succeed
             raise error
+        forget_evaluation_replies(self.run_dir)
         return summary
 
 
