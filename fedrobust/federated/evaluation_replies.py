@@ -74,7 +74,6 @@ class EvaluationReplies:
         return True
 
 
-
 class KeptReply:
     """A kept reply where the phase reads a Flower reply (its content; never an error)."""
 

@@ -63,14 +63,21 @@ def _sent_table(key: str, array: np.ndarray, received: ArrayRecord, cache: dict[
     """The received counterpart of a large table ``array`` (same shape and dtype), else None."""
     if array.ndim < 2 or array.shape[0] < MIN_ROWS or key not in received:
         return None
-    if key not in cache:
-        cache[key] = received[key].numpy()
-    sent = cache[key]
+    sent = _read_once(received, key, cache)
     return sent if sent.shape == array.shape and sent.dtype == array.dtype else None
 
 
-def dense_update(reply: ArrayRecord, received: ArrayRecord) -> ArrayRecord:
-    """The device's whole arrays from a ``sparse_update`` reply and the weights the round sent."""
+def _read_once(record: ArrayRecord, key: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """``record[key].numpy()``, decoded once per ``cache`` (an Array holds bytes, decoded on every call)."""
+    if key not in cache:
+        cache[key] = record[key].numpy()
+    return cache[key]
+
+
+def dense_update(reply: ArrayRecord, received: ArrayRecord, sent_tables: dict[str, np.ndarray] | None = None
+                 ) -> ArrayRecord:
+    """The device's whole arrays from a ``sparse_update`` reply and the weights the round sent
+    (``sent_tables``: their tables already decoded, shared by the devices of one message)."""
     if not any(key.endswith(ROWS) for key in reply.keys()):
         return reply
     out = ArrayRecord()
@@ -81,7 +88,7 @@ def dense_update(reply: ArrayRecord, received: ArrayRecord) -> ArrayRecord:
             out[key] = reply[key]
             continue
         name = key[: -len(ROWS)]
-        table = received[name].numpy().copy()
+        table = _read_once(received, name, {} if sent_tables is None else sent_tables).copy()
         table[reply[key].numpy()] = reply[name + VALUES].numpy()
         out[name] = Array(table)
     return out
@@ -94,9 +101,10 @@ def expand_replies(sent: list[Message], replies: list[Message | None]) -> None:
         if reply is None or reply.has_error() or "arrays" not in message.content:
             continue
         content: RecordDict = reply.content
+        sent_tables: dict[str, np.ndarray] = {}
         for key in list(content.array_records.keys()):
             if key.endswith(".arrays"):
-                content[key] = dense_update(content[key], message.content["arrays"])
+                content[key] = dense_update(content[key], message.content["arrays"], sent_tables)
 
 
 def weighted_mean(contents: list[RecordDict], weight_key: str, sent: ArrayRecord) -> ArrayRecord:
@@ -108,7 +116,7 @@ def weighted_mean(contents: list[RecordDict], weight_key: str, sent: ArrayRecord
     weights = [float(next(iter(c.metric_records.values()))[weight_key]) for c in contents]
     total = sum(weights)
     out: dict[str, np.ndarray] = {}
-    sent_tables: dict[str, np.ndarray] = {}  # an Array holds bytes: read each sent table once
+    sent_tables: dict[str, np.ndarray] = {}
     for content, weight in zip(contents, weights):
         factor = weight / total
         for record in content.array_records.values():
@@ -120,9 +128,7 @@ def weighted_mean(contents: list[RecordDict], weight_key: str, sent: ArrayRecord
                     continue
                 name = key[: -len(ROWS)]
                 rows, values = record[key].numpy(), record[name + VALUES].numpy() * factor
-                if name not in sent_tables:
-                    sent_tables[name] = sent[name].numpy()
-                unchanged = sent_tables[name] * factor
+                unchanged = _read_once(sent, name, sent_tables) * factor
                 if name not in out:
                     unchanged[rows] = values
                     out[name] = unchanged
