@@ -46,9 +46,10 @@ from fedrobust.federated.dp_scope import check_dp_scope
 from fedrobust.federated.server_optimizers import parse_server_optimizer
 from fedrobust.privacy.config import DPConfig, PrivacyConfig
 
-# In a DP federation's fingerprint: results from before DP-SGD clipped each text's own gradient
-# (opacus_compat.PackedBatchOrder) are not reused.
-DP_PER_SAMPLE_ORDER_FIX = 1
+# In a DP federation's fingerprint, so that no result of an earlier DP-SGD is reused: 1 when each
+# text's own gradient was first clipped (opacus_compat.PackedBatchOrder), 2 when the BiGRU-attention
+# student's per-sample gradients came from fedrobust.privacy.stacked_dp_sgd (other random draws).
+DP_SGD_VERSION = 2
 
 PARAM_GROUPS = ("all", "head", "adapters")
 DEFAULT_ALGORITHM = "robust_student"
@@ -214,7 +215,7 @@ class SimulationConfig(FederatedSettings):
         relevant = {k: v for k, v in without_idle_explanation_keys(self.to_dict()).items() if k != "simulation"}
         relevant["inject_failure_fraction"] = self.simulation.inject_failure_fraction
         if self.personalize.dp.enabled:
-            relevant["dp_per_sample_order"] = DP_PER_SAMPLE_ORDER_FIX
+            relevant["dp_per_sample_order"] = DP_SGD_VERSION
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 

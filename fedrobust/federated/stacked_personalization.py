@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 from fedrobust.models.embeddings import FactorizedEmbedding
 from fedrobust.models.students.bigru_attention import BiGRUAttentionStudent
+from fedrobust.models.students.bigru_attention_stacked import stacked_logits
 from fedrobust.privacy.accounting import clear_dp_report
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which local training uses
@@ -95,50 +96,6 @@ def _stack(per_device: list[dict[str, torch.Tensor]], table_rows: int) -> dict[s
             parts = [F.pad(p, (0, 0, 0, table_rows - p.shape[0])) for p in parts]
         stacked[name] = torch.stack([p.contiguous() for p in parts]).clone().requires_grad_(True)
     return stacked
-
-
-def _gru_direction(gates_in: torch.Tensor, mask: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-                   reverse: bool) -> torch.Tensor:
-    """One GRU direction over (K, B, L, 3H) input gates; positions where ``mask`` is 0 keep the state
-    and output zeros (as a packed sequence would)."""
-    k, b, length, three_h = gates_in.shape
-    hidden = three_h // 3
-    state = gates_in.new_zeros(k, b, hidden)
-    outputs: list[torch.Tensor] = [gates_in.new_zeros(0)] * length
-    steps = range(length - 1, -1, -1) if reverse else range(length)
-    keep_all = mask[..., None]
-    for t in steps:
-        gates_h = torch.baddbmm(b_hh, state, w_hh)
-        x_t = gates_in[:, :, t]
-        reset_update = torch.sigmoid(x_t[..., :2 * hidden] + gates_h[..., :2 * hidden])
-        reset, update = reset_update[..., :hidden], reset_update[..., hidden:]
-        candidate = torch.tanh(x_t[..., 2 * hidden:] + reset * gates_h[..., 2 * hidden:])
-        new_state = candidate + update * (state - candidate)  # (1 - z) n + z h
-        keep = keep_all[:, :, t]
-        state = torch.where(keep, new_state, state)
-        outputs[t] = state
-    # past a text's end the state is kept; its outputs there are zero (as a packed sequence's)
-    return torch.stack(outputs, dim=2) * keep_all
-
-
-def _logits(p: dict[str, torch.Tensor], rows: torch.Tensor, mask: torch.Tensor, embedding_drop: torch.Tensor,
-            feature_drop: torch.Tensor) -> torch.Tensor:
-    """(K, B, C) logits of the stacked model on compact row indices ``rows`` (K, B, L), with the
-    dropout masks already scaled by 1 / (1 - p)."""
-    k, b, length = rows.shape
-    height = p["table"].shape[1]
-    flat_rows = (rows + torch.arange(k)[:, None, None] * height).reshape(-1)
-    looked_up = F.embedding(flat_rows, p["table"].reshape(k * height, -1)).reshape(k, b * length, -1)
-    embedded = torch.bmm(looked_up, p["project"]) * embedding_drop.reshape(k, b * length, -1)
-    states = []
-    for suffix, reverse in (("", False), ("_r", True)):
-        gates_in = torch.baddbmm(p["b_ih" + suffix], embedded, p["w_ih" + suffix]).reshape(k, b, length, -1)
-        states.append(_gru_direction(gates_in, mask, p["w_hh" + suffix], p["b_hh" + suffix], reverse))
-    both = torch.cat(states, dim=-1).reshape(k, b * length, -1)
-    scores = torch.bmm(torch.tanh(torch.baddbmm(p["att_b"], both, p["att_w"])), p["att_v"]).reshape(k, b, length)
-    weights = torch.softmax(scores.masked_fill(~mask, torch.finfo(scores.dtype).min), dim=-1)
-    pooled = torch.bmm(weights.reshape(k * b, 1, length), both.reshape(k * b, length, -1)).reshape(k, b, -1)
-    return torch.baddbmm(p["head_b"], pooled * feature_drop, p["head_w"])
 
 
 class _StackedAdam:
@@ -250,7 +207,7 @@ def _personalize(jobs: list[DeviceJob], epochs: int, lr: float, batch_size: int,
     optimizer = _StackedAdam(params, lr, k)
     for step in range(steps):
         real = real_all[:, step]
-        logits = _logits(params, rows_all[:, step], mask_all[:, step], drop_e[:, step], drop_f[:, step])
+        logits = stacked_logits(params, rows_all[:, step], mask_all[:, step], drop_e[:, step], drop_f[:, step])
         losses = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels_all[:, step].reshape(-1),
                                  reduction="none").reshape(k, batch_size)
         per_device = (losses * real).sum(dim=1) / real.sum(dim=1).clamp(min=1)

@@ -1,4 +1,5 @@
-"""DP-SGD for one device's local training (Opacus): Poisson-sampled batches, per-sample
+"""DP-SGD for one device's local training (Opacus, or fedrobust.privacy.stacked_dp_sgd's per-sample
+gradients for the BiGRU-attention student): Poisson-sampled batches, per-sample
 gradient clipping to ``max_grad_norm``, Gaussian noise of ``noise_multiplier * max_grad_norm``
 (or the multiplier that reaches ``target_epsilon`` after the configured epochs), and the
 accountant's epsilon at ``delta``, recorded on the trained model.
@@ -37,6 +38,7 @@ from fedrobust.privacy.accounting import (
     record_dp_report,
     report_for_history,
 )
+from fedrobust.privacy import stacked_dp_sgd
 from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.opacus_compat import (
     PackedBatchOrder,
@@ -96,21 +98,77 @@ def train_privately(
     parameters: list[nn.Parameter] | None = None,
     penalty=None,
     prior: History = (),
+    engine: str = "auto",
 ) -> dict[str, float]:
     """Train in place with DP-SGD; returns the mean loss, the steps and the spent epsilon (of
-    ``prior`` and these steps together)."""
-    with _quiet_opacus():
-        return _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty, prior)
+    ``prior`` and these steps together).
 
-
-def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parameters, penalty, prior):
-    from opacus import PrivacyEngine
-
+    ``engine``: "auto" computes per-sample gradients with the stacked engine where it applies
+    (fedrobust.privacy.stacked_dp_sgd: the BiGRU-attention student trained whole) and with Opacus's
+    hooks elsewhere; "opacus" always uses Opacus's."""
+    if engine not in ("auto", "opacus"):
+        raise ValueError(f"engine must be 'auto' or 'opacus', not {engine!r}")
     if settings.epochs == 0 or not texts:  # the data is not touched
         report = report_for_history(prior, dp.delta, dp.accountant)
         record_dp_report(model, report)
         return {"train_loss": float("nan"), "steps": 0, "epsilon": report.epsilon}
     torch.manual_seed(seed)
+    with _quiet_opacus():
+        if engine == "auto" and stacked_dp_sgd.eligible(model, parameters):
+            losses, this_training = _train_stacked(model, tokenizer, texts, labels, settings, dp, seed, penalty)
+        else:
+            losses, this_training = _train_with_opacus(model, tokenizer, texts, labels, settings, dp, seed,
+                                                       parameters, penalty)
+        # this training's steps and the earlier ones join in one history, evaluated with the same
+        # accountant class through a cache (many devices share it)
+        sigma, rate, _ = this_training[0]
+        history = compose(prior, this_training)
+        report = DPReport(epsilon=history_epsilon(history, dp.delta, dp.accountant), delta=dp.delta,
+                          noise_multiplier=float(sigma), sample_rate=float(rate),
+                          steps=sum(entry[2] for entry in this_training), accountant=dp.accountant,
+                          history=history)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    record_dp_report(model, report)
+    return {"train_loss": sum(losses) / len(losses) if losses else float("nan"), "steps": report.steps,
+            "epsilon": report.epsilon}
+
+
+def _train_stacked(model, tokenizer, texts, labels, settings, dp, seed, penalty) -> tuple[list[float], History]:
+    from opacus.data_loader import UniformWithReplacementSampler
+
+    encoded = tokenizer(list(texts))
+    targets = torch.as_tensor(list(labels), dtype=torch.long)
+    n = len(targets)
+    rate = 1 / stacked_dp_sgd.batches_per_epoch(n, settings.batch_size)
+    sigma = _noise_multiplier(dp, rate, settings.epochs)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train()
+    trainer = stacked_dp_sgd.StackedDPSGD(
+        model, _optimizer(settings)(list(model.parameters()), lr=settings.lr), sigma, dp.max_grad_norm,
+        stacked_dp_sgd.expected_batch_size(n, rate), noise_generator=torch.Generator().manual_seed(seed + 1),
+        dropout_generator=torch.Generator().manual_seed(seed + 2), penalty=penalty)
+    sampler = UniformWithReplacementSampler(num_samples=n, sample_rate=rate,
+                                            generator=torch.Generator().manual_seed(seed))
+    losses, steps = [], 0
+    for _ in range(settings.epochs):
+        for batch in sampler:
+            index = torch.as_tensor(list(batch), dtype=torch.long)
+            loss = trainer.step(encoded["input_ids"][index], encoded["attention_mask"][index], targets[index])
+            steps += 1
+            if loss is not None:
+                losses.append(loss)
+    for p in model.parameters():
+        p.grad = None
+    return losses, [(float(sigma), float(rate), steps)]
+
+
+def _train_with_opacus(model, tokenizer, texts, labels, settings, dp, seed, parameters,
+                       penalty) -> tuple[list[float], History]:
+    from opacus import PrivacyEngine
+
     trainable_ids = {id(p) for p in (parameters if parameters is not None else model.parameters())}
     trainable_names = {name for name, p in model.named_parameters() if id(p) in trainable_ids}
     for name, p in model.named_parameters():
@@ -160,20 +218,7 @@ def _train_privately(model, tokenizer, texts, labels, settings, dp, seed, parame
             optimizer.step()
             losses.append(float(loss.detach()))
     packed_order.remove()
-    # The engine's accountant counted this training's steps; the earlier ones join them in one
-    # history, evaluated with the same accountant class through a cache (many devices share it).
     this_training = compose(engine.accountant.history)
-    sigma, rate, _ = this_training[0]
-    history = compose(prior, this_training)
-    report = DPReport(epsilon=history_epsilon(history, dp.delta, dp.accountant), delta=dp.delta,
-                      noise_multiplier=float(sigma), sample_rate=float(rate),
-                      steps=sum(entry[2] for entry in this_training), accountant=dp.accountant, history=history)
-
     private_model.to_standard_module()  # removes the hooks and the per-sample gradients
     from_opacus(model)
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()
-    record_dp_report(model, report)
-    return {"train_loss": sum(losses) / len(losses) if losses else float("nan"), "steps": report.steps,
-            "epsilon": report.epsilon}
+    return losses, this_training
