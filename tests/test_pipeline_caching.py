@@ -136,3 +136,18 @@ def test_a_provided_data_folder_stands_in_for_the_data_stage(tmp_path):
     summary = run_study(config_from_mapping(second))
     assert summary["data"]["output"] == str(data_dir.resolve())
     assert summary["data"]["clients"] == json.loads((tmp_path / "run" / "summary.json").read_text())["data"]["clients"]
+
+
+def test_a_dp_sgd_code_version_invalidates_dp_federations_only(base_mapping, monkeypatch):
+    """A fix to DP-SGD changes no config key; the stage cache must still not hand back a DP federation made
+    before it (the version is in the stage's inputs), while federations without DP keep theirs."""
+    import fedrobust.federated.config as federated_config
+
+    dp = tiny_run_mapping_copy(base_mapping)
+    dp["federated"].setdefault("personalize", {})["dp"] = {"noise_multiplier": 1.0}
+    before_dp, before_plain = _fingerprints(dp), _fingerprints(base_mapping)
+    monkeypatch.setattr(federated_config, "DP_SGD_VERSION", federated_config.DP_SGD_VERSION + 1)
+    after_dp, after_plain = _fingerprints(dp), _fingerprints(base_mapping)
+    federated = {"federated-fedavg_ft", "federated-robust_student"}
+    assert {name for name in before_dp if before_dp[name] != after_dp[name]} == federated
+    assert before_plain == after_plain

@@ -214,9 +214,13 @@ class SimulationConfig(FederatedSettings):
         """Hash of everything that changes results (engine settings do not)."""
         relevant = {k: v for k, v in without_idle_explanation_keys(self.to_dict()).items() if k != "simulation"}
         relevant["inject_failure_fraction"] = self.simulation.inject_failure_fraction
-        if self.personalize.dp.enabled:
-            relevant["dp_per_sample_order"] = DP_SGD_VERSION
+        relevant.update(self.code_versions())
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+    def code_versions(self) -> dict[str, int]:
+        """Versions of computations whose results changed without a config key changing; every
+        fingerprint of this federation (its own, the pipeline stage's) includes them."""
+        return {"dp_per_sample_order": DP_SGD_VERSION} if self.personalize.dp.enabled else {}
 
 
 def without_idle_explanation_keys(mapping: dict[str, Any]) -> dict[str, Any]:

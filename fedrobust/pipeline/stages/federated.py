@@ -50,9 +50,11 @@ class FederatedStage(Stage):
 
     def inputs(self, config: RunConfig) -> Any:
         teacher = PLACEHOLDER if self.explain else None
-        mapping = without_idle_explanation_keys(self._simulation(config, PLACEHOLDER, PLACEHOLDER, teacher).to_dict())
+        simulation = self._simulation(config, PLACEHOLDER, PLACEHOLDER, teacher)
+        mapping = without_idle_explanation_keys(simulation.to_dict())
         # where and how wide it runs does not change results
         mapping["simulation"] = {k: v for k, v in mapping["simulation"].items() if k not in ENGINE_ONLY}
+        mapping.update(simulation.code_versions())  # e.g. a DP-SGD fix: no cached DP stage from before it
         return mapping
 
     def describe(self, config: RunConfig) -> str:
