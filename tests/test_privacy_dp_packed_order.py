@@ -12,12 +12,9 @@ from fedrobust.federated.local_training import TrainSettings
 from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.dp_personalization import train_privately
 from fedrobust.privacy.opacus_compat import PackedBatchOrder, to_opacus
+from tests.dp_helpers import LABELS, TEXTS, single_text_gradients
 from tests.federated_helpers import tiny_student, tokenizer
 
-# lengths differ and the longest are not first, so packing permutes the batch
-TEXTS = ["bad", "a truly wonderful and moving film with a great cast", "dull plot",
-         "the story was gripping from start to end", "awful", "brilliant script and a charming director"]
-LABELS = [0, 1, 0, 1, 0, 1]
 
 
 def _student(name: str = "bigru_attention", spec: dict | None = None):
@@ -33,17 +30,6 @@ def _student(name: str = "bigru_attention", spec: dict | None = None):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     return model
-
-
-def _single_example_gradients(model) -> list[dict[str, torch.Tensor]]:
-    encoded = tokenizer()(TEXTS)
-    out = []
-    for i in range(len(TEXTS)):
-        model.zero_grad()
-        logits = model(encoded["input_ids"][i:i + 1], encoded["attention_mask"][i:i + 1])
-        F.cross_entropy(logits, torch.tensor([LABELS[i]])).backward()
-        out.append({name: p.grad.clone() for name, p in model.named_parameters()})
-    return out
 
 
 def _opacus_per_sample_gradients(model, reorder: bool) -> dict[str, torch.Tensor]:
@@ -64,7 +50,7 @@ def _opacus_per_sample_gradients(model, reorder: bool) -> dict[str, torch.Tensor
 
 def test_per_sample_gradients_of_the_dp_gru_are_each_texts_own():
     model = _student()
-    expected = _single_example_gradients(model)
+    expected = single_text_gradients(model)
     gru_names = [name for name, _ in model.named_parameters() if name.startswith("gru.")]
     raw = _opacus_per_sample_gradients(model, reorder=False)
     assert any(not torch.allclose(raw[name][i], expected[i][name], atol=1e-6)
@@ -79,7 +65,7 @@ def test_per_sample_gradients_of_the_dp_gru_are_each_texts_own():
 ])
 def test_per_sample_gradients_of_every_student_dp_trains_whole_are_each_texts_own(name, spec):
     model = _student(name, spec)
-    _assert_each_texts_own(model, _single_example_gradients(model))
+    _assert_each_texts_own(model, single_text_gradients(model))
 
 
 def _assert_each_texts_own(model, expected: list[dict[str, torch.Tensor]]) -> None:
@@ -95,7 +81,7 @@ def test_dp_sgd_step_is_the_mean_of_each_texts_clipped_gradient():
     model = _student()
     start = copy.deepcopy(model)
     clip, lr = 0.05, 1.0
-    grads = _single_example_gradients(start)
+    grads = single_text_gradients(start)
     norms = [torch.sqrt(sum((g ** 2).sum() for g in per_text.values())) for per_text in grads]
     assert max(norms) > clip  # the clipping is active
     expected = {name: p.detach() - lr * sum(g[name] * min(1.0, clip / float(n)) for g, n in zip(grads, norms)) / len(TEXTS)

@@ -6,19 +6,15 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from fedrobust.federated.local_training import TrainSettings
 from fedrobust.privacy import stacked_dp_sgd
 from fedrobust.privacy.accounting import dp_report
 from fedrobust.privacy.config import DPConfig
 from fedrobust.privacy.dp_personalization import train_privately
+from tests.dp_helpers import LABELS, TEXTS, single_text_gradients
 from tests.federated_helpers import tokenizer
 
-# lengths differ and the longest are not first; words repeat across texts (shared table rows)
-TEXTS = ["bad", "a truly wonderful and moving film with a great cast", "dull plot",
-         "the story was gripping from start to end", "awful film", "brilliant script and a charming director"]
-LABELS = [0, 1, 0, 1, 0, 1]
 FACTORIZED = {"embedding": {"kind": "factorized", "dim": 16, "rank": 8}, "hidden": 16}
 
 
@@ -30,20 +26,9 @@ def _student(spec: dict = FACTORIZED, dropout: float = 0.0):
     return build_student("bigru_attention", num_labels=2, vocab_size=tokenizer().vocab_size, dropout=dropout, **spec)
 
 
-def _single_text_gradients(model) -> list[dict[str, torch.Tensor]]:
-    encoded = tokenizer()(TEXTS)
-    out = []
-    for i in range(len(TEXTS)):
-        model.zero_grad()
-        logits = model(encoded["input_ids"][i:i + 1], encoded["attention_mask"][i:i + 1])
-        F.cross_entropy(logits, torch.tensor([LABELS[i]])).backward()
-        out.append({name: p.grad.clone() for name, p in model.named_parameters()})
-    return out
-
-
 def test_each_slice_gradient_is_the_texts_own_gradient():
     model = _student()
-    expected = _single_text_gradients(model)
+    expected = single_text_gradients(model)
     encoded = tokenizer()(TEXTS)
     grads, table_rows, rows, loss = stacked_dp_sgd.per_sample_gradients(
         model, encoded["input_ids"], encoded["attention_mask"], torch.tensor(LABELS))
@@ -68,7 +53,7 @@ def test_noise_free_step_is_the_mean_of_each_texts_clipped_gradient(monkeypatch)
     model = _student()
     start = copy.deepcopy(model)
     clip, lr = 0.05, 1.0
-    grads = _single_text_gradients(start)
+    grads = single_text_gradients(start)
     norms = [torch.sqrt(sum((g ** 2).sum() for g in per_text.values())) for per_text in grads]
     assert max(norms) > clip
     factors = [min(1.0, clip / float(n)) for n in norms]
