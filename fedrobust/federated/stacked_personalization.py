@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from fedrobust.models.embeddings import FactorizedEmbedding
 from fedrobust.models.students.bigru_attention import BiGRUAttentionStudent
-from fedrobust.models.students.bigru_attention_stacked import stacked_logits
+from fedrobust.models.students.bigru_attention_stacked import parameter_layout, stacked_logits, stacked_view
 from fedrobust.privacy.accounting import clear_dp_report
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which local training uses
@@ -74,18 +74,8 @@ _NAMES = ("table", "project", "w_ih", "w_hh", "b_ih", "b_hh", "w_ih_r", "w_hh_r"
 
 
 def _device_tensors(model: BiGRUAttentionStudent, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-    gru, pool = model.gru, model.pool
-    return {
-        "table": model.embedding.table.weight.detach()[rows],
-        "project": model.embedding.project.weight.detach().t(),
-        "w_ih": gru.weight_ih_l0.detach().t(), "w_hh": gru.weight_hh_l0.detach().t(),
-        "b_ih": gru.bias_ih_l0.detach()[None], "b_hh": gru.bias_hh_l0.detach()[None],
-        "w_ih_r": gru.weight_ih_l0_reverse.detach().t(), "w_hh_r": gru.weight_hh_l0_reverse.detach().t(),
-        "b_ih_r": gru.bias_ih_l0_reverse.detach()[None], "b_hh_r": gru.bias_hh_l0_reverse.detach()[None],
-        "att_w": pool.project.weight.detach().t(), "att_b": pool.project.bias.detach()[None],
-        "att_v": pool.score.weight.detach().t(),
-        "head_w": model.classifier.weight.detach().t(), "head_b": model.classifier.bias.detach()[None],
-    }
+    tensors = {name: stacked_view(param, transposed) for name, (param, transposed) in parameter_layout(model).items()}
+    return {"table": model.embedding.table.weight.detach()[rows], **tensors}
 
 
 def _stack(per_device: list[dict[str, torch.Tensor]], table_rows: int) -> dict[str, torch.Tensor]:
@@ -244,16 +234,9 @@ def _unstacked(start: BiGRUAttentionStudent, params: dict[str, torch.Tensor], d:
                rows: torch.Tensor) -> BiGRUAttentionStudent:
     model = copy.deepcopy(start)
     clear_dp_report(model)
-    gru, pool = model.gru, model.pool
     model.embedding.table.weight[rows] = params["table"][d, :len(rows)]
-    model.embedding.project.weight.copy_(params["project"][d].t())
-    for name, target in (("w_ih", gru.weight_ih_l0), ("w_hh", gru.weight_hh_l0),
-                         ("w_ih_r", gru.weight_ih_l0_reverse), ("w_hh_r", gru.weight_hh_l0_reverse),
-                         ("att_w", pool.project.weight), ("att_v", pool.score.weight), ("head_w", model.classifier.weight)):
-        target.copy_(params[name][d].t())
-    for name, target in (("b_ih", gru.bias_ih_l0), ("b_hh", gru.bias_hh_l0), ("b_ih_r", gru.bias_ih_l0_reverse),
-                         ("b_hh_r", gru.bias_hh_l0_reverse), ("att_b", pool.project.bias), ("head_b", model.classifier.bias)):
-        target.copy_(params[name][d, 0])
+    for name, (target, transposed) in parameter_layout(model).items():
+        target.copy_(params[name][d].t() if transposed else params[name][d, 0])
     model.eval()
     return model
 

@@ -141,10 +141,8 @@ def _train_stacked(model, tokenizer, texts, labels, settings, dp, seed, penalty)
     encoded = tokenizer(list(texts))
     targets = torch.as_tensor(list(labels), dtype=torch.long)
     n = len(targets)
-    rate = 1 / stacked_dp_sgd.batches_per_epoch(n, settings.batch_size)
+    rate, _ = poisson_schedule(n, settings.batch_size, settings.epochs)
     sigma = _noise_multiplier(dp, rate, settings.epochs)
-    for p in model.parameters():
-        p.requires_grad_(True)
     model.train()
     trainer = stacked_dp_sgd.StackedDPSGD(
         model, _optimizer(settings)(list(model.parameters()), lr=settings.lr), sigma, dp.max_grad_norm,

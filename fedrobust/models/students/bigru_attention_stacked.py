@@ -13,6 +13,28 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+
+def parameter_layout(model: nn.Module) -> dict[str, tuple[nn.Parameter, bool]]:
+    """Stacked name -> (the student's parameter, stored transposed) for every weight but the embedding
+    table (each copy holds only its own rows of it); untransposed ones are biases, stored as (1, n)."""
+    gru, pool = model.gru, model.pool
+    return {
+        "project": (model.embedding.project.weight, True),
+        "w_ih": (gru.weight_ih_l0, True), "w_hh": (gru.weight_hh_l0, True),
+        "b_ih": (gru.bias_ih_l0, False), "b_hh": (gru.bias_hh_l0, False),
+        "w_ih_r": (gru.weight_ih_l0_reverse, True), "w_hh_r": (gru.weight_hh_l0_reverse, True),
+        "b_ih_r": (gru.bias_ih_l0_reverse, False), "b_hh_r": (gru.bias_hh_l0_reverse, False),
+        "att_w": (pool.project.weight, True), "att_b": (pool.project.bias, False),
+        "att_v": (pool.score.weight, True),
+        "head_w": (model.classifier.weight, True), "head_b": (model.classifier.bias, False),
+    }
+
+
+def stacked_view(param: torch.Tensor, transposed: bool) -> torch.Tensor:
+    """One copy of ``param`` as the stacked forward reads it (``x @ W`` layout, biases as rows)."""
+    return param.detach().t() if transposed else param.detach()[None]
 
 
 def gru_direction(gates_in: torch.Tensor, mask: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
