@@ -25,6 +25,7 @@ Writes OUT/selection.csv, OUT/selection.md and OUT/selected.yaml (the selected c
 
     python simulations/distill_selection.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_selection
     python simulations/distill_selection.py ... --epochs-scale 0.25 --set objectives.discrete_adversarial.pool_size=200
+    python simulations/distill_selection.py ... --jobs 2   # two candidates at once (2 cores: one thread each)
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ import csv
 import itertools
 import json
 import logging
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +155,42 @@ def run_candidate(candidate: dict[str, Any], out: Path, validation: tuple[list[s
     return {k: v for k, v in stored.items() if k != "scoring"}
 
 
+def run_candidate_recorded(candidate: dict[str, Any], out: Path, validation: tuple[list[str], list[int]],
+                            scoring: dict[str, Any], threat: ThreatModel, threads: int) -> tuple[dict[str, Any], set[str]]:
+    """`run_candidate` in a worker process: its scores and the test splits it read (a recorder sees
+    only its own process, so the parent merges these into its own record)."""
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    with record_test_reads() as reads:
+        result = run_candidate(candidate, out, validation, scoring, threat)
+    return result, reads
+
+
+def training_cost(candidate: dict[str, Any]) -> float:
+    """Passes over the public texts, to start the longest candidates first."""
+    train = candidate["config"]["train"]
+    copies = (train.get("max_augmented_copies") or 0) if train.get("use_augmented", True) else 0
+    return train["epochs"] * (1 + copies)
+
+
+def run_candidates(found: list[dict[str, Any]], out: Path, validation: tuple[list[str], list[int]],
+                   scoring: dict[str, Any], threat: ThreatModel, jobs: int, threads: int,
+                   reads: set[str]) -> list[dict[str, Any]]:
+    """Every candidate's scores, in ``found``'s order; ``jobs`` > 1 trains that many at once, each in
+    its own process with ``threads`` torch threads, and adds their test reads to ``reads``."""
+    if jobs <= 1:
+        return [run_candidate(c, out, validation, scoring, threat) for c in found]
+    order = sorted(range(len(found)), key=lambda i: -training_cost(found[i]))
+    results: dict[int, dict[str, Any]] = {}
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {i: pool.submit(run_candidate_recorded, found[i], out, validation, scoring, threat, threads)
+                   for i in order}
+        for i, future in futures.items():
+            results[i], worker_reads = future.result()
+            reads.update(worker_reads)
+    return [results[i] for i in range(len(found))]
+
+
 def choose(rows: list[dict[str, Any]], design: str, tolerance: float) -> tuple[dict[str, str], list[str]]:
     """(axis -> chosen option, labels of the candidates the rule picked)."""
     if design == "grid":
@@ -213,8 +252,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--tolerance", type=float, default=0.01, help="natural accuracy given up for robustness")
     parser.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (per job)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="candidates trained at once, each in its own process (e.g. one per core with --threads 1)")
     args = parser.parse_args(argv)
+    if args.jobs < 1 or args.threads < 1:
+        parser.error("--jobs and --threads must be at least 1")
     args.argv = list(argv) if argv is not None else sys.argv[1:]
     return args
 
@@ -236,8 +279,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with record_test_reads() as reads:
         found = candidates(base, args.design, args.epochs_scale)
         validation = load_inputs(config_from_mapping(found[0]["config"])).validation()  # the same rows for all
-        rows = [{"label": c["label"], "axes": c["axes"], "options": c["options"], "is_base": c["is_base"],
-                 **run_candidate(c, args.out, validation, scoring, threat)} for c in found]
+        scores = run_candidates(found, args.out, validation, scoring, threat, args.jobs, args.threads, reads)
+        rows = [{"label": c["label"], "axes": c["axes"], "options": c["options"], "is_base": c["is_base"], **s}
+                for c, s in zip(found, scores)]
         chosen, picked = choose(rows, args.design, args.tolerance)
         changes = {k: v for axis, option in chosen.items() for k, v in AXES[axis][option].items()}
         selected = config_from_mapping(apply(base, changes, args.epochs_scale)).to_dict()

@@ -125,6 +125,24 @@ def test_selection_runs_on_validation_only_and_resumes(tiny, selection, monkeypa
     assert (out / "selected.yaml").is_file()
 
 
+def test_parallel_jobs_give_the_same_scores_and_report_their_workers_test_reads(tiny, selection, monkeypatch):
+    _, sequential = selection
+    out = tiny / "selection_parallel"
+    parallel = distill_selection.main(_argv(tiny, out) + ["--jobs", "2"])
+    assert [r["label"] for r in parallel["rows"]] == [r["label"] for r in sequential["rows"]]
+    assert [(r["val_natural_acc"], r["val_adversarial_acc"]) for r in parallel["rows"]] \
+        == [(r["val_natural_acc"], r["val_adversarial_acc"]) for r in sequential["rows"]]
+    assert parallel["chosen"] == sequential["chosen"]
+
+    # a worker's recorder is its own: the worker returns what it read for the parent's record
+    def leaking(candidate, out, validation, scoring, threat):
+        FederatedDataset.load(tiny / "data").public().test_texts
+        return {"val_natural_acc": 1.0}
+
+    monkeypatch.setattr(distill_selection, "run_candidate", leaking)
+    assert distill_selection.run_candidate_recorded({}, out, ([], []), {}, None, 1) == ({"val_natural_acc": 1.0}, {"public"})
+
+
 def test_the_study_reports_the_selected_config_on_test_with_paired_margins(tiny, selection, tmp_path):
     import distill_study
 
