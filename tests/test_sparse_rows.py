@@ -97,6 +97,22 @@ def test_weighted_mean_of_sparse_replies_is_flowers_mean_of_whole_tables_bit_for
     # the first device's table whole, the later ones sparse: the same again
     mixed = [dense[0], *sparse[1:]]
     assert _same_bytes(weighted_mean(mixed, "num-examples", sent), aggregate_arrayrecords(dense, "num-examples"))
+    # summed in blocks of rows that do not divide the table, on threads, or with unsorted row indices
+    rows = len(sent["embedding.weight"].numpy())
+    for block_rows, threads in ((7, 1), (7, 3), (rows - 1, 2), (rows, 1)):
+        assert _same_bytes(weighted_mean(mixed, "num-examples", sent, block_rows=block_rows, threads=threads),
+                           aggregate_arrayrecords(dense, "num-examples"))
+    shuffled = _with_rows_reversed(sparse[1])
+    assert _same_bytes(weighted_mean([shuffled, *sparse[1:]], "num-examples", sent, block_rows=7),
+                       aggregate_arrayrecords([dense[1], *dense[1:]], "num-examples"))
+
+
+def _with_rows_reversed(content: RecordDict) -> RecordDict:
+    arrays = ArrayRecord()
+    for key in content["arrays"].keys():
+        value = content["arrays"][key].numpy()
+        arrays[key] = Array(np.ascontiguousarray(value[::-1]) if key.endswith((ROWS, VALUES)) else value)
+    return RecordDict({"arrays": arrays, "metrics": content["metrics"]})
 
 
 def test_only_the_plain_weighted_mean_reads_sparse_replies():
