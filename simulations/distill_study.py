@@ -50,8 +50,10 @@ import copy
 import csv
 import json
 import logging
+import multiprocessing
 import re
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,37 @@ def row_config(base: dict[str, Any], student: str, objectives: list[str], args: 
         config["train"]["epochs"] = args.epochs
     config["compression"] = {"prune_sparsity": 0.0, "low_rank_ratio": 0.0, "int8": True}
     return config
+
+
+def needs_training(run_dir: Path, mapping: dict[str, Any], resume: bool) -> bool:
+    """False only with ``resume`` and a finished run of this very config in ``run_dir``."""
+    if not resume or not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
+        return True
+    if yaml.safe_load((run_dir / "config.yaml").read_text()) == config_from_mapping(mapping).to_dict():
+        return False
+    log.info("%s was trained with another config: training it again", run_dir)
+    return True
+
+
+def train_row(mapping: dict[str, Any], run_dir: Path, threads: int) -> None:
+    """One row's distill run, in a worker process of ``--jobs``."""
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    run_distill(config_from_mapping(mapping), run_dir)
+
+
+def train_rows_at_once(plans: dict[str, tuple[dict[str, Any], Path]], jobs: int, threads: int) -> None:
+    """Train the planned rows, ``jobs`` at once (spawned processes), the most passes over the texts first."""
+    def cost(label: str) -> float:
+        train = plans[label][0]["train"]
+        copies = (train.get("max_augmented_copies") or 0) if train.get("use_augmented", True) else 0
+        adversarial = sum(1 for name in ("embedding_pgd", "gradmask", "discrete_adversarial") if name in plans[label][0]["objectives"])
+        return train["epochs"] * (1 + copies) * (1 + adversarial)
+
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(train_row, *plans[label], threads) for label in sorted(plans, key=cost, reverse=True)]
+        for future in futures:
+            future.result()
 
 
 def threats(args: argparse.Namespace) -> list[ThreatModel]:
@@ -237,10 +270,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="token attributions of the teacher and every student, for agreement and faithfulness "
                              "(integrated_gradients: 32 steps from a [PAD] baseline)")
     parser.add_argument("--skip-explain", action="store_true")
-    parser.add_argument("--resume", action="store_true", help="reuse rows whose metrics.json exists")
+    parser.add_argument("--resume", action="store_true", help="reuse rows trained with the same config")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="rows trained at once, each in its own process with --threads (evaluation stays in one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (latency is measured with these)")
     args = parser.parse_args(argv)
+    if args.jobs < 1 or args.threads < 1:
+        parser.error("--jobs and --threads must be at least 1")
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
@@ -309,19 +346,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             log.info("%s: natural %.4f, under %s %.4f", label, summary["natural_acc"], name, summary["adversarial_acc"])
         return {name: summary for name, (summary, _) in attacks[label].items()}
 
+    planned = [(label, row_config(base, student, objectives, args)) for label, student, objectives in ROWS
+               if not args.rows or label in args.rows]
+    to_train = {label: (mapping, args.out / slug(label)) for label, mapping in planned
+                if needs_training(args.out / slug(label), mapping, args.resume)}
+    if args.jobs > 1 and len(to_train) > 1:
+        log.info("training %d rows, %d at once: %s", len(to_train), args.jobs, ", ".join(to_train))
+        train_rows_at_once(to_train, args.jobs, args.threads)
+        to_train = {}
     teacher_acc, teacher_clients_acc = test_accuracies(args.teacher / "model")
     table = [table_row("teacher", teacher_metrics, teacher_metrics["params"], teacher_acc, teacher_clients_acc,
                        attacked("teacher", args.teacher / "model"))]
     table[-1].update(explained("teacher", args.teacher / "model", compare=False))
-    for label, student, objectives in ROWS:
-        if args.rows and label not in args.rows:
-            continue
+    for label, mapping in planned:
         run_dir = args.out / slug(label)
-        if args.resume and (run_dir / "metrics.json").exists():
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-        else:
+        if label in to_train:
             log.info("training %s", label)
-            metrics = run_distill(config_from_mapping(row_config(base, student, objectives, args)), run_dir)
+            metrics = run_distill(config_from_mapping(mapping), run_dir)
+        else:
+            metrics = json.loads((run_dir / "metrics.json").read_text())
         results[label] = metrics
         s = metrics["student"]
         natural, clients_acc = test_accuracies(run_dir / STUDENT_DIR)

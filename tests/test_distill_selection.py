@@ -185,3 +185,26 @@ def test_the_study_reports_the_selected_config_on_test_with_paired_margins(tiny,
     assert margin["texts"] <= 12 and margin["ci95"][0] <= margin["mean"] <= margin["ci95"][1]
     assert explanations["rows"]["teacher"].keys() == {"faithfulness"}
     assert "ρ with teacher" in (tmp_path / "study" / "explanations.md").read_text()
+
+
+def test_the_study_trains_rows_at_once_and_resumes_only_rows_of_the_same_config(tiny, selection, tmp_path):
+    import distill_study
+
+    out, _ = selection
+
+    def study(folder, *extra):
+        distill_study.main(["--config", str(out / "selected.yaml"), "--data", str(tiny / "data"),
+                            "--teacher", str(tiny / "teacher"), "--out", str(folder), "--rows", "student CE",
+                            "student KD", "--skip-attack", "--skip-explain", *extra])
+        with open(folder / "table.csv") as handle:
+            return {r["row"]: (r["natural_acc"], r["natural_acc_clients"], r["val_natural_acc"]) for r in csv.DictReader(handle)}
+
+    one_by_one = study(tmp_path / "sequential")
+    assert study(tmp_path / "parallel", "--jobs", "2") == one_by_one  # two spawned trainings, the same students
+
+    stamps = {row: (tmp_path / "parallel" / row / "metrics.json").stat().st_mtime_ns for row in ("student_ce", "student_kd")}
+    assert study(tmp_path / "parallel", "--resume") == one_by_one
+    assert stamps == {row: (tmp_path / "parallel" / row / "metrics.json").stat().st_mtime_ns for row in stamps}
+    # another config: --resume trains again the rows it changes (both here), not reusing stale students
+    study(tmp_path / "parallel", "--resume", "--epochs", "1")
+    assert all((tmp_path / "parallel" / row / "metrics.json").stat().st_mtime_ns != stamp for row, stamp in stamps.items())
