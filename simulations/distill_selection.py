@@ -25,7 +25,7 @@ Writes OUT/selection.csv, OUT/selection.md and OUT/selected.yaml (the selected c
 
     python simulations/distill_selection.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_selection
     python simulations/distill_selection.py ... --epochs-scale 0.25 --set objectives.discrete_adversarial.pool_size=200
-    python simulations/distill_selection.py ... --jobs 2   # two candidates at once (2 cores: one thread each)
+    python simulations/distill_selection.py ... --jobs 2   # two candidates at once (needs 2 x train.threads cores)
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from fedrobust.distill.config import load_config
 from fedrobust.distill.pipeline import STUDENT_DIR, load_inputs
 from fedrobust.evaluation import ThreatModel, accuracy, evaluate_attack
 from fedrobust.models import load_model
+from fedrobust.seeding import check_parallel_training
 
 log = logging.getLogger("distill_selection")
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,9 +178,11 @@ def run_candidates(found: list[dict[str, Any]], out: Path, validation: tuple[lis
                    scoring: dict[str, Any], threat: ThreatModel, jobs: int, threads: int,
                    reads: set[str]) -> list[dict[str, Any]]:
     """Every candidate's scores, in ``found``'s order; ``jobs`` > 1 trains that many at once, each in
-    its own process with ``threads`` torch threads, and adds their test reads to ``reads``."""
+    its own process (training with its config's ``train.threads``, scoring with ``threads``), and adds
+    their test reads to ``reads``. Jobs that need more threads than there are cores are refused."""
     if jobs <= 1:
         return [run_candidate(c, out, validation, scoring, threat) for c in found]
+    check_parallel_training(jobs, max([threads] + [config_from_mapping(c["config"]).train.threads for c in found]))
     order = sorted(range(len(found)), key=lambda i: -training_cost(found[i]))
     results: dict[int, dict[str, Any]] = {}
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -252,9 +255,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--tolerance", type=float, default=0.01, help="natural accuracy given up for robustness")
     parser.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (per job)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of the scoring (training takes the config's train.threads)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="candidates trained at once, each in its own process (e.g. one per core with --threads 1)")
+                        help="candidates trained at once, each in its own process: jobs x train.threads must fit the cores")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")

@@ -36,7 +36,9 @@ on the same texts (does attribution alignment change the agreement?); explanatio
     fedrobust data prepare --source rotten_tomatoes --partition natural --min-samples 10 --out /tmp/rt
     python simulations/distill_selection.py --data /tmp/rt --teacher /tmp/teacher_rt --out runs/distill_selection
     python simulations/distill_study.py --data /tmp/rt --teacher /tmp/teacher_rt \
-        --config runs/distill_selection/selected.yaml --out runs/distill_study
+        --config runs/distill_selection/selected.yaml --reuse runs/distill_selection/candidates --out runs/distill_study
+
+(``--reuse``: a row whose exact config the selection already trained is copied, not trained again.)
 
 The teacher folder is made first when missing: 3 epochs of fine-tuning, then its outputs (and
 its contextual token table) are cached on the public texts and 12 augmented copies of each
@@ -52,6 +54,7 @@ import json
 import logging
 import multiprocessing
 import re
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -72,6 +75,7 @@ from fedrobust.evaluation.explanations import measure_explanations, paired_over_
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, threat_metric
 from fedrobust.evaluation.sampling import sample_indices
 from fedrobust.models import load_model
+from fedrobust.seeding import check_parallel_training
 
 log = logging.getLogger("distill_study")
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,23 +135,35 @@ def needs_training(run_dir: Path, mapping: dict[str, Any], resume: bool) -> bool
     return True
 
 
-def train_row(mapping: dict[str, Any], run_dir: Path, threads: int) -> None:
-    """One row's distill run, in a worker process of ``--jobs``."""
-    torch.set_num_threads(threads)
+def finished_run_of(mapping: dict[str, Any], folders: list[Path]) -> Path | None:
+    """A finished distill run of exactly this config under one of ``folders`` (e.g. the candidates of
+    simulations/distill_selection.py, which trained the selected config already), else None."""
+    wanted = config_from_mapping(mapping).to_dict()
+    for folder in folders:
+        for stored in sorted(folder.glob("**/config.yaml")):
+            if (stored.parent / "metrics.json").is_file() and yaml.safe_load(stored.read_text()) == wanted:
+                return stored.parent
+    return None
+
+
+def train_row(mapping: dict[str, Any], run_dir: Path) -> None:
+    """One row's distill run (with its config's ``train.threads``), in a worker process of ``--jobs``."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     run_distill(config_from_mapping(mapping), run_dir)
 
 
-def train_rows_at_once(plans: dict[str, tuple[dict[str, Any], Path]], jobs: int, threads: int) -> None:
-    """Train the planned rows, ``jobs`` at once (spawned processes), the most passes over the texts first."""
+def train_rows_at_once(plans: dict[str, tuple[dict[str, Any], Path]], jobs: int) -> None:
+    """Train the planned rows, ``jobs`` at once (spawned processes), the most passes over the texts
+    first; refused when jobs x train.threads exceeds the cores."""
     def cost(label: str) -> float:
         train = plans[label][0]["train"]
         copies = (train.get("max_augmented_copies") or 0) if train.get("use_augmented", True) else 0
         adversarial = sum(1 for name in ("embedding_pgd", "gradmask", "discrete_adversarial") if name in plans[label][0]["objectives"])
         return train["epochs"] * (1 + copies) * (1 + adversarial)
 
+    check_parallel_training(jobs, max(config_from_mapping(mapping).train.threads for mapping, _ in plans.values()))
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(train_row, *plans[label], threads) for label in sorted(plans, key=cost, reverse=True)]
+        futures = [pool.submit(train_row, *plans[label]) for label in sorted(plans, key=cost, reverse=True)]
         for future in futures:
             future.result()
 
@@ -271,8 +287,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              "(integrated_gradients: 32 steps from a [PAD] baseline)")
     parser.add_argument("--skip-explain", action="store_true")
     parser.add_argument("--resume", action="store_true", help="reuse rows trained with the same config")
+    parser.add_argument("--reuse", type=Path, nargs="*", default=[], metavar="DIR",
+                        help="copy a row's finished distill run of the same config from under these folders "
+                             "(e.g. runs/distill_selection/candidates) instead of training it")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="rows trained at once, each in its own process with --threads (evaluation stays in one)")
+                        help="rows trained at once, each in its own process (jobs x train.threads must fit the cores; "
+                             "evaluation stays in one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (latency is measured with these)")
     args = parser.parse_args(argv)
@@ -350,9 +370,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                if not args.rows or label in args.rows]
     to_train = {label: (mapping, args.out / slug(label)) for label, mapping in planned
                 if needs_training(args.out / slug(label), mapping, args.resume)}
+    for label in list(to_train):
+        found = finished_run_of(to_train[label][0], args.reuse)
+        if found is not None:
+            log.info("%s: reusing %s (the same config, already trained)", label, found)
+            shutil.rmtree(args.out / slug(label), ignore_errors=True)
+            shutil.copytree(found, args.out / slug(label))
+            del to_train[label]
     if args.jobs > 1 and len(to_train) > 1:
         log.info("training %d rows, %d at once: %s", len(to_train), args.jobs, ", ".join(to_train))
-        train_rows_at_once(to_train, args.jobs, args.threads)
+        train_rows_at_once(to_train, args.jobs)
         to_train = {}
     teacher_acc, teacher_clients_acc = test_accuracies(args.teacher / "model")
     table = [table_row("teacher", teacher_metrics, teacher_metrics["params"], teacher_acc, teacher_clients_acc,

@@ -12,7 +12,7 @@ import yaml
 from fedrobust.data import FederatedDataset
 from fedrobust.distill import config_from_mapping
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
-from fedrobust.errors import DataError
+from fedrobust.errors import ConfigError, DataError
 from tests.distill_helpers import prepare_tiny_reviews, save_hub_like_teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
@@ -72,7 +72,7 @@ def tiny(tmp_path_factory):
                        "discrete_adversarial": {"weight": 1.0, "pool_size": 2000, "max_queries": 20,
                                                 "min_teacher_confidence": 0.8, "start_epoch": 3}},
         "train": {"epochs": 4, "batch_size": 16, "lr": 0.01, "validation_fraction": 0.25, "max_augmented_copies": 12,
-                  "keep_best_epoch": False},
+                  "keep_best_epoch": False, "threads": 1},  # 1: two jobs fit two cores
         "compression": {"int8": False}, "eval": {"latency_examples": 2},
     }
     (root / "base.yaml").write_text(yaml.safe_dump(base))
@@ -123,6 +123,15 @@ def test_selection_runs_on_validation_only_and_resumes(tiny, selection, monkeypa
     monkeypatch.undo()
     assert distill_selection.main(_argv(tiny, out))["chosen"] == result["chosen"]  # all reused, same selection
     assert (out / "selected.yaml").is_file()
+
+
+def test_parallel_training_must_fit_the_cores():
+    from fedrobust.seeding import check_parallel_training
+
+    check_parallel_training(2, 1, cores=2)
+    check_parallel_training(1, 4, cores=2)  # one job is never refused
+    with pytest.raises(ConfigError, match="2 jobs of 2 torch threads need 4 cores and this machine has 2"):
+        check_parallel_training(2, 2, cores=2)
 
 
 def test_parallel_jobs_give_the_same_scores_and_report_their_workers_test_reads(tiny, selection, monkeypatch):
@@ -201,6 +210,11 @@ def test_the_study_trains_rows_at_once_and_resumes_only_rows_of_the_same_config(
 
     one_by_one = study(tmp_path / "sequential")
     assert study(tmp_path / "parallel", "--jobs", "2") == one_by_one  # two spawned trainings, the same students
+    # rows trained before with the same config are copied, not trained
+    assert study(tmp_path / "reused", "--reuse", str(tmp_path / "sequential")) == one_by_one
+    for row in ("student_ce", "student_kd"):
+        assert (tmp_path / "reused" / row / "metrics.json").stat().st_mtime_ns \
+            == (tmp_path / "sequential" / row / "metrics.json").stat().st_mtime_ns
 
     stamps = {row: (tmp_path / "parallel" / row / "metrics.json").stat().st_mtime_ns for row in ("student_ce", "student_kd")}
     assert study(tmp_path / "parallel", "--resume") == one_by_one
