@@ -2,8 +2,8 @@
 
 Synthetic replies shaped like the scale workload's (a 30,522 x 24 embedding table, each device
 changing a few hundred rows, and a small dense array), ``--devices`` of them; every variant is
-checked to give the same bits as the whole-table pass (one block, one thread: one pass over the
-whole table per device) and Flower's ``aggregate_arrayrecords`` on rebuilt tables.
+checked to give the same bits as the whole-table pass (one block: one pass over the whole table
+per device) and as Flower's ``aggregate_arrayrecords`` on rebuilt tables. Run it on a quiet machine.
 
     python simulations/aggregation_benchmark.py --devices 1000 --repeats 3
 """
@@ -18,7 +18,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
-from fedrobust.federated.sparse_rows import AGGREGATION_THREADS, dense_update, sparse_update, weighted_mean
+from fedrobust.federated.sparse_rows import dense_update, sparse_update, weighted_mean
 
 
 def replies(devices: int, rows: int, width: int, changed: int, seed: int) -> tuple[ArrayRecord, list[RecordDict]]:
@@ -48,9 +48,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parser.parse_args(argv)
     sent, contents = replies(args.devices, args.rows, args.width, args.changed, args.seed)
     variants = {
-        "whole-table pass per device (1 thread)": dict(block_rows=args.rows, threads=1),
-        "blocks, 1 thread": dict(threads=1),
-        f"blocks, {AGGREGATION_THREADS} threads (default)": {},
+        "one pass over the whole table per device": dict(block_rows=args.rows),
+        "blocks of rows (default)": {},
     }
     reference = None
     medians: dict[str, float] = {}

@@ -14,8 +14,6 @@ arithmetic row by row, so it gives the same bits without a whole table per devic
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
 
 import numpy as np
@@ -26,7 +24,6 @@ VALUES = "@row-values"  # those rows
 MIN_ROWS = 256  # smaller arrays travel whole: their bytes do not matter
 MAX_CHANGED_SHARE = 0.5  # above it the indices cost more than they save
 BLOCK_BYTES = 1 << 19  # rows of a table summed at once by weighted_mean: its running sum stays in cache
-AGGREGATION_THREADS = min(4, os.cpu_count() or 1)
 
 
 def _bits(values: np.ndarray) -> np.ndarray:
@@ -111,15 +108,15 @@ def expand_replies(sent: list[Message], replies: list[Message | None]) -> None:
                 content[key] = dense_update(content[key], message.content["arrays"], sent_tables)
 
 
-def weighted_mean(contents: list[RecordDict], weight_key: str, sent: ArrayRecord, *, block_rows: int | None = None,
-                  threads: int = AGGREGATION_THREADS) -> ArrayRecord:
+def weighted_mean(contents: list[RecordDict], weight_key: str, sent: ArrayRecord, *, block_rows: int | None = None
+                  ) -> ArrayRecord:
     """What Flower's ``aggregate_arrayrecords`` gives for the devices' whole arrays, from replies
     that may carry only changed rows (``sparse_update``, against ``sent``), without rebuilding any
     table: the same float32 products ``array * (weight / total)`` summed in the same order, element
     by element, so the bits are the same. A table is summed in blocks of rows (``block_rows``;
     default about half a MiB, so a block's running sum stays in cache while every device is added to
-    it), blocks on ``threads`` threads (numpy releases the GIL in its loops): about 2x faster than a
-    pass over the whole table per device, on 2 cores (simulations/aggregation_benchmark.py)."""
+    it): 1.4x faster than a pass over the whole table per device (simulations/aggregation_benchmark.py).
+    (Threads over blocks gave nothing on a quiet 2-core machine: the sum is bound by memory.)"""
     weights = [float(next(iter(c.metric_records.values()))[weight_key]) for c in contents]
     total = sum(weights)
     factors = [weight / total for weight in weights]
@@ -145,16 +142,8 @@ def weighted_mean(contents: list[RecordDict], weight_key: str, sent: ArrayRecord
         step = block_rows or max(1, BLOCK_BYTES // max(1, unchanged[0].nbytes))
         result = np.empty_like(unchanged)
 
-        def fill(start: int) -> None:  # used within this iteration only
+        for start in range(0, unchanged.shape[0], step):
             result[start:start + step] = _sum_block(device_terms, factors, unchanged, start, start + step)
-
-        starts = range(0, unchanged.shape[0], step)
-        if threads > 1 and len(starts) > 1:
-            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-                list(pool.map(fill, starts))
-        else:
-            for start in starts:
-                fill(start)
         out[key] = result
     return ArrayRecord({key: Array(np.asarray(value)) for key, value in out.items()})
 
