@@ -50,7 +50,7 @@ from fedrobust.config_schema import parse_overrides, set_dotted
 from fedrobust.data.reads_of_test_texts import assert_no_test_reads, record_test_reads
 from fedrobust.distill import config_from_mapping, run_distill
 from fedrobust.distill.config import load_config
-from fedrobust.distill.pipeline import STUDENT_DIR, load_inputs
+from fedrobust.distill.pipeline import STUDENT_DIR, is_finished_run, load_inputs
 from fedrobust.evaluation import ThreatModel, accuracy, evaluate_attack
 from fedrobust.models import load_model
 from fedrobust.seeding import check_parallel_training
@@ -141,9 +141,7 @@ def run_candidate(candidate: dict[str, Any], out: Path, validation: tuple[list[s
     """Train (unless finished with this config) and score (unless scored the same way) one candidate."""
     folder = out / "candidates" / candidate["label"].replace("=", "-").replace("+", "__")
     config = config_from_mapping(candidate["config"])
-    stored_config = folder / "config.yaml"
-    finished = (folder / "metrics.json").is_file() and stored_config.is_file() \
-        and yaml.safe_load(stored_config.read_text()) == config.to_dict()
+    finished = is_finished_run(folder, config)
     if not finished:
         log.info("training %s", candidate["label"])
         run_distill(config, folder)

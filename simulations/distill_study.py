@@ -64,7 +64,7 @@ import torch
 import yaml
 
 from fedrobust.distill import config_from_mapping, run_distill
-from fedrobust.distill.pipeline import STUDENT_DIR, STUDENT_INT8_DIR
+from fedrobust.distill.pipeline import STUDENT_DIR, STUDENT_INT8_DIR, is_finished_run
 from fedrobust.distill.measure import accuracy
 from fedrobust.distill.teacher_pipeline import TeacherConfig, run_teacher
 from fedrobust.evaluation import ThreatModel, evaluate_attack, write_records_csv, write_summary_json
@@ -127,9 +127,9 @@ def row_config(base: dict[str, Any], student: str, objectives: list[str], args: 
 
 def needs_training(run_dir: Path, mapping: dict[str, Any], resume: bool) -> bool:
     """False only with ``resume`` and a finished run of this very config in ``run_dir``."""
-    if not resume or not (run_dir / "metrics.json").is_file() or not (run_dir / "config.yaml").is_file():
+    if not resume or not (run_dir / "metrics.json").is_file():
         return True
-    if yaml.safe_load((run_dir / "config.yaml").read_text()) == config_from_mapping(mapping).to_dict():
+    if is_finished_run(run_dir, config_from_mapping(mapping)):
         return False
     log.info("%s was trained with another config: training it again", run_dir)
     return True
@@ -138,10 +138,10 @@ def needs_training(run_dir: Path, mapping: dict[str, Any], resume: bool) -> bool
 def finished_run_of(mapping: dict[str, Any], folders: list[Path]) -> Path | None:
     """A finished distill run of exactly this config under one of ``folders`` (e.g. the candidates of
     simulations/distill_selection.py, which trained the selected config already), else None."""
-    wanted = config_from_mapping(mapping).to_dict()
+    config = config_from_mapping(mapping)
     for folder in folders:
         for stored in sorted(folder.glob("**/config.yaml")):
-            if (stored.parent / "metrics.json").is_file() and yaml.safe_load(stored.read_text()) == wanted:
+            if is_finished_run(stored.parent, config):
                 return stored.parent
     return None
 

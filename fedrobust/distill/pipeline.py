@@ -259,6 +259,15 @@ def save_and_measure(
     return measured
 
 
+def is_finished_run(out_dir: str | Path, config: DistillConfig) -> bool:
+    """Whether ``out_dir`` holds a finished ``run_distill`` of exactly ``config`` (its metrics.json,
+    and the config.yaml the run wrote equal to ``config``), so that its student can be reused."""
+    out_dir = Path(out_dir)
+    stored = out_dir / "config.yaml"
+    return (out_dir / "metrics.json").is_file() and stored.is_file() \
+        and yaml.safe_load(stored.read_text()) == config.to_dict()
+
+
 def run_distill(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
     """Train, compress, save and measure a student with ``train.threads`` torch threads (the same
     config gives the same student bit for bit); writes and returns metrics.json."""

@@ -141,7 +141,6 @@ def weighted_mean(contents: list[RecordDict], weight_key: str, sent: ArrayRecord
         unchanged = sent[key].numpy()
         step = block_rows or max(1, BLOCK_BYTES // max(1, unchanged[0].nbytes))
         result = np.empty_like(unchanged)
-
         for start in range(0, unchanged.shape[0], step):
             result[start:start + step] = _sum_block(device_terms, factors, unchanged, start, start + step)
         out[key] = result
@@ -183,9 +182,4 @@ def _sum_block(device_terms: list, factors: list[float], unchanged: np.ndarray |
             total += scratch
             total[local] = changed_so_far + changed_values
     assert total is not None
-    return total
-
-
-def _add(total: np.ndarray, term: np.ndarray) -> np.ndarray:
-    total += term
     return total
