@@ -18,6 +18,7 @@ by one as the plain loop does (no pooled global-phase attacks).
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import json
 import pstats
@@ -36,14 +37,15 @@ from fedrobust.federated import worker_cache  # noqa: E402
 from fedrobust.federated.algorithms import ClientCall, build_algorithm  # noqa: E402
 from fedrobust.federated.client_state import ClientStateStore  # noqa: E402
 from fedrobust.federated.config import config_from_mapping  # noqa: E402
-from fedrobust.federated.device_eval import personalize_and_measure  # noqa: E402
+from fedrobust.federated.device_eval import evaluate_cohort  # noqa: E402
 from fedrobust.federated.simulate import simulate  # noqa: E402
 
 # phase -> functions whose cumulative time is that phase (module suffix, function name)
 PHASES = {
     "global attacks (pooled)": [("federated/device_eval.py", "cohort_global_attacks")],
     "attacks (per device)": [("evaluation/measure.py", "attack_metrics")],
-    "personalization": [("federated/algorithms/base.py", "personalized_model"),
+    "personalization": [("federated/device_eval.py", "cohort_personalized_models"),
+                        ("federated/algorithms/base.py", "personalized_model"),
                         ("federated/algorithms/fedrep.py", "personalized_model")],
     "natural accuracy": [("evaluation/measure.py", "natural_metrics")],
     "device set-up (data, model copy)": [("federated/client_app.py", "device_call"),
@@ -66,16 +68,9 @@ def kind_of(filename: str, name: str) -> str:
     return "other"
 
 
-def device_call(config, dataset, tokenizer, model, device: int, state_dir: Path) -> ClientCall:
-    import copy
-
-    return ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
-                      model=copy.deepcopy(model), server_round=1, state=ClientStateStore(str(state_dir), f"{device:06d}"))
-
-
 def sim_mapping(data: str, model: str, args: argparse.Namespace, devices_per_node: int) -> dict:
     return {"data": data, "model": model, "algorithm": "robust_student", "rounds": 0, "max_clients": args.devices,
-            "seed": 0, "personalize": {"epochs": args.personalize_epochs, "batch_size": 8},
+            "seed": 0, "personalize": {"epochs": args.personalize_epochs, "batch_size": 8, "engine": args.personalize_engine},
             "evaluate": {"examples": None},  # the device protocol: every test text, both attack families
             "simulation": {"devices_per_node": devices_per_node, "num_cpus_per_client": 1.0}}
 
@@ -87,24 +82,24 @@ def work_in_process(config, args: argparse.Namespace, out: Path) -> tuple[float,
     dataset = worker_cache.federated_dataset(config.data)
     tokenizer = worker_cache.tokenizer_for(config.model)
     model = worker_cache.initial_model(config.model, config.init, config.seed)
+
+    def device_call(device: int) -> ClientCall:
+        return ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
+                          model=copy.deepcopy(model), server_round=1,
+                          state=ClientStateStore(str(out / "state"), f"{device:06d}"))
+
     devices = list(range(args.devices))
-    cohorts = [devices[i:i + args.cohort] for i in range(0, len(devices), args.cohort)]
+    size = 1 if args.per_device else args.cohort
+    cohorts = [devices[i:i + size] for i in range(0, len(devices), size)]
     profiler = cProfile.Profile()
     started = time.perf_counter()
     profiler.enable()
     for cohort in cohorts:
-        pooled = {} if args.per_device else pooled_global_attacks(algorithm, config, cohort, model, tokenizer, dataset)
-        for device in cohort:
-            call = device_call(config, dataset, tokenizer, model, device, out / "state")
-            personalize_and_measure(algorithm, call, pooled.get(device)) if pooled else personalize_and_measure(algorithm, call)
+        _, failed = evaluate_cohort(algorithm, config, cohort, model, tokenizer, dataset, 1, device_call)
+        if failed:
+            raise next(iter(failed.values()))
     profiler.disable()
     return time.perf_counter() - started, pstats.Stats(profiler)
-
-
-def pooled_global_attacks(*args):
-    from fedrobust.federated.device_eval import cohort_global_attacks  # not in the code before pooling
-
-    return cohort_global_attacks(*args)
 
 
 def phase_seconds(stats: pstats.Stats) -> dict[str, float]:
@@ -128,7 +123,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=400)
     parser.add_argument("--cohort", type=int, default=200, help="devices per Flower node (and per pooled batch)")
     parser.add_argument("--personalize-epochs", type=int, default=2)
-    parser.add_argument("--per-device", action="store_true", help="no pooled global-phase attacks (the plain loop's way)")
+    parser.add_argument("--per-device", action="store_true",
+                        help="each device a cohort of one: no pooled attacks, no stacks (the plain loop's way)")
+    parser.add_argument("--personalize-engine", choices=("per_device", "stacked"), default="stacked")
     parser.add_argument("--no-simulation", action="store_true", help="profile the in-process work only")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "scale.yaml")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "profile_protocol")

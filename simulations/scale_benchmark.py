@@ -24,6 +24,7 @@ A size with failures makes the script exit with status 1 after its line.
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import math
@@ -39,7 +40,7 @@ from fedrobust.federated import worker_cache
 from fedrobust.federated.algorithms import ClientCall, build_algorithm
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.config import config_from_mapping
-from fedrobust.federated.device_eval import personalize_and_measure
+from fedrobust.federated.device_eval import evaluate_cohort
 from fedrobust.federated.failures import FederationError
 from fedrobust.federated.simulate import simulate
 from fedrobust.pipeline import load_run_config, run_study
@@ -92,7 +93,7 @@ def sim_config(data: str, model: str, n: int, args: argparse.Namespace, devices_
         evaluate["attacks"] = args.attacks
     return config_from_mapping({
         "data": data, "model": model, "algorithm": "robust_student", "rounds": 0, "max_clients": n, "seed": 0,
-        "personalize": {"epochs": args.personalize_epochs, "batch_size": 8},
+        "personalize": {"epochs": args.personalize_epochs, "batch_size": 8, "engine": args.personalize_engine},
         "evaluate": evaluate,
         "simulation": engine,
     })
@@ -107,17 +108,18 @@ def plain_loop(config, run_dir: Path, devices: list[int], threads: int | None = 
     dataset = worker_cache.federated_dataset(config.data)
     tokenizer = worker_cache.tokenizer_for(config.model)
     model = worker_cache.initial_model(config.model, config.init, config.seed)
+
+    def device_call(device: int) -> ClientCall:
+        return ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
+                          model=copy.deepcopy(model), server_round=1,
+                          state=ClientStateStore(str(run_dir), f"{device:06d}"))
+
     results, failed = {}, {}
     started = time.perf_counter()
-    for device in devices:
-        call = ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
-                          model=worker_cache.initial_model(config.model, config.init, config.seed),
-                          server_round=1, state=ClientStateStore(str(run_dir), f"{device:06d}"))
-        try:
-            results[device] = personalize_and_measure(algorithm, call)
-        except Exception as exc:  # counted like the simulation's failed devices
-            failed[device] = f"{type(exc).__name__}: {exc}"
-    del model
+    for device in devices:  # each device alone: no pooled attacks, a stack of one for personalization
+        measured, crashed = evaluate_cohort(algorithm, config, [device], model, tokenizer, dataset, 1, device_call)
+        results.update(measured)
+        failed.update({d: f"{type(exc).__name__}: {exc}" for d, exc in crashed.items()})
     return time.perf_counter() - started, results, failed
 
 
@@ -186,6 +188,8 @@ def main() -> None:
     parser.add_argument("--attacks", nargs="+", default=None,
                         help="attack names instead of the protocol's two families at 10%% and 25%% of words")
     parser.add_argument("--personalize-epochs", type=int, default=2)
+    parser.add_argument("--personalize-engine", choices=("per_device", "stacked"), default="stacked",
+                        help="how a cohort is personalized (stacked: together, see README); both sides use it")
     parser.add_argument("--plain-loop-devices", type=int, default=None,
                         help="time the loop on the first K devices only (default: all N)")
     parser.add_argument("--plain-loop-threads", type=int, default=None,

@@ -33,7 +33,7 @@ from fedrobust.federated.algorithms.registry import import_algorithm_module
 from fedrobust.federated.client_state import ClientStateStore
 from fedrobust.federated.cohorts import ALGORITHM_MODULE_KEY, DEVICES_KEY, pack_reply
 from fedrobust.federated.config import SimulationConfig
-from fedrobust.federated.device_eval import cohort_global_attacks, cohort_personalized_models, personalize_and_measure
+from fedrobust.federated.device_eval import evaluate_cohort
 from fedrobust.federated.fault_injection import InjectedClientFailure, inject_faults  # noqa: F401 (re-exported)
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, note_progress
 from fedrobust.federated.sparse_rows import sparse_state_update
@@ -141,27 +141,11 @@ def train(message: Message, context: Context) -> Message:
 def evaluate(message: Message, context: Context) -> Message:
     """The final phase for each device named in the message: measure, personalize, measure again."""
     node = _node_call(message)
-    metrics, failed = {}, {}
-    try:
-        global_attacks = cohort_global_attacks(node.algorithm, node.config, node.devices, node.base_model,
-                                               worker_cache.tokenizer_for(node.config.model),
-                                               worker_cache.federated_dataset(node.config.data))
-    except Exception:  # measured device by device instead, so that a failure is pinned on its device
-        log.debug("the cohort's pooled global-phase attacks failed", exc_info=True)
-        global_attacks = {}
-    note_progress(str(node.settings.get(PROGRESS_LOG_KEY, "")), -1)
-    try:
-        personalized = cohort_personalized_models(
-            node.algorithm, node.config, node.devices, node.base_model, worker_cache.tokenizer_for(node.config.model),
-            worker_cache.federated_dataset(node.config.data), int(node.settings["server-round"]))
-    except Exception as exc:  # e.g. a student the stacked engine cannot take: every device says why
-        personalized = dict.fromkeys(node.devices, exc)
-    note_progress(str(node.settings.get(PROGRESS_LOG_KEY, "")), -1)
-    for device in node.devices:
-        try:
-            metrics[device] = MetricRecord(personalize_and_measure(node.algorithm, node.device_call(device),
-                                                                   global_attacks.get(device), personalized.get(device)))
-        except Exception as exc:
-            failed[device] = _failure(device, exc)
-        node.done(device)
+    progress_log = str(node.settings.get(PROGRESS_LOG_KEY, ""))
+    measured, crashed = evaluate_cohort(
+        node.algorithm, node.config, node.devices, node.base_model, worker_cache.tokenizer_for(node.config.model),
+        worker_cache.federated_dataset(node.config.data), int(node.settings["server-round"]), node.device_call,
+        lambda device: note_progress(progress_log, device))
+    metrics = {device: MetricRecord(values) for device, values in measured.items()}
+    failed = {device: _failure(device, exc) for device, exc in crashed.items()}
     return Message(pack_reply({}, metrics, failed), reply_to=message)

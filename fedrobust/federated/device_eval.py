@@ -10,7 +10,8 @@ same texts; then the privacy metrics are added (fedrobust.federated.device_priva
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any, Sequence
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
@@ -30,6 +31,8 @@ from fedrobust.seeding import derive_seed
 
 if TYPE_CHECKING:
     from fedrobust.federated.config import SimulationConfig
+
+log = logging.getLogger(__name__)
 
 PHASES = ("global", "personalized")
 STACK_DEVICES = 32  # devices personalized together: more saves little and holds more activations
@@ -154,3 +157,36 @@ def personalize_and_measure(
             metrics[f"{phase}/{key}"] = value
     metrics.update(privacy_metrics(call, received, global_model, personalized, algorithm.federated))
     return metrics
+
+
+def evaluate_cohort(
+    algorithm: Algorithm, config: SimulationConfig, devices: Sequence[int], model: TextClassifier, tokenizer: Any,
+    dataset: FederatedDataset, server_round: int, device_call: Callable[[int], ClientCall],
+    progress: Callable[[int], None] = lambda device: None,
+) -> tuple[dict[int, dict[str, float | int]], dict[int, Exception]]:
+    """The final phase for the devices of one message (a node's cohort, or a single device), all
+    received ``model``: the cohort's pooled global-phase attacks and stacked personalization where
+    they apply, then each device's ``personalize_and_measure``. Returns (metrics, failures) per
+    device; a failing device does not stop the others. ``progress(-1)`` after each cohort-wide step,
+    ``progress(device)`` after each device."""
+    try:
+        global_attacks = cohort_global_attacks(algorithm, config, devices, model, tokenizer, dataset)
+    except Exception:  # measured device by device instead, so that a failure is pinned on its device
+        log.debug("the cohort's pooled global-phase attacks failed", exc_info=True)
+        global_attacks = {}
+    progress(-1)
+    try:
+        personalized = cohort_personalized_models(algorithm, config, devices, model, tokenizer, dataset, server_round)
+    except Exception as exc:  # e.g. a student the stacked engine cannot take: every device says why
+        personalized = dict.fromkeys(devices, exc)
+    progress(-1)
+    metrics: dict[int, dict[str, float | int]] = {}
+    failed: dict[int, Exception] = {}
+    for device in devices:
+        try:
+            metrics[device] = personalize_and_measure(algorithm, device_call(device), global_attacks.get(device),
+                                                      personalized.get(device))
+        except Exception as exc:
+            failed[device] = exc
+        progress(device)
+    return metrics, failed
