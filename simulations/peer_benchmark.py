@@ -30,6 +30,10 @@ start from the student and run this exactly, so their final weights agree up to 
   worker per core. Its round time is the server's (rounds.csv): sampling, messages, the devices'
   work, aggregation, the checkpoint and the public-split accuracy it logs after every round.
   Ray's start and the final per-device evaluation are outside it (total_wall_s has them).
+- fedrobust_stacked: the same with ``local.engine: stacked`` (fedrobust.federated.stacked_rounds): each
+  node trains its devices together, the same arithmetic (Adam per device on the same batches) in
+  other kernels and with other dropout draws, so its weights differ from the others' by more than
+  rounding and its accuracy must agree within the interval.
 - pfl: pfl 0.6.0 as it comes: FederatedAveraging on a SimulatedBackend, PyTorchModel with
   ``local_optimizer_create=torch.optim.Adam`` (Adam steps every row of the embedding table, where
   fedrobust steps only the rows a device's texts reach: the same arithmetic, see
@@ -68,6 +72,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import math
 import os
@@ -89,7 +94,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "simulations"))
 PEER_PYTHON = ROOT / ".venv-peer" / "bin" / "python"
-FRAMEWORKS = ("fedrobust", "pfl", "plain_loop")
+FRAMEWORKS = ("fedrobust", "fedrobust_stacked", "pfl", "plain_loop")
 FINAL = "final.safetensors"
 RESULT = "result.json"
 # pfl evaluates a user with batches of this size: larger than any device, so evaluation reads the
@@ -142,20 +147,21 @@ def float_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 # --- fedrobust -------------------------------------------------------------------------------------
 
-def fedrobust_config(workload: Workload, num_devices: int):
+def fedrobust_config(workload: Workload, num_devices: int, engine: str = "per_device"):
     from fedrobust.federated.config import config_from_mapping
 
     per_round = len(workload.samples[0])
     return config_from_mapping({
         "data": workload.data, "model": workload.model, "algorithm": "fedavg", "rounds": workload.rounds,
         "seed": workload.seed, "fraction_train": per_round / num_devices, "min_train_clients": per_round,
-        "local": {"epochs": workload.local_epochs, "lr": workload.lr, "batch_size": workload.batch_size},
+        "local": {"epochs": workload.local_epochs, "lr": workload.lr, "batch_size": workload.batch_size,
+                  "engine": engine},
         "personalize": {"epochs": 0}, "evaluate": {"examples": 0},
         "simulation": {"devices_per_node": workload.devices_per_node, "num_cpus_per_client": 1.0},
     })
 
 
-def run_fedrobust(workload: Workload, out: Path) -> tuple[list[float], dict[str, torch.Tensor], dict]:
+def run_fedrobust(workload: Workload, out: Path, engine: str = "per_device") -> tuple[list[float], dict[str, torch.Tensor], dict]:
     from safetensors.torch import load_file
 
     from fedrobust.data import FederatedDataset
@@ -165,7 +171,7 @@ def run_fedrobust(workload: Workload, out: Path) -> tuple[list[float], dict[str,
     run_dir = out / "run"
     shutil.rmtree(run_dir, ignore_errors=True)
     started = time.perf_counter()
-    simulate(fedrobust_config(workload, num_devices), run_dir)
+    simulate(fedrobust_config(workload, num_devices, engine), run_dir)
     total = time.perf_counter() - started
     with open(run_dir / "rounds.csv") as handle:
         round_s = [float(row["wall_s"]) for row in csv.DictReader(handle)]
@@ -335,7 +341,8 @@ def run_pfl(workload: Workload, out: Path) -> tuple[list[float], dict[str, torch
 
 # --- the parent: one child per framework, then the comparison --------------------------------------
 
-RUNNERS = {"fedrobust": run_fedrobust, "pfl": run_pfl, "plain_loop": run_plain_loop}
+RUNNERS = {"fedrobust": run_fedrobust, "fedrobust_stacked": functools.partial(run_fedrobust, engine="stacked"),
+           "pfl": run_pfl, "plain_loop": run_plain_loop}
 
 
 def child_main(framework: str, workload_path: str, out: str) -> None:

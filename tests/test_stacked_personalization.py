@@ -111,21 +111,6 @@ def test_texts_longer_than_the_padding_length_are_refused():
 
 # --- in a federation: personalize.engine: stacked ---------------------------------------------------
 
-@pytest.fixture(scope="module")
-def factorized_federation(tmp_path_factory):
-    from fedrobust.models.io import save_model
-    from tests.federated_helpers import make_federation
-    from tests.federated_helpers import tokenizer as federation_tokenizer
-
-    root = tmp_path_factory.mktemp("stacked")
-    data_dir, hashed_dir = make_federation(root, num_owners=6)  # 5 device clients
-    torch.manual_seed(0)
-    model = build_student("bigru_attention", num_labels=3, vocab_size=federation_tokenizer().vocab_size,
-                          embedding={"kind": "factorized", "dim": 8, "rank": 4}, hidden=16)
-    save_model(model, federation_tokenizer(), root / "factorized")
-    return data_dir, root / "factorized", hashed_dir
-
-
 def _clients(path):
     import csv
 

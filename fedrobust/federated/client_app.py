@@ -37,6 +37,8 @@ from fedrobust.federated.device_eval import evaluate_cohort
 from fedrobust.federated.fault_injection import InjectedClientFailure, inject_faults  # noqa: F401 (re-exported)
 from fedrobust.federated.progress_log import PROGRESS_LOG_KEY, note_progress
 from fedrobust.federated.sparse_rows import sparse_state_update
+from fedrobust.federated.stacked_personalization import StackedResult
+from fedrobust.federated.stacked_rounds import cohort_trained_models
 from fedrobust.federated.transport import exchanged_state, load_arrays, to_arrays
 from fedrobust.models.base import TextClassifier
 
@@ -120,10 +122,16 @@ def train(message: Message, context: Context) -> Message:
     """One federated round for each device named in the message, each from the received weights."""
     node = _node_call(message)
     arrays, metrics, failed, extra = {}, {}, {}, {}
+    try:
+        stacked = cohort_trained_models(node.algorithm, node.config, node.devices, node.base_model,
+                                        worker_cache.tokenizer_for(node.config.model),
+                                        worker_cache.federated_dataset(node.config.data), int(node.settings["server-round"]))
+    except Exception as exc:  # e.g. a student the stacked engine cannot take: every device says why
+        stacked = dict.fromkeys(node.devices, exc)
     for device in node.devices:
         try:
             call = node.device_call(device)
-            result = node.algorithm.train(call)
+            result = _trained(node.algorithm, call, stacked.get(device))
         except Exception as exc:  # one device's crash must not take its cohort down with it
             failed[device] = _failure(device, exc)
             continue
@@ -135,6 +143,17 @@ def train(message: Message, context: Context) -> Message:
         metrics[device] = MetricRecord({"num-examples": call.data.n_train, "train-loss": result["train_loss"],
                                         "partition-id": device})
     return Message(pack_reply(arrays, metrics, failed, extra), reply_to=message)
+
+
+def _trained(algorithm: Algorithm, call: ClientCall, stacked: StackedResult | Exception | None) -> dict[str, float]:
+    """The device's round: trained with its cohort on the stacked engine (the result put in
+    ``call.model``), or now by the algorithm."""
+    if stacked is None:
+        return algorithm.train(call)
+    if isinstance(stacked, Exception):
+        raise stacked
+    call.model = stacked.model
+    return {"train_loss": stacked.train_loss, "steps": stacked.steps}
 
 
 @app.evaluate()

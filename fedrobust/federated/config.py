@@ -43,6 +43,7 @@ from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
 from fedrobust.federated.algorithms.registry import ALGORITHMS, build_algorithm  # importing it registers every algorithm
 from fedrobust.federated.dp_scope import check_dp_scope
+from fedrobust.federated.stacked_rounds import check_local_engine
 from fedrobust.federated.server_optimizers import parse_server_optimizer
 from fedrobust.privacy.config import DPConfig, PrivacyConfig
 
@@ -65,6 +66,10 @@ OPTIMIZER_KEY = "server_optimizer"
 ENTRY_FEDERATION_KEYS = (INIT_KEY, OPTIMIZER_KEY)
 
 
+TRAINING_ENGINES = ("per_device", "stacked")
+PERSONALIZATION_ENGINES = TRAINING_ENGINES
+
+
 @dataclass
 class LocalTrainConfig:
     """Local training in federated rounds."""
@@ -75,13 +80,14 @@ class LocalTrainConfig:
     adversarial: bool = False  # embedding-space PGD adversarial training
     adversarial_epsilon: float = 0.05
     adversarial_steps: int = 1
+    # per_device: each device trains alone; stacked: a node trains its devices together
+    # (fedrobust.federated.stacked_rounds; FedAvg-style plain local training of bigru_attention
+    # students). Like personalize.engine, the choice is part of the results.
+    engine: str = "per_device"
 
     # epochs 0: the device sends back the model it received (evaluation-only rounds)
     LIMITS: ClassVar[dict[str, Limit]] = {"epochs": NON_NEGATIVE, "lr": POSITIVE, "batch_size": AT_LEAST_ONE,
                                           "adversarial_epsilon": NON_NEGATIVE, "adversarial_steps": AT_LEAST_ONE}
-
-
-PERSONALIZATION_ENGINES = ("per_device", "stacked")
 
 
 @dataclass
@@ -227,9 +233,10 @@ def without_idle_explanation_keys(mapping: dict[str, Any]) -> dict[str, Any]:
     """A config mapping without the explanation-agreement keys while that setting is off (they change
     no result then), without ``evaluate.attribution`` and ``personalize.engine`` at their defaults:
     runs from before the keys existed keep their fingerprint (and resume)."""
-    personalize = mapping.get("personalize")
-    if isinstance(personalize, dict) and personalize.get("engine", "per_device") == "per_device":
-        mapping = {**mapping, "personalize": {k: v for k, v in personalize.items() if k != "engine"}}
+    for section in ("local", "personalize"):
+        values = mapping.get(section)
+        if isinstance(values, dict) and values.get("engine", "per_device") == "per_device":
+            mapping = {**mapping, section: {k: v for k, v in values.items() if k != "engine"}}
     evaluate = mapping.get("evaluate", {})
     if evaluate.get("explanation_agreement"):
         if evaluate.get("attribution", DEFAULT_ATTRIBUTION) != DEFAULT_ATTRIBUTION:
@@ -358,6 +365,8 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
         (not (personalize.dp.enabled and personalize.adversarial),
          f"{k('personalize.dp')} cannot be combined with {k('personalize.adversarial')} (DP-SGD here takes one "
          f"forward pass per step); set {k('personalize.adversarial')}: false"),
+        (local.engine in TRAINING_ENGINES,
+         f"{k('local.engine')} must be one of {', '.join(TRAINING_ENGINES)}, got {local.engine!r}"),
         (personalize.engine in PERSONALIZATION_ENGINES,
          f"{k('personalize.engine')} must be one of {', '.join(PERSONALIZATION_ENGINES)}, got {personalize.engine!r}"),
         (personalize.engine != "stacked" or (personalize.params == "all" and not personalize.adversarial
@@ -405,7 +414,9 @@ def validate(config: SimulationConfig) -> SimulationConfig:
     config.init, config.server_optimizer, config.algorithm = asked, optimizer, algorithm_only(config.algorithm)
     validate_settings(config)
     check_teacher(config)
-    check_dp_scope(config, build_algorithm(config.algorithm_name, config.algorithm_params), "algorithm")
+    algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
+    check_dp_scope(config, algorithm, "algorithm")
+    check_local_engine(config, algorithm, "algorithm")
     return config
 
 
@@ -417,7 +428,9 @@ def validate_section(section: FederatedSection, where: str = "federated") -> Fed
         params = algorithm_params(entry, entry_where)
         parse_server_optimizer(entry_server_optimizer(entry, None),
                                f"{entry_where}.{algorithm_name(entry, entry_where)}.{OPTIMIZER_KEY}")
-        check_dp_scope(section, build_algorithm(algorithm_name(entry, entry_where), params), entry_where, where)
+        algorithm = build_algorithm(algorithm_name(entry, entry_where), params)
+        check_dp_scope(section, algorithm, entry_where, where)
+        check_local_engine(section, algorithm, entry_where, where)
     labels = [entry_label(entry, section.init, f"{where}.algorithms[{i}]", section.server_optimizer)
               for i, entry in enumerate(section.algorithms)]
     repeated = sorted({label for label in labels if labels.count(label) > 1})

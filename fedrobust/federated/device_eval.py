@@ -13,7 +13,6 @@ import copy
 import logging
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-import torch
 
 from fedrobust.data import FederatedDataset
 from fedrobust.evaluation.attack_eval import TextPool
@@ -25,7 +24,8 @@ from fedrobust.federated.algorithms import Algorithm, ClientCall
 from fedrobust.federated.algorithms.base import device_seed, personalize_settings
 from fedrobust.federated.device_explanations import explanation_metrics
 from fedrobust.federated.device_privacy import privacy_metrics
-from fedrobust.federated.stacked_personalization import DeviceJob, eligible, personalize_stacked
+from fedrobust.federated.cohort_stacking import train_cohort
+from fedrobust.federated.stacked_personalization import eligible
 from fedrobust.models.base import TextClassifier
 from fedrobust.seeding import derive_seed
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PHASES = ("global", "personalized")
-STACK_DEVICES = 32  # devices personalized together: more saves little and holds more activations
 
 
 def attack_seed(config: SimulationConfig, device: int) -> int:
@@ -79,7 +78,7 @@ def cohort_personalized_models(
 ) -> dict[int, TextClassifier | Exception]:
     """Every device's personalized model for ``personalize.engine: stacked``
     (fedrobust.federated.stacked_personalization), the devices fine-tuned together from the received
-    ``model`` in stacks of at most ``STACK_DEVICES`` devices of one shape; empty when the cohort does not stack
+    ``model`` in stacks of at most ``cohort_stacking.STACK_DEVICES`` devices of one shape; empty when the cohort does not stack
     (``stacks_personalization``). A stack that fails is run device by device, so that a failure is
     pinned on its device (the device's entry is the exception); a device alone gives the same bits."""
     if not stacks_personalization(algorithm, config):
@@ -90,34 +89,14 @@ def cohort_personalized_models(
         raise ConfigError(f"personalize.engine stacked needs a bigru_attention student with a factorized embedding; "
                           f"{config.model} is a {type(model).__name__} with a {embedding}: "
                           f"use personalize.engine: per_device")
-    out: dict[int, TextClassifier | Exception] = {}
-    jobs: dict[int, DeviceJob] = {}
+    texts = {}
     for device in devices:
         data = dataset.client(device)
-        if not data.split(config.evaluate.split)[1]:
-            continue  # never scored, never personalized (personalize_and_measure)
-        if settings.epochs == 0 or not data.train_texts:  # what train_locally does: nothing
-            out[device] = copy.deepcopy(model)
-            continue
-        encoded = tokenizer(list(data.train_texts))
-        seed = device_seed(config, "personalize", server_round, device)
-        jobs[device] = DeviceJob(model, encoded["input_ids"], encoded["attention_mask"],
-                                 torch.as_tensor(list(data.train_labels), dtype=torch.long), seed)
-    try:
-        out.update(_stacked(list(jobs), jobs, settings, tokenizer.max_length))
-    except Exception:  # one device's trouble must not fail the others: find it
-        for device in jobs:
-            try:
-                out.update(_stacked([device], jobs, settings, tokenizer.max_length))
-            except Exception as exc:
-                out[device] = exc
-    return out
-
-
-def _stacked(devices: list[int], jobs: dict[int, DeviceJob], settings: Any, max_length: int) -> dict[int, TextClassifier]:
-    models = personalize_stacked([jobs[d] for d in devices], settings.epochs, settings.lr, settings.batch_size,
-                                 max_length, max_stack=STACK_DEVICES)
-    return dict(zip(devices, models))
+        if data.split(config.evaluate.split)[1]:  # a device never scored is never personalized (personalize_and_measure)
+            texts[device] = (data.train_texts, data.train_labels)
+    seeds = {device: device_seed(config, "personalize", server_round, device) for device in texts}
+    trained = train_cohort(model, texts, seeds, settings, tokenizer)
+    return {device: result if isinstance(result, Exception) else result.model for device, result in trained.items()}
 
 
 def personalize_and_measure(

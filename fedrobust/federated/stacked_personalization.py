@@ -149,10 +149,26 @@ def personalize_stacked(jobs: Sequence[DeviceJob], epochs: int, lr: float, batch
     """Each job's model fine-tuned on its texts (a new model per job, in the jobs' order; the jobs'
     models are not changed), devices of one shape (``device_shape``) in stacks of at most
     ``max_stack``. See the module docstring for what is exact."""
+    return [result.model for result in train_stacked(jobs, epochs, lr, batch_size, max_length, max_stack)]
+
+
+@dataclass
+class StackedResult:
+    """One device's trained model, its mean training loss over its steps (as ``train_locally``
+    reports it: the mean of its batches' mean losses) and its number of steps."""
+
+    model: BiGRUAttentionStudent
+    train_loss: float
+    steps: int
+
+
+def train_stacked(jobs: Sequence[DeviceJob], epochs: int, lr: float, batch_size: int,
+                  max_length: int, max_stack: int = 32) -> list[StackedResult]:
+    """``personalize_stacked`` with each device's training loss and step count."""
     groups: dict[tuple[int, int], list[int]] = {}
     for index, job in enumerate(jobs):
         groups.setdefault(device_shape(job, batch_size, max_length), []).append(index)
-    out: list[BiGRUAttentionStudent | None] = [None] * len(jobs)
+    out: list[StackedResult | None] = [None] * len(jobs)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -162,15 +178,15 @@ def personalize_stacked(jobs: Sequence[DeviceJob], epochs: int, lr: float, batch
                 # torch's batched products over a single slice take another path than over several,
                 # so a lone device is stacked with a copy of itself (the copy is dropped)
                 stack = [jobs[i] for i in chunk] if len(chunk) > 1 else [jobs[chunk[0]]] * 2
-                for i, model in zip(chunk, _personalize(stack, epochs, lr, rows, tokens)):
-                    out[i] = model
+                for i, result in zip(chunk, _personalize(stack, epochs, lr, rows, tokens)):
+                    out[i] = result
     finally:
         torch.set_num_threads(threads)
     return out  # type: ignore[return-value]
 
 
 def _personalize(jobs: list[DeviceJob], epochs: int, lr: float, batch_size: int,
-                 max_length: int) -> list[BiGRUAttentionStudent]:
+                 max_length: int) -> list[StackedResult]:
     k = len(jobs)
     padded = [_padded(job, max_length) for job in jobs]
     reached = [torch.unique(ids[mask.bool()]) for ids, mask in padded]
@@ -195,6 +211,7 @@ def _personalize(jobs: list[DeviceJob], epochs: int, lr: float, batch_size: int,
             out.append(torch.cat([drawn, torch.ones(steps - len(plan), *shape)]))
     drop_e, drop_f = torch.stack(masks[0]), torch.stack(masks[1])
     optimizer = _StackedAdam(params, lr, k)
+    loss_sums, step_counts = torch.zeros(k, dtype=torch.float64), torch.zeros(k, dtype=torch.long)
     for step in range(steps):
         real = real_all[:, step]
         logits = stacked_logits(params, rows_all[:, step], mask_all[:, step], drop_e[:, step], drop_f[:, step])
@@ -204,8 +221,13 @@ def _personalize(jobs: list[DeviceJob], epochs: int, lr: float, batch_size: int,
         for p in params.values():
             p.grad = None
         per_device.sum().backward()
-        optimizer.step(real.any(dim=1))
-    return [_unstacked(job.model, params, d, rows) for d, (job, rows) in enumerate(zip(jobs, reached))]
+        active = real.any(dim=1)
+        optimizer.step(active)
+        loss_sums += torch.where(active, per_device.detach().to(torch.float64), 0.0)
+        step_counts += active.long()
+    return [StackedResult(_unstacked(job.model, params, d, rows),
+                          float(loss_sums[d] / step_counts[d]) if step_counts[d] else float("nan"), int(step_counts[d]))
+            for d, (job, rows) in enumerate(zip(jobs, reached))]
 
 
 def _device_batches(job: DeviceJob, ids: torch.Tensor, mask: torch.Tensor, reached: torch.Tensor,

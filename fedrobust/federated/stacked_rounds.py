@@ -1,0 +1,58 @@
+"""``local.engine: stacked``: in a federated round, a Flower node trains its cohort's devices together
+on the stacked engine (fedrobust.federated.cohort_stacking) instead of one after another, for the
+algorithms whose round is plain local training of every weight (FedAvg and the server-optimizer
+variants; not FedProx's penalty, robust_student's adversarial objective, or algorithms that train
+their own way). As with ``personalize.engine``, the two engines give different (equally good)
+models, so the choice is part of the results; within one engine, results do not depend on
+``devices_per_node``."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from fedrobust.config_schema import dotted
+from fedrobust.data import FederatedDataset
+from fedrobust.errors import ConfigError
+from fedrobust.federated.algorithms.base import Algorithm, device_seed, local_settings
+from fedrobust.federated.cohort_stacking import train_cohort
+from fedrobust.federated.stacked_personalization import StackedResult, eligible
+from fedrobust.models.base import TextClassifier
+
+STACKED = "stacked"
+
+
+def trains_plainly(algorithm: Algorithm) -> bool:
+    """Whether the algorithm's round is ``Algorithm.train``: local training of every weight, no penalty."""
+    return type(algorithm).train is Algorithm.train and type(algorithm).penalty is Algorithm.penalty
+
+
+def check_local_engine(settings: Any, algorithm: Algorithm, algorithm_where: str, where: str = "") -> None:
+    """Refuses ``local.engine: stacked`` for an algorithm or settings it cannot run (at validation)."""
+    if settings.local.engine != STACKED:
+        return
+    k = lambda key: dotted(where, key)  # noqa: E731
+    if settings.local.adversarial:
+        raise ConfigError(f"config key {k('local.engine')} stacked trains without an adversarial objective; set "
+                          f"{k('local.adversarial')}: false or {k('local.engine')}: per_device")
+    if algorithm.federated and not trains_plainly(algorithm):
+        raise ConfigError(f"config key {k('local.engine')} stacked runs plain local training of every weight, but "
+                          f"{algorithm_where} ({algorithm.name}) trains its own way; use {k('local.engine')}: per_device")
+
+
+def cohort_trained_models(
+    algorithm: Algorithm, config: Any, devices: Sequence[int], model: TextClassifier, tokenizer: Any,
+    dataset: FederatedDataset, server_round: int,
+) -> dict[int, StackedResult | Exception]:
+    """Every device's round of local training for ``local.engine: stacked``, the devices trained
+    together from the received ``model``, each with its round's seed; empty when the engine is
+    per_device. A device that fails has its exception as its entry."""
+    if config.local.engine != STACKED:
+        return {}
+    settings = local_settings(config)
+    if not trains_plainly(algorithm) or not eligible(model, settings):
+        raise ConfigError(f"local.engine stacked needs plain local training (FedAvg) of a bigru_attention student "
+                          f"with a factorized embedding; got {algorithm.name} on a {type(model).__name__}: "
+                          f"use local.engine: per_device")
+    texts = {device: (dataset.client(device).train_texts, dataset.client(device).train_labels) for device in devices}
+    seeds = {device: device_seed(config, "train", server_round, device) for device in devices}
+    return train_cohort(model, texts, seeds, settings, tokenizer)
