@@ -1,7 +1,9 @@
 """Personalization of many devices at once: the BiGRU-attention student fine-tuned on K devices in
 one stacked computation, each device with its own weights, data, batch order, dropout and Adam
 state, so that a node's cohort pays the per-operation overhead of a small model once per step
-instead of once per device.
+instead of once per device. It serves personalization (``personalize.engine: stacked``) and the
+local training of FedAvg-style rounds (``local.engine: stacked``, fedrobust.federated.stacked_rounds);
+``train_stacked`` also reports each device's training loss.
 
 Every device's weights are stacked along a first dimension and the model is written out as
 batched matrix products over that dimension (a GRU step by step in both directions, additive
@@ -178,14 +180,14 @@ def train_stacked(jobs: Sequence[DeviceJob], epochs: int, lr: float, batch_size:
                 # torch's batched products over a single slice take another path than over several,
                 # so a lone device is stacked with a copy of itself (the copy is dropped)
                 stack = [jobs[i] for i in chunk] if len(chunk) > 1 else [jobs[chunk[0]]] * 2
-                for i, result in zip(chunk, _personalize(stack, epochs, lr, rows, tokens)):
+                for i, result in zip(chunk, _train_stack(stack, epochs, lr, rows, tokens)):
                     out[i] = result
     finally:
         torch.set_num_threads(threads)
     return out  # type: ignore[return-value]
 
 
-def _personalize(jobs: list[DeviceJob], epochs: int, lr: float, batch_size: int,
+def _train_stack(jobs: list[DeviceJob], epochs: int, lr: float, batch_size: int,
                  max_length: int) -> list[StackedResult]:
     k = len(jobs)
     padded = [_padded(job, max_length) for job in jobs]
