@@ -43,7 +43,7 @@ from fedrobust.evaluation.attributions import DEFAULT_ATTRIBUTION
 from fedrobust.evaluation.config import RENAMED_KEYS, DeviceAttackEvalConfig
 from fedrobust.federated.algorithms.registry import ALGORITHMS, build_algorithm  # importing it registers every algorithm
 from fedrobust.federated.dp_scope import check_dp_scope
-from fedrobust.federated.stacked_rounds import check_local_engine
+from fedrobust.federated.engine_scope import check_local_engine
 from fedrobust.federated.server_optimizers import parse_server_optimizer
 from fedrobust.privacy.config import DPConfig, PrivacyConfig
 

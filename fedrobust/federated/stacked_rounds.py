@@ -10,33 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from fedrobust.config_schema import dotted
 from fedrobust.data import FederatedDataset
 from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms.base import Algorithm, device_seed, local_settings
 from fedrobust.federated.cohort_stacking import train_cohort
+from fedrobust.federated.engine_scope import STACKED
 from fedrobust.federated.stacked_personalization import StackedResult, eligible
 from fedrobust.models.base import TextClassifier
-
-STACKED = "stacked"
-
-
-def trains_plainly(algorithm: Algorithm) -> bool:
-    """Whether the algorithm's round is ``Algorithm.train``: local training of every weight, no penalty."""
-    return type(algorithm).train is Algorithm.train and type(algorithm).penalty is Algorithm.penalty
-
-
-def check_local_engine(settings: Any, algorithm: Algorithm, algorithm_where: str, where: str = "") -> None:
-    """Refuses ``local.engine: stacked`` for an algorithm or settings it cannot run (at validation)."""
-    if settings.local.engine != STACKED:
-        return
-    k = lambda key: dotted(where, key)  # noqa: E731
-    if settings.local.adversarial:
-        raise ConfigError(f"config key {k('local.engine')} stacked trains without an adversarial objective; set "
-                          f"{k('local.adversarial')}: false or {k('local.engine')}: per_device")
-    if algorithm.federated and not trains_plainly(algorithm):
-        raise ConfigError(f"config key {k('local.engine')} stacked runs plain local training of every weight, but "
-                          f"{algorithm_where} ({algorithm.name}) trains its own way; use {k('local.engine')}: per_device")
 
 
 def cohort_trained_models(
@@ -49,7 +29,7 @@ def cohort_trained_models(
     if config.local.engine != STACKED:
         return {}
     settings = local_settings(config)
-    if not trains_plainly(algorithm) or not eligible(model, settings):
+    if not algorithm.trains_plainly() or not eligible(model, settings):
         raise ConfigError(f"local.engine stacked needs plain local training (FedAvg) of a bigru_attention student "
                           f"with a factorized embedding; got {algorithm.name} on a {type(model).__name__}: "
                           f"use local.engine: per_device")

@@ -115,6 +115,11 @@ class Algorithm:
         too (fedrobust.federated.device_dp). 0: none."""
         return 0
 
+    def trains_plainly(self) -> bool:
+        """Whether a round is ``Algorithm.train`` itself: local training of every weight, no penalty
+        (what ``local.engine: stacked`` can run for a whole cohort)."""
+        return type(self).train is Algorithm.train and type(self).penalty is Algorithm.penalty
+
     def penalty(self, call: ClientCall) -> Penalty | None:
         """A data-independent term of the round's local objective (FedProx's proximal term); None: none."""
         return None
