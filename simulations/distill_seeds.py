@@ -16,6 +16,13 @@ paired margin over the KD-only student; when the study measured explanations, th
 students' agreement with the teacher's attributions (Spearman) and the full student's deletion
 faithfulness, attributed minus random) and their mean, median, minimum and maximum, and writes
 them to ``seeds.md`` / ``seeds.json`` beside the first folder.
+
+When the studies measured explanations it also writes the explanation table per distillation
+variant (``explanations_seeds.md`` / ``.json``): for every row the studies share (teacher, CE, KD,
+KD+FM, full, ...), agreement with the teacher (Spearman, top-k overlap) and faithfulness (deletion
+and insertion AUC, attributed minus random; faithful is deletion < 0 and insertion > 0), each as
+its mean over seeds with the standard deviation and the per-seed values, and the per-seed change
+in Spearman over the KD-only student.
 """
 
 from __future__ import annotations
@@ -68,6 +75,37 @@ def seed_row(study_dir: Path) -> dict[str, Any]:
     }
 
 
+EXPLANATION_COLUMNS = ["expl_spearman", "expl_top5", "deletion_auc_diff", "insertion_auc_diff"]
+KD_ROW = "student KD"
+
+
+def study_rows(study_dir: Path) -> dict[str, dict[str, Any]]:
+    """The study's table, row label -> row."""
+    with (study_dir / "table.csv").open() as handle:
+        return {row["row"]: with_current_names(row) for row in csv.DictReader(handle)}
+
+
+def explanation_table(studies: list[Path]) -> list[dict[str, Any]]:
+    """One line per row label present in every study: each explanation column's mean over seeds,
+    its standard deviation and the per-seed values; NaN where a study did not measure it."""
+    tables = [study_rows(d) for d in studies]
+    labels = [label for label in tables[0] if all(label in t for t in tables[1:])]
+    lines = []
+    for label in labels:
+        line: dict[str, Any] = {"row": label, "seeds": len(tables)}
+        for column in EXPLANATION_COLUMNS + ["spearman_vs_kd"]:
+            if column == "spearman_vs_kd":
+                values = [_number(t[label], "expl_spearman") - _number(t.get(KD_ROW), "expl_spearman") for t in tables]
+            else:
+                values = [_number(t[label], column) for t in tables]
+            measured = [v for v in values if v == v]
+            line[column] = round(statistics.fmean(measured), 4) if len(measured) == len(values) else float("nan")
+            line[f"{column}_sd"] = round(statistics.stdev(measured), 4) if len(measured) == len(values) > 1 else float("nan")
+            line[f"{column}_per_seed"] = " / ".join(f"{v:+.3f}" for v in values)
+        lines.append(line)
+    return lines
+
+
 def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     stats = {"mean": statistics.fmean, "median": statistics.median, "min": min, "max": max}
     return [{"study": name, "seed": "", **{f: round(fn([r[f] for r in rows]), 4) for f in SUMMARISED}, "mcnemar_p": ""}
@@ -84,6 +122,11 @@ def main() -> None:
     (out / "seeds.md").write_text(markdown(table) + "\n")
     (out / "seeds.json").write_text(json.dumps(table, indent=2))
     print(markdown(table))
+    explained = explanation_table(args.studies)
+    if any(line["expl_spearman"] == line["expl_spearman"] for line in explained):
+        (out / "explanations_seeds.md").write_text(markdown(explained) + "\n")
+        (out / "explanations_seeds.json").write_text(json.dumps(explained, indent=2))
+        print("\n" + markdown(explained))
 
 
 if __name__ == "__main__":

@@ -67,3 +67,23 @@ def test_a_folder_without_the_full_row_is_refused(tmp_path):
         distill_seeds.seed_row(study)
     with pytest.raises(SystemExit, match="no summary.json"):
         distill_seeds.seed_row(tmp_path / "missing")
+
+
+def test_the_explanation_table_gives_every_variant_over_seeds(tmp_path, monkeypatch, capsys):
+    studies = [write_study(tmp_path / f"s{k}", k, 0.78, 0.76, 8.0, explained=True) for k in range(3)]
+    table = {line["row"]: line for line in distill_seeds.explanation_table(studies)}
+    assert list(table) == ["teacher", "student KD", "student full"]
+    full, kd, teacher = table["student full"], table["student KD"], table["teacher"]
+    assert full["expl_spearman"] == pytest.approx(0.2) and full["expl_spearman_sd"] == pytest.approx(0.1)
+    assert full["expl_spearman_per_seed"] == "+0.100 / +0.200 / +0.300"
+    assert full["spearman_vs_kd"] == pytest.approx(0.1) and kd["spearman_vs_kd"] == 0
+    assert teacher["expl_spearman"] != teacher["expl_spearman"]  # the teacher is not compared with itself
+    assert teacher["deletion_auc_diff"] == pytest.approx(-0.3) and teacher["deletion_auc_diff_sd"] == 0
+    monkeypatch.setattr(sys, "argv", ["distill_seeds.py", *map(str, studies)])
+    distill_seeds.main()
+    assert json.loads((tmp_path / "explanations_seeds.json").read_text())[2]["row"] == "student full"
+    plain = [write_study(tmp_path / f"p{k}", k, 0.78, 0.76, 8.0) for k in range(2)]
+    monkeypatch.setattr(sys, "argv", ["distill_seeds.py", *map(str, plain)])
+    (tmp_path / "explanations_seeds.json").unlink()
+    distill_seeds.main()
+    assert not (tmp_path / "explanations_seeds.json").exists()  # nothing measured, no table
