@@ -101,7 +101,7 @@ def explanation_table(studies: list[Path]) -> list[dict[str, Any]]:
             measured = [v for v in values if v == v]
             line[column] = round(statistics.fmean(measured), 4) if len(measured) == len(values) else float("nan")
             line[f"{column}_sd"] = round(statistics.stdev(measured), 4) if len(measured) == len(values) > 1 else float("nan")
-            line[f"{column}_per_seed"] = " / ".join(f"{v:+.3f}" for v in values)
+            line[f"{column}_per_seed"] = " / ".join("–" if v != v else f"{v:+.3f}" for v in values)
         lines.append(line)
     return lines
 
