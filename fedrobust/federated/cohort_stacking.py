@@ -11,10 +11,20 @@ from typing import Any, Sequence
 import torch
 
 from fedrobust.federated.local_training import TrainSettings
-from fedrobust.federated.stacked_personalization import DeviceJob, StackedResult, train_stacked
+from fedrobust.errors import ConfigError
+from fedrobust.federated.stacked_personalization import DeviceJob, StackedResult, eligible, train_stacked
 from fedrobust.models.base import TextClassifier
 
 STACK_DEVICES = 32  # devices trained together: more saves little and holds more activations
+
+
+def require_stackable(model: TextClassifier, settings: TrainSettings, key: str, model_path: str) -> None:
+    """Refuses a student or settings the stacked engine cannot train, naming the config ``key``
+    (``personalize.engine`` or ``local.engine``) and the model folder."""
+    if not eligible(model, settings):
+        embedding = type(getattr(model, "embedding", None)).__name__
+        raise ConfigError(f"{key} stacked needs a bigru_attention student with a factorized embedding; "
+                          f"{model_path} is a {type(model).__name__} with a {embedding}: use {key}: per_device")
 
 
 def train_cohort(

@@ -66,8 +66,7 @@ OPTIMIZER_KEY = "server_optimizer"
 ENTRY_FEDERATION_KEYS = (INIT_KEY, OPTIMIZER_KEY)
 
 
-TRAINING_ENGINES = ("per_device", "stacked")
-PERSONALIZATION_ENGINES = TRAINING_ENGINES
+ENGINES = ("per_device", "stacked")  # of local.engine and personalize.engine
 
 
 @dataclass
@@ -365,10 +364,10 @@ def validate_settings(settings: FederatedSettings, where: str = "") -> None:
         (not (personalize.dp.enabled and personalize.adversarial),
          f"{k('personalize.dp')} cannot be combined with {k('personalize.adversarial')} (DP-SGD here takes one "
          f"forward pass per step); set {k('personalize.adversarial')}: false"),
-        (local.engine in TRAINING_ENGINES,
-         f"{k('local.engine')} must be one of {', '.join(TRAINING_ENGINES)}, got {local.engine!r}"),
-        (personalize.engine in PERSONALIZATION_ENGINES,
-         f"{k('personalize.engine')} must be one of {', '.join(PERSONALIZATION_ENGINES)}, got {personalize.engine!r}"),
+        (local.engine in ENGINES,
+         f"{k('local.engine')} must be one of {', '.join(ENGINES)}, got {local.engine!r}"),
+        (personalize.engine in ENGINES,
+         f"{k('personalize.engine')} must be one of {', '.join(ENGINES)}, got {personalize.engine!r}"),
         (personalize.engine != "stacked" or (personalize.params == "all" and not personalize.adversarial
                                              and not personalize.dp.enabled),
          f"{k('personalize.engine')} stacked trains every weight without DP-SGD or an adversarial objective; "

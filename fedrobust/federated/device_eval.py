@@ -19,13 +19,11 @@ from fedrobust.evaluation.attack_eval import TextPool
 from fedrobust.evaluation.baselines import majority_accuracy
 from fedrobust.evaluation.measure import attack_metrics_pooled, measure
 from fedrobust.evaluation.metrics import MAJORITY_ACC
-from fedrobust.errors import ConfigError
 from fedrobust.federated.algorithms import Algorithm, ClientCall
 from fedrobust.federated.algorithms.base import device_seed, personalize_settings
 from fedrobust.federated.device_explanations import explanation_metrics
 from fedrobust.federated.device_privacy import privacy_metrics
-from fedrobust.federated.cohort_stacking import train_cohort
-from fedrobust.federated.stacked_personalization import eligible
+from fedrobust.federated.cohort_stacking import require_stackable, train_cohort
 from fedrobust.models.base import TextClassifier
 from fedrobust.seeding import derive_seed
 
@@ -84,11 +82,7 @@ def cohort_personalized_models(
     if not stacks_personalization(algorithm, config):
         return {}
     settings = personalize_settings(config)
-    if not eligible(model, settings):
-        embedding = type(getattr(model, "embedding", None)).__name__
-        raise ConfigError(f"personalize.engine stacked needs a bigru_attention student with a factorized embedding; "
-                          f"{config.model} is a {type(model).__name__} with a {embedding}: "
-                          f"use personalize.engine: per_device")
+    require_stackable(model, settings, "personalize.engine", config.model)
     texts = {}
     for device in devices:
         data = dataset.client(device)
