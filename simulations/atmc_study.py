@@ -2,7 +2,8 @@
 "Model Compression with Adversarial Robustness: A Unified Optimization Framework", NeurIPS).
 
 Every row starts from the same dense phase (the base config's student, objectives, seed and
-``train.epochs``) and then spends the same number of further epochs with the same objectives,
+``train.epochs``), trained once as the dense row and continued by the others (run_distill's
+``dense_phase``), and then spends the same number of further epochs with the same objectives,
 adversarial ones included; only the compression differs. Rank ratio r, sparsity s and bits b are
 the base config's ``compression.atmc``:
 
@@ -95,11 +96,14 @@ def row_mapping(base: dict[str, Any], key: str, s8: float | None = None) -> dict
     return {**base, "compression": compression}
 
 
-def train_row(base: dict[str, Any], key: str, run_dir: Path, resume: bool, s8: float | None = None) -> dict[str, Any]:
+def train_row(base: dict[str, Any], key: str, run_dir: Path, resume: bool, s8: float | None = None,
+              dense: Path | None = None) -> dict[str, Any]:
+    """One row's distill run; with ``dense`` (the dense row's folder) it continues from that row's
+    student instead of training the same dense phase again (run_distill's dense_phase)."""
     if resume and (run_dir / "metrics.json").is_file():
         return json.loads((run_dir / "metrics.json").read_text())
-    log.info("training %s", key)
-    return run_distill(config_from_mapping(row_mapping(base, key, s8)), run_dir)
+    log.info("training %s%s", key, f" from the dense phase in {dense}" if dense else "")
+    return run_distill(config_from_mapping(row_mapping(base, key, s8)), run_dir, dense_phase=dense)
 
 
 def deployed(run_dir: Path, key: str, bits: int, resume: bool) -> tuple[Path, Path]:
@@ -199,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     table, outcomes, bytes_of, s8 = [], {}, {}, None
     for key in [k for k in ROWS if k in args.rows]:  # ATMC before post_hoc_int8: its bytes set s8
         run_dir = args.out / key
-        metrics = train_row(base, key, run_dir, args.resume, s8)
+        dense = args.out / "dense" if key != "dense" and "dense" in args.rows else None
+        metrics = train_row(base, key, run_dir, args.resume, s8, dense)
         folder, weights = deployed(run_dir, key, 8 if key == "post_hoc_int8" else atmc.bits, args.resume)
         model, tokenizer = load_model(folder)
         if key == "atmc":

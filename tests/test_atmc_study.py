@@ -66,6 +66,10 @@ def test_the_study_compares_atmc_with_post_hoc_rows_at_equal_bytes(tiny, tmp_pat
             assert margin["examples"] == (6 if label != "natural" else summary["test_examples"])
             assert low <= margin["margin_points"] <= high and 0 <= margin["mcnemar_exact_p"] <= 1
             assert margin["detected"] == (low > 0 or high < 0)
+    dense = json.loads((out / "dense" / "metrics.json").read_text())["history"]
+    for row in ("atmc", "post_hoc_bits", "post_hoc_int8"):  # each continues from the dense row's student
+        metrics = json.loads((out / row / "metrics.json").read_text())
+        assert metrics["dense_phase"] == str(out / "dense") and metrics["history"][:2] == dense
     table = (out / "table.md").read_text()
     assert "ATMC-joint r=0.5 s=0.5 4-bit" in table and "int8 @ATMC bytes" in table and "bytes_vs_atmc" in table
     packed = json.loads((out / "post_hoc_int8" / "student_packed" / "model.json").read_text())

@@ -320,3 +320,32 @@ def test_the_number_of_updates_that_training_follows():
     assert settings.updates(20) == 3  # updates after steps 10, 20, 30; the one after step 40 ends the phase
     assert settings.updates(21) == 4  # ... and after 40 come two more steps
     assert AtmcSettings(admm_epochs=3, admm_every=None).updates(7) == 2
+
+
+def test_compression_continues_from_a_dense_phase_and_refuses_one_of_another_config(tiny, tmp_path):
+    dense_config = config_from_mapping({**atmc_config(tiny).to_dict(), "compression": {"int8": False}})
+    dense = run_distill(dense_config, tmp_path / "dense")
+    assert [row["phase"] for row in dense["history"]] == ["train"] * 2
+    started = load_model(tmp_path / "dense" / "student")[0].state_dict()
+
+    compressed = run_distill(atmc_config(tiny), tmp_path / "atmc", dense_phase=tmp_path / "dense")
+    assert compressed["history"][:2] == dense["history"]  # the dense epochs were not trained again
+    assert [row["phase"] for row in compressed["history"][2:]] == ["admm"] * 3 + ["qat"]
+    assert compressed["dense_phase"] == str(tmp_path / "dense")
+    assert_on_constraint_set(load_model(tmp_path / "atmc" / "student")[0], 0.5, 4)
+    # pruning without fine-tuning keeps the dense phase's weights where it does not zero them
+    pruned = config_from_mapping({**dense_config.to_dict(), "compression": {"prune_sparsity": 0.5, "finetune_epochs": 0,
+                                                                            "int8": False}})
+    run_distill(pruned, tmp_path / "pruned", dense_phase=tmp_path / "dense")
+    kept = load_model(tmp_path / "pruned" / "student")[0].state_dict()
+    assert any(bool((kept[k] == 0).any()) for k in started if kept[k].dim() > 1)
+    assert all(torch.equal(kept[k][kept[k] != 0], started[k][kept[k] != 0]) for k in started)
+
+    other = config_from_mapping({**atmc_config(tiny).to_dict(), "train": {"epochs": 3, "batch_size": 16, "lr": 0.01}})
+    with pytest.raises(ConfigError, match=r"dense phase .*differs in train"):
+        run_distill(other, tmp_path / "other", dense_phase=tmp_path / "dense")
+    with pytest.raises(ConfigError, match=r"dense phase .*was compressed"):
+        run_distill(atmc_config(tiny), tmp_path / "again", dense_phase=tmp_path / "atmc")
+    with pytest.raises(ConfigError, match=r"dense phase .*not a finished distill run"):
+        run_distill(atmc_config(tiny), tmp_path / "none", dense_phase=tmp_path / "missing")
+    assert not (tmp_path / "other").exists()

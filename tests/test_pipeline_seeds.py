@@ -35,3 +35,4 @@ def test_federated_seeds_share_the_upstream_stages_and_aggregate_over_seeds(tmp_
     assert "fedavg_ft - local_only" in per_seed[0]["comparisons"]  # each seed's own paired comparison
     report = (run_dir / "report" / "report.md").read_text()
     assert "Across seeds (0, 1)" in report and "Paired comparisons across seeds" in report
+    assert "Benchmark across seeds (0, 1)" in report and "personalized − local_only" not in report

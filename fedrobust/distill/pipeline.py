@@ -31,7 +31,7 @@ from fedrobust.distill.teacher_training import TOKEN_TABLE_KEY
 from fedrobust.distill.trainer import WeightedObjective, train_student
 from fedrobust.distill.vocabulary import fit_vocabulary, kept_token_ids
 from fedrobust.data import FederatedDataset
-from fedrobust.errors import DataError
+from fedrobust.errors import ConfigError, DataError
 from fedrobust.evaluation import accuracy, predict
 from fedrobust.evaluation.attribution_base import DEFAULT_ATTRIBUTION
 from fedrobust.models import STUDENTS, TextClassifier, WordPieceTokenizer, build_student, load_model, save_model
@@ -196,12 +196,14 @@ class _Phases:
 
 
 def train_and_compress(
-    config: DistillConfig, inputs: DistillInputs, student: TextClassifier, objectives: list[WeightedObjective]
+    config: DistillConfig, inputs: DistillInputs, student: TextClassifier, objectives: list[WeightedObjective],
+    dense: tuple[dict[str, torch.Tensor], list[dict[str, Any]]] | None = None,
 ) -> Compressed:
     """Train with every objective, then compress with ``compression.method`` (post_hoc: low-rank /
     prune and fine-tune; atmc: ADMM inside adversarial training, then quantization-aware training),
     whose further phases use the same objectives at half the learning rate. Returns the method's
-    record, with the whole history."""
+    record, with the whole history. ``dense``: weights and history that replace the training
+    (dense_phase_of)."""
     train, compression, tok = config.train, config.compression, inputs.tokenizer
     method = COMPRESSION_METHODS.get(compression.method)
     steps_per_epoch = math.ceil(len(inputs.train_idx) / train.batch_size)
@@ -212,7 +214,11 @@ def train_and_compress(
         grad_clip=train.grad_clip, token_dropout=train.token_dropout, unk_id=tok.unk_token_id,
         special_ids=tok.special_token_ids(), decay_lr=train.decay_lr, keep_best_epoch=train.keep_best_epoch,
     )
-    history = train_student(student, epochs=train.epochs, lr=train.lr, seed=config.seed, **common)
+    if dense is None:
+        history = train_student(student, epochs=train.epochs, lr=train.lr, seed=config.seed, **common)
+    else:
+        student.load_state_dict(dense[0])
+        history = list(dense[1])
     compressed = method.compress(student, compression, _Phases(student, common, config, steps_per_epoch))
     compressed.history = history + compressed.history
     return compressed
@@ -268,16 +274,45 @@ def is_finished_run(out_dir: str | Path, config: DistillConfig) -> bool:
         and yaml.safe_load(stored.read_text()) == config.to_dict()
 
 
-def run_distill(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
+def run_distill(config: DistillConfig, out_dir: str | Path, *, dense_phase: str | Path | None = None) -> dict[str, Any]:
     """Train, compress, save and measure a student with ``train.threads`` torch threads (the same
-    config gives the same student bit for bit); writes and returns metrics.json."""
+    config gives the same student bit for bit); writes and returns metrics.json.
+
+    ``dense_phase``: a finished run whose config differs from this one only in ``compression`` and
+    which compressed nothing (e.g. a study's dense row); its student stands in for the dense training,
+    so several compression methods continue from one dense phase instead of each training it again.
+    The compression phases seed themselves, but dropout draws from torch's global generator, so the
+    result can differ in the last bits from training both phases in one run."""
     with reproducible_torch(config.train.threads):
-        return _train_save_and_measure(config, out_dir)
+        return _train_save_and_measure(config, out_dir, dense_phase)
 
 
-def _train_save_and_measure(config: DistillConfig, out_dir: str | Path) -> dict[str, Any]:
+def dense_phase_of(config: DistillConfig, run_dir: str | Path) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    """The weights and training history of ``run_dir``'s student, refused (ConfigError) unless that
+    run is finished, had this config but for ``compression`` and compressed nothing."""
+    run_dir = Path(run_dir)
+    stored = run_dir / "config.yaml"
+    if not (run_dir / "metrics.json").is_file() or not stored.is_file():
+        raise ConfigError(f"dense phase {run_dir}: not a finished distill run (config.yaml and metrics.json)")
+    theirs, ours = yaml.safe_load(stored.read_text()), config.to_dict()
+    differing = sorted(k for k in set(theirs) | set(ours) if k != "compression" and theirs.get(k) != ours.get(k))
+    if differing:
+        raise ConfigError(f"dense phase {run_dir}: its config differs in {', '.join(differing)}; "
+                          "only the compression section may differ")
+    compression = theirs.get("compression") or {}
+    if compression.get("method", "post_hoc") != "post_hoc" or compression.get("low_rank_ratio", 0) \
+            or compression.get("prune_sparsity", 0):
+        raise ConfigError(f"dense phase {run_dir}: its student was compressed; give a run that only trained")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    model, _ = load_model(run_dir / STUDENT_DIR)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, metrics["history"]
+
+
+def _train_save_and_measure(config: DistillConfig, out_dir: str | Path,
+                            dense_phase: str | Path | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     out_dir = Path(out_dir)
+    dense = dense_phase_of(config, dense_phase) if dense_phase is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     torch.manual_seed(config.seed)
@@ -285,7 +320,7 @@ def _train_save_and_measure(config: DistillConfig, out_dir: str | Path) -> dict[
     inputs = load_inputs(config)
     student, vocabulary_rows = build_fitted_student(config, inputs)
     objectives = build_objectives(config, inputs, student)
-    compressed = train_and_compress(config, inputs, student, objectives)
+    compressed = train_and_compress(config, inputs, student, objectives, dense)
     measured = save_and_measure(config, inputs, student, out_dir, compressed)
     measured.update(vocabulary_rows=vocabulary_rows, low_rank=compressed.low_rank)
     if compressed.report:
@@ -306,6 +341,7 @@ def _train_save_and_measure(config: DistillConfig, out_dir: str | Path) -> dict[
         "history": compressed.history,
         "seconds": time.perf_counter() - started,
         "torch_threads": torch.get_num_threads(),
+        **({"dense_phase": str(dense_phase)} if dense_phase is not None else {}),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     log.info(

@@ -21,6 +21,7 @@ from fedrobust.pipeline.lock import run_folder_lock
 from fedrobust.pipeline.stages import Stage, StageContext, study_stages
 from fedrobust.pipeline.store import StageStore, fingerprint, folder_bytes, portable_paths
 from fedrobust.report import build_report
+from fedrobust.report.benchmark_tables import benchmark_blocks
 from fedrobust.report.seeds import seed_blocks, seed_summary
 
 RUN_RECORD = "run.json"
@@ -163,7 +164,8 @@ def run_seeds(config: RunConfig, verbose: bool = False, rerun: Iterable[str] = (
                    "report": str(out_dir / "report" / "report.md")}
         write_text_atomically(out_dir / SUMMARY, json.dumps(summary, indent=2, default=str) + "\n")
         paths = build_report(list(seed_dirs.values()), out_dir / "report", title=config.report.title,
-                             extra=seed_blocks(summary), compare_within_runs=True, compare_to=config.report.compare_to)
+                             extra=benchmark_blocks(summary, config.report.compare_to) + seed_blocks(summary),
+                             compare_within_runs=True, compare_to=config.report.compare_to)
         print(f"report: {paths['markdown']} and {paths['html']}", flush=True)
         return summary
 

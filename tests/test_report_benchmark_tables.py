@@ -1,0 +1,65 @@
+"""The benchmark tables of a multi-seed study: one row per algorithm, global -> personalized, the
+gain over the majority label, and paired differences with the reference (report.compare_to)."""
+
+import math
+
+from fedrobust.report.benchmark_tables import benchmark_blocks
+from fedrobust.report.document import Table
+
+THREATS = ("fast_deepwordbug@0.25", "fast_pwws@0.25")
+
+
+def figure(mean, sd=0.01):
+    return {"seeds": 3, "mean": mean, "sd": sd, "values": {0: mean, 1: mean, 2: mean}}
+
+
+def phase(natural, adversarial, constant):
+    return {"natural_acc (macro)": figure(natural), "majority_acc (macro)": figure(0.6, 0.0),
+            "gain over majority": figure(natural - 0.6), "constant-model devices": figure(constant, 0.0),
+            **{f"adversarial_acc[{t}] (macro)": figure(adversarial) for t in THREATS}}
+
+
+def pooled(mean, low, high):
+    return {"pooled": {"devices": 40, "mean": mean, "ci95": [low, high], "detected": low > 0 or high < 0,
+                       "p_wilcoxon": 0.01}}
+
+
+def summary():
+    figures = {name: {"global": phase(0.70, 0.40, 5), "personalized": phase(natural, 0.35, 12)}
+               for name, natural in (("fedavg_ft", 0.72), ("ditto", 0.75), ("local_only", 0.61))}
+    diff = {"ditto - fedavg_ft": (0.03, 0.01, 0.05), "local_only - fedavg_ft": (-0.11, -0.2, 0.01)}
+    comparisons = {pair: {"personalized": {"natural_acc": pooled(*d),
+                                           **{f"adversarial_acc[{t}]": pooled(-0.02, -0.05, 0.01) for t in THREATS}}}
+                   for pair, d in diff.items()}
+    return {"seeds": [0, 1, 2], "figures": figures, "comparisons": comparisons}
+
+
+def tables(blocks):
+    return [b for b in blocks if isinstance(b, Table)]
+
+
+def test_one_row_per_algorithm_with_paired_differences_against_the_reference():
+    natural, attacked, against = tables(benchmark_blocks(summary(), "fedavg_ft"))
+    assert [row[0] for row in natural.rows] == ["fedavg_ft", "ditto", "local_only"]
+    ditto = dict(zip(natural.header, natural.rows[1]))
+    assert ditto["natural"] == "0.700 ± 0.010 → 0.750 ± 0.010"
+    assert ditto["majority label"] == "0.600" and ditto["personalized − majority"] == "0.150 ± 0.010"
+    assert ditto["personalized − fedavg_ft"] == "+0.030 [+0.010, +0.050] *"  # the interval excludes 0
+    assert dict(zip(natural.header, natural.rows[2]))["personalized − fedavg_ft"] == "-0.110 [-0.200, +0.010]"
+    assert dict(zip(natural.header, natural.rows[0]))["personalized − fedavg_ft"] == "(reference)"
+    assert ditto["constant-model devices"] == "5 → 12"
+    assert attacked.header == ["algorithm", *THREATS]
+    assert attacked.rows[1][1] == "0.400 ± 0.010 → 0.350 ± 0.010"
+    assert against.rows[1] == ["ditto", "-0.020 [-0.050, +0.010]", "-0.020 [-0.050, +0.010]"]
+
+
+def test_without_a_reference_or_with_missing_figures_nothing_is_invented():
+    s = summary()
+    natural, attacked = tables(benchmark_blocks(s, None))  # no difference table
+    assert not any("−" in h and "majority" not in h for h in natural.header)
+    s["figures"]["ditto"]["personalized"]["natural_acc (macro)"] = {"seeds": 0, "mean": math.nan, "sd": math.nan}
+    del s["comparisons"]["ditto - fedavg_ft"]
+    natural = tables(benchmark_blocks(s, "fedavg_ft"))[0]
+    ditto = dict(zip(natural.header, natural.rows[1]))
+    assert ditto["natural"] == "0.700 ± 0.010 → –" and ditto["personalized − fedavg_ft"] == "–"
+    assert benchmark_blocks({"seeds": [], "figures": {}, "comparisons": {}}, "fedavg_ft") == []
