@@ -5,8 +5,8 @@ through Flower, against the same per-device work in a plain single-process loop.
 
 The devices are the first N of `configs/scale.yaml`'s data (airline_tweets, 10,000 devices with
 power-law sizes) and the model is that config's distilled robust student, both made by
-`fedrobust run configs/scale.yaml` stages (cached in OUT/study). The protocol is the device phase's
-default: the global model measured, personalized (2 epochs), measured again; natural accuracy on
+`fedrobust run configs/scale.yaml` stages (cached in OUT/study, or --study DIR/study). The protocol
+is the device phase's default: the global model measured, personalized (2 epochs), measured again; natural accuracy on
 every test text and both attack families (fast_deepwordbug, fast_pwws) at 10% and 25% of words
 with 2,000 queries on every test text. For each N it prints one JSON line:
 wall_s (the Flower simulation, Ray start-up included), per_device_ms, peak_rss_gib (driver plus
@@ -180,6 +180,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "scale_benchmark")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "scale.yaml")
+    parser.add_argument("--study", type=Path, default=None,
+                        help="folder whose study/ caches the data and student stages (default: --out; e.g. runs/scale_benchmark to time into another --out without making them again)")
     parser.add_argument("--devices-per-node", type=int, default=None,
                         help="fixed cohort size (1 = one device per Flower node); default: N / --min-nodes, at most --max-per-node")
     parser.add_argument("--min-nodes", type=int, default=8)
@@ -198,7 +200,7 @@ def main() -> None:
     parser.add_argument("--ray-address", default=None, help="an existing Ray cluster, e.g. 127.0.0.1:6379")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    data, model = study_artifacts(args.out, args.config)
+    data, model = study_artifacts(args.study or args.out, args.config)
     failed_sizes = []
     with open(args.out / "results.jsonl", "a") as log:
         for n in args.sizes:
