@@ -18,7 +18,6 @@ by one as the plain loop does (no pooled global-phase attacks).
 from __future__ import annotations
 
 import argparse
-import copy
 import cProfile
 import json
 import pstats
@@ -31,11 +30,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "simulations"))
 
-from scale_benchmark import PeakMemory, study_artifacts  # noqa: E402
+from scale_benchmark import PeakMemory, in_process_devices, study_artifacts  # noqa: E402
 
-from fedrobust.federated import worker_cache  # noqa: E402
-from fedrobust.federated.algorithms import ClientCall, build_algorithm  # noqa: E402
-from fedrobust.federated.client_state import ClientStateStore  # noqa: E402
 from fedrobust.federated.config import config_from_mapping  # noqa: E402
 from fedrobust.federated.device_eval import evaluate_cohort  # noqa: E402
 from fedrobust.federated.simulate import simulate  # noqa: E402
@@ -49,7 +45,7 @@ PHASES = {
                         ("federated/algorithms/fedrep.py", "personalized_model")],
     "natural accuracy": [("evaluation/measure.py", "natural_metrics")],
     "device set-up (data, model copy)": [("federated/client_app.py", "device_call"),
-                                         ("simulations/profile_protocol.py", "device_call")],
+                                         ("simulations/scale_benchmark.py", "device_call")],
 }
 KINDS = ("torch kernels", "attack search (Python, numpy)", "tokenization and data", "model copies", "other")
 
@@ -78,16 +74,7 @@ def sim_mapping(data: str, model: str, args: argparse.Namespace, devices_per_nod
 def work_in_process(config, args: argparse.Namespace, out: Path) -> tuple[float, pstats.Stats]:
     """The evaluate handler's work for the K devices, cohort after cohort, under cProfile."""
     torch.set_num_threads(1)  # as in a simulation worker
-    algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
-    dataset = worker_cache.federated_dataset(config.data)
-    tokenizer = worker_cache.tokenizer_for(config.model)
-    model = worker_cache.initial_model(config.model, config.init, config.seed)
-
-    def device_call(device: int) -> ClientCall:
-        return ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
-                          model=copy.deepcopy(model), server_round=1,
-                          state=ClientStateStore(str(out / "state"), f"{device:06d}"))
-
+    algorithm, dataset, tokenizer, model, device_call = in_process_devices(config, out / "state")
     devices = list(range(args.devices))
     size = 1 if args.per_device else args.cohort
     cohorts = [devices[i:i + size] for i in range(0, len(devices), size)]

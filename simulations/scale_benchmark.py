@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import psutil
 import torch
@@ -99,11 +100,10 @@ def sim_config(data: str, model: str, n: int, args: argparse.Namespace, devices_
     })
 
 
-def plain_loop(config, run_dir: Path, devices: list[int], threads: int | None = None) -> tuple[float, dict[int, dict], dict[int, str]]:
-    """The per-device work of the evaluate handler, one device after another, in this process with
-    torch on ``threads`` threads (default: every core): (seconds, metrics per device, why each
-    failed device failed)."""
-    torch.set_num_threads(threads or psutil.cpu_count())
+def in_process_devices(config, state_dir: Path) -> tuple[Any, Any, Any, Any, Callable[[int], ClientCall]]:
+    """What the ClientApp's evaluate handler is given, built in this process without Flower: the
+    algorithm, data, tokenizer, starting model and each device's call (its own copy of the model,
+    state kept under ``state_dir``), for fedrobust.federated.device_eval.evaluate_cohort."""
     algorithm = build_algorithm(config.algorithm_name, config.algorithm_params)
     dataset = worker_cache.federated_dataset(config.data)
     tokenizer = worker_cache.tokenizer_for(config.model)
@@ -112,8 +112,17 @@ def plain_loop(config, run_dir: Path, devices: list[int], threads: int | None = 
     def device_call(device: int) -> ClientCall:
         return ClientCall(config=config, partition_id=device, data=dataset.client(device), tokenizer=tokenizer,
                           model=copy.deepcopy(model), server_round=1,
-                          state=ClientStateStore(str(run_dir), f"{device:06d}"))
+                          state=ClientStateStore(str(state_dir), f"{device:06d}"))
 
+    return algorithm, dataset, tokenizer, model, device_call
+
+
+def plain_loop(config, run_dir: Path, devices: list[int], threads: int | None = None) -> tuple[float, dict[int, dict], dict[int, str]]:
+    """The per-device work of the evaluate handler, one device after another, in this process with
+    torch on ``threads`` threads (default: every core): (seconds, metrics per device, why each
+    failed device failed)."""
+    torch.set_num_threads(threads or psutil.cpu_count())
+    algorithm, dataset, tokenizer, model, device_call = in_process_devices(config, run_dir)
     results, failed = {}, {}
     started = time.perf_counter()
     for device in devices:  # each device alone: no pooled attacks, a stack of one for personalization
