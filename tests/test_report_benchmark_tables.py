@@ -3,6 +3,8 @@ gain over the majority label, and paired differences with the reference (report.
 
 import math
 
+import pytest
+
 from fedrobust.report.benchmark_tables import benchmark_blocks
 from fedrobust.report.document import Table
 
@@ -63,3 +65,32 @@ def test_without_a_reference_or_with_missing_figures_nothing_is_invented():
     ditto = dict(zip(natural.header, natural.rows[1]))
     assert ditto["natural"] == "0.700 ± 0.010 → –" and ditto["personalized − fedavg_ft"] == "–"
     assert benchmark_blocks({"seeds": [], "figures": {}, "comparisons": {}}, "fedavg_ft") == []
+
+
+def write_seed_run(folder, changes):
+    """A bare simulation folder (clients.csv) of one algorithm whose devices measured explanation
+    agreement: global Spearman 0.5 on every device, personalized 0.5 + the device's change."""
+    folder.mkdir(parents=True)
+    header = "client_id,algorithm,phase,n_test,natural_acc,majority_acc,constant,expl_spearman,expl_top5,expl_n\n"
+    lines = [f"{d},fedavg_ft,global,4,0.75,0.5,0,0.5,0.6,4\n" for d in range(len(changes))]
+    lines += [f"{d},fedavg_ft,personalized,4,0.75,0.5,0,{0.5 + c},0.6,4\n" for d, c in enumerate(changes)]
+    (folder / "clients.csv").write_text(header + "".join(lines))
+
+
+def test_explanation_agreement_across_seeds_pools_each_devices_change(tmp_path):
+    from fedrobust.report.seeds import seed_summary
+
+    write_seed_run(tmp_path / "seed-0", [-0.2, -0.1, 0.0])
+    write_seed_run(tmp_path / "seed-1", [-0.4, -0.1, 0.2])
+    summary = seed_summary({0: tmp_path / "seed-0", 1: tmp_path / "seed-1"})
+    figures = summary["figures"]["fedavg_ft"]
+    assert figures["global"]["expl_spearman (mean)"]["mean"] == 0.5
+    assert figures["personalized"]["expl_spearman (mean)"]["values"] == pytest.approx({0: 0.4, 1: 0.4})
+    change = summary["explanation_changes"]["fedavg_ft"]["expl_spearman"]
+    assert change["across_seeds"]["mean"] == pytest.approx(-0.1) and change["across_seeds"]["seeds"] == 2
+    pooled = change["pooled"]  # each device averaged over seeds: -0.3, -0.1, +0.1
+    assert pooled["devices"] == 3 and math.isclose(pooled["mean"], -0.1) and (pooled["better"], pooled["worse"]) == (1, 2)
+    assert summary["explanation_changes"]["fedavg_ft"]["expl_top5"]["pooled"]["mean"] == pytest.approx(0.0)
+    explained = tables(benchmark_blocks(summary, None))[-1]
+    assert explained.header[1] == "agreement" and [r[1] for r in explained.rows] == ["expl_spearman", "expl_top5"]
+    assert explained.rows[0][2] == "0.500 ± 0.000 → 0.400 ± 0.000"

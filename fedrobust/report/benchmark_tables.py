@@ -1,7 +1,8 @@
 """A benchmark of many federations over seeds as three compact tables, one row per algorithm: natural
 accuracy (global -> personalized, the majority baseline, the gain over it, the paired difference with
-the reference), accuracy under each threat (global -> personalized), and the paired difference with
-the reference under each threat after personalization.
+the reference), accuracy under each threat (global -> personalized), the paired difference with
+the reference under each threat after personalization, and (when measured) the agreement with the
+teacher's token attributions before and after personalization.
 
 Input: fedrobust.report.seeds.seed_summary's ``figures`` and ``comparisons`` (the pooled difference:
 each device's difference averaged over seeds, a 95% bootstrap interval over devices, Wilcoxon p).
@@ -92,4 +93,20 @@ def benchmark_blocks(summary: dict[str, Any], reference: str | None) -> list[Blo
                        Table(["algorithm", *threats],
                              [[algorithm, *(against(algorithm, f"{ADVERSARIAL_ACC}[{t}]") for t in threats)]
                               for algorithm in figures])]
-    return blocks
+    return blocks + explanation_blocks(summary)
+
+
+def explanation_blocks(summary: dict[str, Any]) -> list[Block]:
+    """Agreement with the teacher's attributions before and after personalization, when measured."""
+    changes = summary.get("explanation_changes") or {}
+    rows = [[algorithm, column, _phases(summary["figures"][algorithm], f"{column} (mean)"),
+             _value(change["across_seeds"]), _pooled(change["pooled"])]
+            for algorithm, by_column in changes.items() for column, change in by_column.items()]
+    if not rows:
+        return []
+    return [Heading("Agreement with the teacher's attributions, global → personalized", 3),
+            Paragraph("Each device's mean over its texts, then the mean over devices (± sd over seeds); the change "
+                      "is personalized minus global per device: its mean per seed (± sd), and each device's change "
+                      "averaged over seeds with a 95% bootstrap interval over devices (* where it excludes 0)."),
+            Table(["algorithm", "agreement", "global → personalized", "change, mean over seeds",
+                   "change pooled over devices [95% CI]"], rows)]

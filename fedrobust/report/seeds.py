@@ -16,6 +16,7 @@ import numpy as np
 from fedrobust.evaluation.device_statistics import across_seeds, describe_difference, summarize_differences
 from fedrobust.evaluation.device_summary import compare_rows, device_differences, summarize_phase
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, MAJORITY_ACC, NATURAL_ACC
+from fedrobust.federated.device_explanations import COMPARED, explanation_columns
 from fedrobust.report.collect import Arm, load_run
 from fedrobust.report.pairs import comparison_pairs
 from fedrobust.report.document import Block, Heading, Paragraph, Table
@@ -35,14 +36,58 @@ def _figures(arm: Arm, phase: str) -> dict[str, float]:
                "constant-model devices": float(s["constant_devices"])}
     for threat, t in s["threats"].items():
         figures[f"{ADVERSARIAL_ACC}[{threat}] (macro)"] = t[ADVERSARIAL_ACC]["macro"]
+    rows = arm.phase(phase)
+    for column in agreement_columns(rows):  # federated.evaluate.explanation_agreement
+        values = [v for r in rows if math.isfinite(v := _number(r.get(column)))]
+        figures[f"{column} (mean)"] = float(np.mean(values)) if values else math.nan
     return figures
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def agreement_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The explanation-agreement columns of these rows (Spearman, top-k), without the text count."""
+    return [c for c in explanation_columns(rows) if c != COMPARED]
+
+
+def _explanation_changes(arms: dict[int, dict[str, Arm]], algorithm: str) -> dict[str, Any]:
+    """Per agreement column, personalized minus global per device: each seed's mean, and pooled
+    (each device's change averaged over seeds, interval over devices)."""
+    changes: dict[str, dict[int, dict[Any, float]]] = {}
+    for seed, by_name in arms.items():
+        arm = by_name.get(algorithm)
+        if arm is None:
+            continue
+        before = {r["client_id"]: r for r in arm.phase("global")}
+        for row in arm.phase("personalized"):
+            other = before.get(row["client_id"])
+            for column in agreement_columns([row]):
+                x, y = _number(row.get(column)), _number((other or {}).get(column))
+                if math.isfinite(x) and math.isfinite(y):
+                    changes.setdefault(column, {}).setdefault(seed, {})[row["client_id"]] = x - y
+    result = {}
+    for column, by_seed in changes.items():
+        devices: dict[Any, list[float]] = {}
+        for values in by_seed.values():
+            for client, value in values.items():
+                devices.setdefault(client, []).append(value)
+        result[column] = {"across_seeds": across_seeds([float(np.mean(list(v.values()))) for v in by_seed.values()]),
+                          "pooled": summarize_differences([float(np.mean(v)) for v in devices.values()])}
+    return result
 
 
 def seed_summary(seed_dirs: dict[int, Path], compare_to: str | None = None) -> dict[str, Any]:
     """figures: algorithm -> phase -> figure -> {seeds, mean, sd, values}; comparisons: pair ->
     phase -> metric -> {per_seed: [compare_rows' summaries], across_seeds: mean ± sd of the mean
     difference, pooled: summarize_differences over devices of the seed-averaged differences}; the
-    pairs are fedrobust.report.pairs.comparison_pairs(algorithms, compare_to)."""
+    pairs are fedrobust.report.pairs.comparison_pairs(algorithms, compare_to); explanation_changes
+    (when the devices measured agreement with the teacher's attributions): algorithm -> column ->
+    personalized minus global per device, each seed's mean (across_seeds) and pooled over devices."""
     arms = _arms_by_seed(seed_dirs)
     algorithms = list(dict.fromkeys(name for by_name in arms.values() for name in by_name))
     figures: dict[str, Any] = {}
@@ -57,7 +102,9 @@ def seed_summary(seed_dirs: dict[int, Path], compare_to: str | None = None) -> d
     for a, b in comparison_pairs(algorithms, compare_to):
         for phase in PHASES:
             comparisons.setdefault(f"{a} - {b}", {})[phase] = _compare_over_seeds(arms, a, b, phase)
-    return {"seeds": sorted(seed_dirs), "figures": figures, "comparisons": comparisons}
+    explanations = {algorithm: changes for algorithm in algorithms if (changes := _explanation_changes(arms, algorithm))}
+    return {"seeds": sorted(seed_dirs), "figures": figures, "comparisons": comparisons,
+            **({"explanation_changes": explanations} if explanations else {})}
 
 
 def _compare_over_seeds(arms: dict[int, dict[str, Arm]], a: str, b: str, phase: str) -> dict[str, Any]:
