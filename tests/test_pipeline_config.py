@@ -10,13 +10,21 @@ from fedrobust.errors import ConfigError
 from fedrobust.pipeline.config import config_from_mapping, load_run_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-RUN_CONFIGS = ["quickstart.yaml", "paper.yaml", "fedavg_benchmark.yaml", "scale.yaml", "privacy_sweep.yaml"]
+RUN_CONFIGS = ["quickstart.yaml", "paper.yaml", "fedavg_benchmark.yaml", "scale.yaml", "privacy_sweep.yaml",
+               "explanations_federated.yaml"]
 
 
 @pytest.mark.parametrize("name", RUN_CONFIGS)
 def test_shipped_run_configs_validate(name):
     config = load_run_config(CONFIGS / name)
     assert config.name == Path(name).stem and config.algorithms
+
+
+def test_the_federated_explanation_study_measures_agreement_on_every_device_over_seeds():
+    config = load_run_config(CONFIGS / "explanations_federated.yaml")
+    evaluate = config.federated.evaluate
+    assert evaluate.explanation_agreement and evaluate.attribution == "integrated_gradients"
+    assert config.federated.max_clients is None and config.federated_seeds == [0, 1, 2]
 
 
 def test_quickstart_asks_for_at_least_50_personalized_clients():
