@@ -13,6 +13,7 @@ from fedrobust.models.packed import grid_bytes
 from tests.distill_helpers import prepare_tiny_reviews, save_hub_like_teacher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "simulations"))
+import atmc_constraints  # noqa: E402
 import atmc_study  # noqa: E402
 
 
@@ -70,6 +71,11 @@ def test_the_study_compares_atmc_with_post_hoc_rows_at_equal_bytes(tiny, tmp_pat
     for row in ("atmc", "post_hoc_bits", "post_hoc_int8"):  # each continues from the dense row's student
         metrics = json.loads((out / row / "metrics.json").read_text())
         assert metrics["dense_phase"] == str(out / "dense") and metrics["history"][:2] == dense
+    from fedrobust.models import load_model
+
+    report = atmc_constraints.constraint_report(load_model(out / "atmc" / "student")[0])  # as loaded from disk
+    assert report["tensors"] and all(t["zero_share"] == 0.5 and t["nonzero_levels"] <= 14 for t in report["tensors"].values())
+    assert report["low_rank"] and all(r["rank"] <= r["inner"] < min(r["shape"]) for r in report["low_rank"].values())
     table = (out / "table.md").read_text()
     assert "ATMC-joint r=0.5 s=0.5 4-bit" in table and "int8 @ATMC bytes" in table and "bytes_vs_atmc" in table
     packed = json.loads((out / "post_hoc_int8" / "student_packed" / "model.json").read_text())
