@@ -15,6 +15,7 @@ import torch
 
 from fedrobust.distill.compression.projection import constrained_names
 from fedrobust.models import load_model
+from fedrobust.models.lowrank import LowRankLinear
 
 
 def constraint_report(model: torch.nn.Module) -> dict:
@@ -25,7 +26,7 @@ def constraint_report(model: torch.nn.Module) -> dict:
                          "nonzero_levels": int(torch.unique(weight[weight != 0]).numel())}
     ranks = {}
     for name, module in model.named_modules():
-        if hasattr(module, "up") and hasattr(module, "down"):
+        if isinstance(module, LowRankLinear):
             product = module.up.weight @ module.down.weight
             ranks[name] = {"shape": list(product.shape), "rank": int(torch.linalg.matrix_rank(product)),
                            "inner": int(module.down.weight.shape[0])}

@@ -54,7 +54,7 @@ def seed_row(study_dir: Path) -> dict[str, Any]:
     if not summary_path.is_file() or not table_path.is_file():
         raise SystemExit(f"{study_dir}: no summary.json / table.csv; run simulations/distill_study.py --out {study_dir}")
     summary = json.loads(summary_path.read_text())
-    rows = {row["row"]: with_current_names(row) for row in csv.DictReader(table_path.open())}  # older studies: adv_acc
+    rows = study_rows(study_dir)
     if "student full" not in rows:
         raise SystemExit(f"{study_dir}: the study has no 'student full' row; run it with --rows 'student KD' 'student full'")
     full = rows["student full"]
@@ -80,7 +80,7 @@ KD_ROW = "student KD"
 
 
 def study_rows(study_dir: Path) -> dict[str, dict[str, Any]]:
-    """The study's table, row label -> row."""
+    """The study's table, row label -> row (columns under today's names: older studies wrote adv_acc)."""
     with (study_dir / "table.csv").open() as handle:
         return {row["row"]: with_current_names(row) for row in csv.DictReader(handle)}
 

@@ -6,9 +6,9 @@ through Flower, against the same per-device work in a plain single-process loop.
 The devices are the first N of `configs/scale.yaml`'s data (airline_tweets, 10,000 devices with
 power-law sizes) and the model is that config's distilled robust student, both made by
 `fedrobust run configs/scale.yaml` stages (cached in OUT/study, or --study DIR/study). The protocol
-is the device phase's default: the global model measured, personalized (2 epochs), measured again; natural accuracy on
-every test text and both attack families (fast_deepwordbug, fast_pwws) at 10% and 25% of words
-with 2,000 queries on every test text. For each N it prints one JSON line:
+is the device phase's default: the global model measured, personalized (2 epochs), measured again;
+natural accuracy on every test text and both attack families (fast_deepwordbug, fast_pwws) at 10%
+and 25% of words with 2,000 queries on every test text. For each N it prints one JSON line:
 wall_s (the Flower simulation, Ray start-up included), per_device_ms, peak_rss_gib (driver plus
 every Ray process, sampled), plain_loop_s and plain_loop_ratio (wall_s / plain_loop_s) where the
 plain loop runs the per-device function of the evaluate phase device after device in this process

@@ -28,7 +28,8 @@ from fedrobust.evaluation.metrics import (
 Row = Mapping[str, Any]
 
 
-def _float(value: Any) -> float:
+def number_or_nan(value: Any) -> float:
+    """A row's value as a float; NaN when it is missing or not a number."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -47,12 +48,12 @@ def threat_labels(rows: Iterable[Row]) -> list[str]:
 
 
 def is_constant(row: Row) -> bool:
-    return bool(_float(row.get(CONSTANT, 0)) >= 1)
+    return bool(number_or_nan(row.get(CONSTANT, 0)) >= 1)
 
 
 def _accuracy(rows: Sequence[Row], column: str, size: str, seed: int) -> dict[str, Any]:
     """Macro and micro accuracy of ``column`` (a per-device rate over ``size`` texts)."""
-    pairs = [(_float(r.get(column)), _float(r.get(size))) for r in rows]
+    pairs = [(number_or_nan(r.get(column)), number_or_nan(r.get(size))) for r in rows]
     pairs = [(acc, n) for acc, n in pairs if math.isfinite(acc) and math.isfinite(n) and n > 0]
     return macro_micro([round(acc * n) for acc, n in pairs], [n for _, n in pairs], seed=seed)
 
@@ -62,8 +63,8 @@ def _robust_on_correct(rows: Sequence[Row], label: str, seed: int) -> dict[str, 
     TextAttack's view), macro and micro over devices."""
     survived, correct = [], []
     for row in rows:
-        adversarial, n = _float(row.get(threat_metric(ADVERSARIAL_ACC, label))), _float(row.get(N_ATTACKED))
-        right = _float(row.get(N_CORRECT_ATTACKED))
+        adversarial, n = number_or_nan(row.get(threat_metric(ADVERSARIAL_ACC, label))), number_or_nan(row.get(N_ATTACKED))
+        right = number_or_nan(row.get(N_CORRECT_ATTACKED))
         if math.isfinite(adversarial) and math.isfinite(n) and math.isfinite(right) and right > 0:
             survived.append(round(adversarial * n))
             correct.append(right)
@@ -74,8 +75,8 @@ def _unflipped(row: Row, label: str) -> bool:
     """The attack flipped none of the device's correctly classified texts: its accuracy under
     attack equals its natural accuracy on the attacked texts, which says nothing about robustness
     when the model barely varies its predictions there."""
-    right = _float(row.get(N_CORRECT_ATTACKED))
-    return right > 0 and _float(row.get(threat_metric(ATTACK_SUCCESS_RATE, label))) == 0
+    right = number_or_nan(row.get(N_CORRECT_ATTACKED))
+    return right > 0 and number_or_nan(row.get(threat_metric(ATTACK_SUCCESS_RATE, label))) == 0
 
 
 def summarize_phase(rows: Sequence[Row], seed: int = 0) -> dict[str, Any]:
@@ -89,8 +90,8 @@ def summarize_phase(rows: Sequence[Row], seed: int = 0) -> dict[str, Any]:
         "devices": len(rows),
         NATURAL_ACC: _accuracy(rows, NATURAL_ACC, "n_test", seed),
         MAJORITY_ACC: _accuracy(rows, MAJORITY_ACC, "n_test", seed),
-        "gain_over_majority": paired_difference([_float(r.get(NATURAL_ACC)) for r in rows],
-                                                [_float(r.get(MAJORITY_ACC)) for r in rows], seed=seed),
+        "gain_over_majority": paired_difference([number_or_nan(r.get(NATURAL_ACC)) for r in rows],
+                                                [number_or_nan(r.get(MAJORITY_ACC)) for r in rows], seed=seed),
         "constant_devices": len(constant),
         "threats": {},
     }
@@ -120,7 +121,7 @@ def device_differences(a: Sequence[Row], b: Sequence[Row], *, exclude_constant: 
         for column in columns:
             if skip_attacks and column != NATURAL_ACC:
                 continue
-            x, y = _float(row.get(column)), _float(other.get(column))
+            x, y = number_or_nan(row.get(column)), number_or_nan(other.get(column))
             if math.isfinite(x) and math.isfinite(y):
                 out[column][row["client_id"]] = x - y
     return out

@@ -60,6 +60,11 @@ def explanation_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return [c for c in (SPEARMAN, *tops, COMPARED) if c in found]
 
 
+def agreement_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The agreement columns without the count of compared texts (Spearman, top-k)."""
+    return [c for c in explanation_columns(rows) if c != COMPARED]
+
+
 def evaluated_texts(config: SimulationConfig, dataset: FederatedDataset, devices: Iterable[int]
                     ) -> tuple[list[str], list[int]]:
     """Every text (and gold label) of ``evaluate.split`` on the devices, in device order."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC
 from fedrobust.report.document import Block, Heading, Paragraph, Table
+from fedrobust.report.stats import fmt_mean_sd
 
 NATURAL, MAJORITY, GAIN, CONSTANT = ("natural_acc (macro)", "majority_acc (macro)", "gain over majority",
                                      "constant-model devices")
@@ -28,15 +29,9 @@ def _threats(figures: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(n[len(prefix):-len(suffix)] for n in names if n.startswith(prefix) and n.endswith(suffix)))
 
 
-def _value(figure: dict[str, Any] | None, sd: bool = True) -> str:
-    if not figure or not figure.get("seeds") or math.isnan(figure["mean"]):
-        return "–"
-    spread = figure.get("sd", math.nan)
-    return f"{figure['mean']:.3f}" + ("" if not sd or math.isnan(spread) else f" ± {spread:.3f}")
-
-
 def _phases(phases: dict[str, Any], name: str) -> str:
-    return f"{_value(phases.get('global', {}).get(name))} → {_value(phases.get(PERSONALIZED, {}).get(name))}"
+    before, after = (fmt_mean_sd(phases.get(phase, {}).get(name)) for phase in ("global", PERSONALIZED))
+    return f"{before} → {after}"
 
 
 def _count(figure: dict[str, Any] | None) -> str:
@@ -69,8 +64,8 @@ def benchmark_blocks(summary: dict[str, Any], reference: str | None) -> list[Blo
     natural_rows = []
     for algorithm, phases in figures.items():
         personalized = phases.get(PERSONALIZED, {})
-        row = [algorithm, _phases(phases, NATURAL), _value(personalized.get(MAJORITY), sd=False),
-               _value(personalized.get(GAIN))]
+        row = [algorithm, _phases(phases, NATURAL), fmt_mean_sd(personalized.get(MAJORITY), with_sd=False),
+               fmt_mean_sd(personalized.get(GAIN))]
         row += [against(algorithm, "natural_acc")] if with_reference else []
         natural_rows.append(row + [f"{_count(phases.get('global', {}).get(CONSTANT))} → {_count(personalized.get(CONSTANT))}"])
     blocks: list[Block] = [
@@ -100,7 +95,7 @@ def explanation_blocks(summary: dict[str, Any]) -> list[Block]:
     """Agreement with the teacher's attributions before and after personalization, when measured."""
     changes = summary.get("explanation_changes") or {}
     rows = [[algorithm, column, _phases(summary["figures"][algorithm], f"{column} (mean)"),
-             _value(change["across_seeds"]), _pooled(change["pooled"])]
+             fmt_mean_sd(change["across_seeds"]), _pooled(change["pooled"])]
             for algorithm, by_column in changes.items() for column, change in by_column.items()]
     if not rows:
         return []

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from fedrobust.evaluation.device_statistics import across_seeds, describe_difference, summarize_differences
-from fedrobust.evaluation.device_summary import compare_rows, device_differences, summarize_phase
+from fedrobust.evaluation.device_summary import compare_rows, device_differences, number_or_nan, summarize_phase
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, MAJORITY_ACC, NATURAL_ACC
-from fedrobust.federated.device_explanations import COMPARED, explanation_columns
+from fedrobust.federated.device_explanations import agreement_columns
 from fedrobust.report.collect import Arm, load_run
 from fedrobust.report.pairs import comparison_pairs
 from fedrobust.report.document import Block, Heading, Paragraph, Table
+from fedrobust.report.stats import fmt_mean_sd
 
 PHASES = ("global", "personalized")
 
@@ -30,55 +31,45 @@ def _arms_by_seed(seed_dirs: dict[int, Path]) -> dict[int, dict[str, Arm]]:
 
 def _figures(arm: Arm, phase: str) -> dict[str, float]:
     """The headline figures of one algorithm, phase and seed."""
-    s = summarize_phase(arm.phase(phase))
+    rows = arm.phase(phase)
+    s = summarize_phase(rows)
     figures = {"natural_acc (macro)": s[NATURAL_ACC]["macro"], "natural_acc (micro)": s[NATURAL_ACC]["micro"],
                "majority_acc (macro)": s[MAJORITY_ACC]["macro"], "gain over majority": s["gain_over_majority"]["mean"],
                "constant-model devices": float(s["constant_devices"])}
     for threat, t in s["threats"].items():
         figures[f"{ADVERSARIAL_ACC}[{threat}] (macro)"] = t[ADVERSARIAL_ACC]["macro"]
-    rows = arm.phase(phase)
     for column in agreement_columns(rows):  # federated.evaluate.explanation_agreement
-        values = [v for r in rows if math.isfinite(v := _number(r.get(column)))]
+        values = [v for r in rows if math.isfinite(v := number_or_nan(r.get(column)))]
         figures[f"{column} (mean)"] = float(np.mean(values)) if values else math.nan
     return figures
 
 
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def agreement_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The explanation-agreement columns of these rows (Spearman, top-k), without the text count."""
-    return [c for c in explanation_columns(rows) if c != COMPARED]
+def _pooled_over_seeds(by_device: dict[Any, list[float]]) -> dict[str, Any]:
+    """Each device's difference averaged over the seeds that measured it, summarized over devices."""
+    return summarize_differences([float(np.mean(values)) for values in by_device.values()])
 
 
 def _explanation_changes(arms: dict[int, dict[str, Arm]], algorithm: str) -> dict[str, Any]:
     """Per agreement column, personalized minus global per device: each seed's mean, and pooled
     (each device's change averaged over seeds, interval over devices)."""
-    changes: dict[str, dict[int, dict[Any, float]]] = {}
-    for seed, by_name in arms.items():
+    seed_means: dict[str, list[float]] = {}
+    by_device: dict[str, dict[Any, list[float]]] = {}
+    for by_name in arms.values():
         arm = by_name.get(algorithm)
         if arm is None:
             continue
         before = {r["client_id"]: r for r in arm.phase("global")}
-        for row in arm.phase("personalized"):
-            other = before.get(row["client_id"])
-            for column in agreement_columns([row]):
-                x, y = _number(row.get(column)), _number((other or {}).get(column))
-                if math.isfinite(x) and math.isfinite(y):
-                    changes.setdefault(column, {}).setdefault(seed, {})[row["client_id"]] = x - y
-    result = {}
-    for column, by_seed in changes.items():
-        devices: dict[Any, list[float]] = {}
-        for values in by_seed.values():
-            for client, value in values.items():
-                devices.setdefault(client, []).append(value)
-        result[column] = {"across_seeds": across_seeds([float(np.mean(list(v.values()))) for v in by_seed.values()]),
-                          "pooled": summarize_differences([float(np.mean(v)) for v in devices.values()])}
-    return result
+        after = arm.phase("personalized")
+        for column in agreement_columns(after):
+            changes = {r["client_id"]: number_or_nan(r.get(column)) - number_or_nan(before.get(r["client_id"], {}).get(column))
+                       for r in after}
+            changes = {client: change for client, change in changes.items() if math.isfinite(change)}
+            if changes:
+                seed_means.setdefault(column, []).append(float(np.mean(list(changes.values()))))
+                for client, change in changes.items():
+                    by_device.setdefault(column, {}).setdefault(client, []).append(change)
+    return {column: {"across_seeds": across_seeds(seed_means[column]), "pooled": _pooled_over_seeds(by_device[column])}
+            for column in seed_means}
 
 
 def seed_summary(seed_dirs: dict[int, Path], compare_to: str | None = None) -> dict[str, Any]:
@@ -121,18 +112,10 @@ def _compare_over_seeds(arms: dict[int, dict[str, Arm]], a: str, b: str, phase: 
                 device_diffs.setdefault(metric, {}).setdefault(client, []).append(value)
     result = {}
     for metric, by_seed in per_seed.items():
-        averaged = [float(np.mean(v)) for v in device_diffs.get(metric, {}).values()]
         result[metric] = {"per_seed": by_seed,
                           "across_seeds": across_seeds([d["mean"] for d in by_seed.values()]),
-                          "pooled": summarize_differences(averaged)}
+                          "pooled": _pooled_over_seeds(device_diffs.get(metric, {}))}
     return result
-
-
-def _mean_sd(figure: dict[str, Any]) -> str:
-    if not figure.get("seeds"):
-        return "–"
-    sd = figure["sd"]
-    return f"{figure['mean']:.3f}" + ("" if math.isnan(sd) else f" ± {sd:.3f}")
 
 
 def seed_blocks(summary: dict[str, Any]) -> list[Block]:
@@ -140,7 +123,7 @@ def seed_blocks(summary: dict[str, Any]) -> list[Block]:
     blocks: list[Block] = [Heading(f"Across seeds ({seeds})"), Paragraph(
         "Each figure as mean ± sample sd over seeds; macro over devices, accuracy under attack without "
         "constant-model devices.")]
-    rows = [[algorithm, phase, name, _mean_sd(figure)]
+    rows = [[algorithm, phase, name, fmt_mean_sd(figure)]
             for algorithm, phases in summary["figures"].items() for phase, by_name in phases.items()
             for name, figure in by_name.items()]
     blocks.append(Table(["algorithm", "phase", "figure", "mean ± sd over seeds"], rows))
@@ -150,7 +133,7 @@ def seed_blocks(summary: dict[str, Any]) -> list[Block]:
             for metric, c in metrics.items():
                 held = sum(d["detected"] and d["mean"] > 0 for d in c["per_seed"].values())
                 lost = sum(d["detected"] and d["mean"] < 0 for d in c["per_seed"].values())
-                rows.append([pair, phase, metric, _mean_sd(c["across_seeds"]), describe_difference(c["pooled"]),
+                rows.append([pair, phase, metric, fmt_mean_sd(c["across_seeds"]), describe_difference(c["pooled"]),
                              f"{held} / {lost} / {len(c['per_seed']) - held - lost}"])
     blocks += [Heading("Paired comparisons across seeds", 3), Paragraph(
         "Per pair of algorithms: the mean per-device difference in each seed (mean ± sd over seeds); pooled: "

@@ -27,3 +27,12 @@ def fmt_mean_ci(values: Iterable[Any]) -> str:
     if math.isnan(mean):
         return "–"
     return f"{mean:.3f}" if math.isnan(half) else f"{mean:.3f} ± {half:.3f}"
+
+
+def fmt_mean_sd(figure: dict[str, Any] | None, with_sd: bool = True) -> str:
+    """A figure over seeds (fedrobust.evaluation.device_statistics.across_seeds) as ``mean ± sd``;
+    ``–`` when no seed measured it."""
+    if not figure or not figure.get("seeds") or math.isnan(figure["mean"]):
+        return "–"
+    sd = figure.get("sd", math.nan)
+    return f"{figure['mean']:.3f}" + ("" if not with_sd or math.isnan(sd) else f" ± {sd:.3f}")

@@ -8,7 +8,7 @@ from typing import Any
 from fedrobust.evaluation.confidence import bootstrap_mean_interval
 from fedrobust.evaluation.device_statistics import describe_difference, paired_difference
 from fedrobust.evaluation.device_summary import is_constant
-from fedrobust.federated.device_explanations import COMPARED, explanation_columns
+from fedrobust.federated.device_explanations import agreement_columns
 from fedrobust.evaluation.metrics import ADVERSARIAL_ACC
 from fedrobust.report.collect import Arm, RunResults
 from fedrobust.report.document import Table
@@ -82,7 +82,7 @@ def explanation_table(arms: list[Arm]) -> Table | None:
     for arm in arms:
         before = {r["client_id"]: r for r in arm.phase("global")}
         after = [r for r in arm.phase("personalized") if r["client_id"] in before]
-        for column in [c for c in explanation_columns(arm.clients) if c != COMPARED]:
+        for column in agreement_columns(arm.clients):
             change = paired_difference([float(r[column]) for r in after],
                                        [float(before[r["client_id"]][column]) for r in after])
             rows.append([arm.label, column, str(change["devices"]),
