@@ -75,6 +75,38 @@ def test_a_model_agrees_with_itself_before_personalization_and_less_after(federa
     assert change["ci95"][0] <= change["mean"] <= change["ci95"][1] and change["worse"] == 2
 
 
+def test_a_shared_folder_lets_other_runs_reuse_the_teachers_attributions(federation, tmp_path):
+    data_dir, model_dir = federation
+    dataset = FederatedDataset.load(data_dir)
+    config = sim_config(data_dir, model_dir, algorithm="local_only", rounds=0, teacher=str(model_dir), evaluate=EXPLAIN)
+    shared = tmp_path / "shared"
+    tok = tokenizer_for(str(model_dir))
+    first = prepare_teacher_attributions(config, dataset, [0], tok, tmp_path / "run0", shared)
+    (shared_file,) = shared.glob("*-grad_x_input.npz")
+    assert set(AttributionCache.load(shared_file).entries) == set(AttributionCache.load(first).entries)
+    # a second run over more devices computes only the texts the shared file lacks
+    devices = range(len(dataset))
+    second = prepare_teacher_attributions(config, dataset, devices, tok, tmp_path / "run1", shared)
+    pairs = {(t, y) for d in devices for t, y in zip(*dataset.client(d).split("test"))}
+    assert len(AttributionCache.load(second).entries) == len(AttributionCache.load(shared_file).entries) == len(pairs)
+    known = AttributionCache.load(first).entries
+    for key, (ids, scores) in known.items():  # the first run's entries were kept, not recomputed
+        assert (AttributionCache.load(second).entries[key][0] == ids).all()
+        assert (AttributionCache.load(second).entries[key][1] == scores).all()
+    # a third run over the first device only writes its own subset and leaves the shared file as it was
+    stamp = shared_file.stat().st_mtime_ns
+    third = prepare_teacher_attributions(config, dataset, [0], tok, tmp_path / "run2", shared)
+    assert shared_file.stat().st_mtime_ns == stamp and set(AttributionCache.load(third).entries) == set(known)
+    # another method is another shared file; a damaged shared file is started afresh, not trusted
+    ig = sim_config(data_dir, model_dir, algorithm="local_only", rounds=0, teacher=str(model_dir),
+                    evaluate={**EXPLAIN, "attribution": "integrated_gradients"})
+    prepare_teacher_attributions(ig, dataset, [0], tok, tmp_path / "run3", shared)
+    assert len(list(shared.glob("*-integrated_gradients.npz"))) == 1
+    shared_file.write_bytes(b"not an npz")
+    prepare_teacher_attributions(config, dataset, [0], tok, tmp_path / "run4", shared)
+    assert set(AttributionCache.load(shared_file).entries) == set(known)
+
+
 def test_off_by_default_adds_no_column_and_keeps_the_fingerprint(federation, tmp_path):
     data_dir, model_dir = federation
     config = sim_config(data_dir, model_dir, algorithm="local_only", rounds=0, evaluate={"examples": 0})

@@ -151,3 +151,11 @@ def test_a_dp_sgd_code_version_invalidates_dp_federations_only(base_mapping, mon
     federated = {"federated-fedavg_ft", "federated-robust_student"}
     assert {name for name in before_dp if before_dp[name] != after_dp[name]} == federated
     assert before_plain == after_plain
+
+
+def test_pruning_keeps_the_shared_folder_and_the_current_fingerprints(tmp_path):
+    from fedrobust.pipeline.store import SHARED_DIR, StageStore
+
+    for folder in ("teacher/new", "teacher/old", f"{SHARED_DIR}/teacher_attributions"):
+        (tmp_path / folder).mkdir(parents=True)
+    assert StageStore(tmp_path).stale({"teacher": "new"}) == [tmp_path / "teacher" / "old"]

@@ -55,6 +55,26 @@ class AttributionCache:
         """Whether it holds every (text, target) by ``method``."""
         return method == self.method and all(entry_key(t, y) in self.entries for t, y in zip(texts, targets))
 
+    def missing(self, texts: Sequence[str], targets: Sequence[int]) -> tuple[list[str], list[int]]:
+        """The distinct (text, target) pairs it has no entry for, in first-seen order."""
+        pairs = dict.fromkeys((text, int(target)) for text, target in zip(texts, targets)
+                              if entry_key(text, target) not in self.entries)
+        return [t for t, _ in pairs], [y for _, y in pairs]
+
+    def extended(self, model: TextClassifier, tokenizer: Any, texts: Sequence[str], targets: Sequence[int]
+                 ) -> "AttributionCache":
+        """This cache plus ``model``'s attributions of the pairs it lacks, by its own method."""
+        todo_texts, todo_targets = self.missing(texts, targets)
+        if not todo_texts:
+            return self
+        new = AttributionCache.of(model, tokenizer, todo_texts, todo_targets, method=self.method)
+        return AttributionCache({**self.entries, **new.entries}, method=self.method)
+
+    def subset(self, texts: Sequence[str], targets: Sequence[int]) -> "AttributionCache":
+        """Only the entries of these pairs (each must be present)."""
+        keys = [entry_key(t, y) for t, y in zip(texts, targets)]
+        return AttributionCache({k: self.entries[k] for k in keys}, method=self.method)
+
     def lookup(self, texts: Sequence[str], targets: Sequence[int], where: str = "the attribution cache",
                method: str = DEFAULT_ATTRIBUTION) -> TokenAttributions:
         if method != self.method:
@@ -76,7 +96,7 @@ class AttributionCache:
         empty = np.zeros(0)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")  # two writers of one shared file
         np.savez(tmp, format=np.array(FORMAT), method=np.array(self.method), keys=np.array(keys, dtype="U32"),
                  offsets=np.cumsum([0, *lengths]).astype(np.int64),
                  ids=np.concatenate([self.entries[k][0] for k in keys]) if keys else empty.astype(np.int64),

@@ -21,6 +21,7 @@ the paired per-device change (personalized minus global) with its interval and W
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from functools import lru_cache
@@ -37,7 +38,7 @@ from fedrobust.evaluation.attributions import attribute, special_ids
 from fedrobust.evaluation.confidence import bootstrap_mean_interval
 from fedrobust.evaluation.device_statistics import paired_difference
 from fedrobust.models.base import TextClassifier
-from fedrobust.models.io import load_model
+from fedrobust.models.io import load_model, load_tokenizer
 
 if TYPE_CHECKING:
     from fedrobust.federated.algorithms import ClientCall
@@ -94,10 +95,39 @@ def _check_same_tokens(teacher_tokenizer: Any, tokenizer: Any, texts: list[str],
                     "max_length); the student must read the teacher's WordPiece tokens")
 
 
+def teacher_key(folder: str | Path) -> str:
+    """Names one teacher in a shared cache: its resolved folder and its files' sizes and change times,
+    so a teacher trained again into the same folder is not mistaken for the old one."""
+    root = Path(folder).resolve()
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    stamp = [str(root)] + [f"{p.relative_to(root)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files]
+    return hashlib.sha256("\n".join(stamp).encode()).hexdigest()[:16]
+
+
+def _shared_file(shared_dir: Path, config: SimulationConfig, method: str) -> Path:
+    return shared_dir / f"{teacher_key(config.teacher)}-{method}.npz"
+
+
+def _load_shared(path: Path | None, method: str) -> AttributionCache:
+    if path is not None and path.is_file():
+        try:
+            found = AttributionCache.load(path)
+            if found.method == method:
+                return found
+        except DataError as exc:
+            print(f"[explanations] {exc}: starting it afresh", flush=True)
+    return AttributionCache(method=method)
+
+
 def prepare_teacher_attributions(config: SimulationConfig, dataset: FederatedDataset, devices: Iterable[int],
-                                 tokenizer: Any, run_dir: str | Path) -> Path | None:
+                                 tokenizer: Any, run_dir: str | Path, shared_dir: str | Path | None = None
+                                 ) -> Path | None:
     """The teacher's attributions of every evaluated text of ``devices`` in the run directory,
-    computed unless a file there covers them; None when the setting is off."""
+    computed unless a file there covers them; None when the setting is off.
+
+    With ``shared_dir`` (`fedrobust run` gives one per stage cache) the teacher's attributions are
+    also kept there, per teacher and method, and only texts it has not explained before are
+    computed: federations over other seeds or algorithms on the same devices reuse them."""
     if not config.evaluate.explanation_agreement:
         return None
     path = Path(run_dir) / TEACHER_ATTRIBUTIONS
@@ -110,13 +140,21 @@ def prepare_teacher_attributions(config: SimulationConfig, dataset: FederatedDat
         if found.method != method:
             print(f"[explanations] {path} holds {found.method} attributions; evaluate.attribution is {method}: "
                   "computing them again", flush=True)
+    _check_same_tokens(load_tokenizer(config.teacher), tokenizer, texts, config)
+    shared = _shared_file(Path(shared_dir), config, method) if shared_dir is not None else None
+    known = _load_shared(shared, method)
+    todo, _ = known.missing(texts, labels)
     t0 = time.perf_counter()
-    teacher, teacher_tokenizer = load_model(config.teacher)
-    _check_same_tokens(teacher_tokenizer, tokenizer, texts, config)
-    cache = AttributionCache.of(teacher, teacher_tokenizer, texts, labels, method=method)
-    cache.save(path)
-    print(f"[explanations] the teacher explained {len(cache.entries)} texts once ({method}), for every device "
-          f"({time.perf_counter() - t0:.1f} s) -> {path}", flush=True)
+    if todo:
+        teacher, teacher_tokenizer = load_model(config.teacher)
+        known = known.extended(teacher, teacher_tokenizer, texts, labels)
+        if shared is not None:
+            known.save(shared)
+    known.subset(texts, labels).save(path)
+    distinct = len(set(zip(texts, labels)))
+    reused = f", {distinct - len(todo)} reused from {shared}" if shared is not None else ""
+    print(f"[explanations] the teacher's {method} attributions of {distinct} texts, once for every device: "
+          f"{len(todo)} computed{reused} ({time.perf_counter() - t0:.1f} s) -> {path}", flush=True)
     return path
 
 

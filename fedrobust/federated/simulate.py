@@ -54,7 +54,10 @@ def check_inputs(config: SimulationConfig) -> int:
     return min(len(dataset), config.max_clients or len(dataset))
 
 
-def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -> dict[str, Any]:
+def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False,
+             shared_dir: str | Path | None = None) -> dict[str, Any]:
+    """Run the federation into ``out`` (resuming what is there); ``shared_dir`` keeps what several
+    runs can share, the teacher's attributions (fedrobust.federated.device_explanations)."""
     from flwr.simulation import run_simulation  # starts nothing, but imports Ray: only when a simulation runs
 
     out = Path(out)
@@ -62,7 +65,7 @@ def simulate(config: SimulationConfig, out: str | Path, verbose: bool = False) -
     Checkpointer(out, config.fingerprint()).resume()  # refuses a run directory of another config, before Ray starts
     # the teacher explains the evaluated texts once, here, so that a bad teacher fails before Ray starts
     prepare_teacher_attributions(config, worker_cache.federated_dataset(config.data), range(num_clients),
-                                 worker_cache.tokenizer_for(config.model), out)
+                                 worker_cache.tokenizer_for(config.model), out, shared_dir)
     per_node = config.simulation.devices_per_node
     nodes = f" ({num_nodes(num_clients, per_node)} Flower nodes of {per_node})" if per_node > 1 else ""
     print(f"simulating {config.label} on {num_clients} devices{nodes}, {config.rounds} rounds -> {out}", flush=True)

@@ -159,14 +159,20 @@ def _fit_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: P
     model.load_state_dict(state)
 
 
+def load_tokenizer(model_dir: str | Path) -> WordPieceTokenizer:
+    """The tokenizer of a model folder, without its weights."""
+    model_dir = Path(model_dir)
+    if not (model_dir / TOKENIZER_DIR).is_dir():
+        raise DataError(f"{model_dir / TOKENIZER_DIR}: missing; a model folder holds its tokenizer; {REWRITE}")
+    return WordPieceTokenizer.load(model_dir / TOKENIZER_DIR)
+
+
 def load_model(model_dir: str | Path) -> tuple[TextClassifier, WordPieceTokenizer]:
     """Rebuild a model saved by ``save_model`` (eval mode) and its tokenizer; a damaged or
     incomplete folder is a DataError naming the file."""
     model_dir = Path(model_dir)
     meta = read_model_json(model_dir)
-    if not (model_dir / TOKENIZER_DIR).is_dir():
-        raise DataError(f"{model_dir / TOKENIZER_DIR}: missing; a model folder holds its tokenizer; {REWRITE}")
-    tokenizer = WordPieceTokenizer.load(model_dir / TOKENIZER_DIR)
+    tokenizer = load_tokenizer(model_dir)
     if meta["name"] == "hf_teacher":
         model = _load_teacher(model_dir, meta)
     else:

@@ -19,7 +19,7 @@ from fedrobust.pipeline.config import RunConfig
 from fedrobust.pipeline.headline import headline_summary
 from fedrobust.pipeline.lock import run_folder_lock
 from fedrobust.pipeline.stages import Stage, StageContext, study_stages
-from fedrobust.pipeline.store import StageStore, fingerprint, folder_bytes, portable_paths
+from fedrobust.pipeline.store import SHARED_DIR, StageStore, fingerprint, folder_bytes, portable_paths
 from fedrobust.report import build_report
 from fedrobust.report.benchmark_tables import benchmark_blocks
 from fedrobust.report.seeds import seed_blocks, seed_summary
@@ -111,7 +111,8 @@ class StudyRunner:
             self.status[stage.name] = {"fingerprint": fp, "dir": str(slot.dir), "reused": False, "running": True}
             self._write_run_record()
             t0, began = time.perf_counter(), _now()
-            ctx = StageContext(self.config, slot.dir, dict(self.records), resumed=resumed, verbose=self.verbose)
+            ctx = StageContext(self.config, slot.dir, dict(self.records), resumed=resumed, verbose=self.verbose,
+                               shared_dir=self.store.root / SHARED_DIR)
             result = stage.run(ctx)
             seconds = round(time.perf_counter() - t0, 2)
             record = {"stage": stage.name, "started": began, "finished": _now(), "seconds": seconds, "result": result,

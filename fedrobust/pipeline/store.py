@@ -3,7 +3,9 @@
 ``RUN_DIR/stages/<stage>/<fingerprint>/`` holds one stage's outputs; ``stage.json`` is written last,
 so its presence marks a finished stage. A folder without it is an interrupted attempt: stages that
 checkpoint themselves (the federated rounds) continue in it, the others start it afresh. Outputs of
-other fingerprints stay until pruned, so switching a key back costs nothing.
+other fingerprints stay until pruned, so switching a key back costs nothing. ``RUN_DIR/stages/shared/``
+(SHARED_DIR) holds what stages of several fingerprints reuse (the teacher's attributions) and is
+never pruned as stale.
 
 A record names its outputs (``PATH_KEYS`` of its result) relative to the store's root, and they are
 resolved against the root it is read from: a copied or moved run folder uses its own stages. Records
@@ -26,6 +28,7 @@ from fedrobust.files import write_text_atomically
 from fedrobust.pipeline.lock import LOCK_FILE
 
 STAGE_RECORD = "stage.json"
+SHARED_DIR = "shared"
 PATH_KEYS = ("output", "model")  # the entries of a stage's result that name its artifacts
 RECORD_TYPES = {"fingerprint": str, "started": str, "finished": str, "seconds": (int, float), "result": dict}
 
@@ -148,7 +151,7 @@ class StageStore:
         """Folders of fingerprints the current config no longer uses."""
         if not self.root.is_dir():
             return []
-        return sorted(d for stage_dir in self.root.iterdir() if stage_dir.is_dir()
+        return sorted(d for stage_dir in self.root.iterdir() if stage_dir.is_dir() and stage_dir.name != SHARED_DIR
                       for d in stage_dir.iterdir() if d.is_dir() and current.get(stage_dir.name) != d.name)
 
 

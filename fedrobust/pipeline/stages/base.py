@@ -16,6 +16,7 @@ class StageContext:
     upstream: dict[str, dict[str, Any]] = field(default_factory=dict)  # finished records by stage name
     resumed: bool = False  # an interrupted attempt is being continued in ``dir``
     verbose: bool = False
+    shared_dir: Path | None = None  # for what stages share beyond one fingerprint (the store's SHARED_DIR)
 
     def output_of(self, stage: str) -> str:
         return self.upstream[stage]["output"]

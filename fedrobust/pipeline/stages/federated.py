@@ -65,7 +65,7 @@ class FederatedStage(Stage):
     def run(self, ctx: StageContext) -> dict[str, Any]:
         teacher = ctx.upstream["teacher"]["model"] if self.explain else None
         config = self._simulation(ctx.config, ctx.output_of("data"), ctx.output_of(self.start_stage), teacher)
-        summary = simulate(config, ctx.dir, verbose=ctx.verbose)
+        summary = simulate(config, ctx.dir, verbose=ctx.verbose, shared_dir=ctx.shared_dir)
         means = {f"{phase}/{metric}": summary[phase][metric].get("mean")
                  for phase in ("global", "personalized") for metric in ("natural_acc", "adversarial_acc")}
         evidence = {phase: summary[phase]["evidence"] for phase in ("global", "personalized")}
