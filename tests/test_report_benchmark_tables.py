@@ -52,7 +52,7 @@ def test_one_row_per_algorithm_with_paired_differences_against_the_reference():
     assert ditto["constant-model devices"] == "5 → 12"
     assert attacked.header == ["algorithm", *THREATS]
     assert attacked.rows[1][1] == "0.400 ± 0.010 → 0.350 ± 0.010"
-    assert against.rows[1] == ["ditto", "-0.020 [-0.050, +0.010]", "-0.020 [-0.050, +0.010]"]
+    assert against.rows[1] == ["ditto", "-0.020 [-0.050, +0.010] n=40", "-0.020 [-0.050, +0.010] n=40"]
 
 
 def test_without_a_reference_or_with_missing_figures_nothing_is_invented():

@@ -38,12 +38,14 @@ def _count(figure: dict[str, Any] | None) -> str:
     return "–" if not figure or not figure.get("seeds") else f"{figure['mean']:.0f}"
 
 
-def _pooled(diff: dict[str, Any] | None) -> str:
-    """``+0.012 [−0.004, +0.029]`` with ``*`` when the interval excludes 0."""
+def _pooled(diff: dict[str, Any] | None, with_devices: bool = False) -> str:
+    """``+0.012 [−0.004, +0.029]`` with ``*`` when the interval excludes 0 (and ``n=…``, the devices
+    compared, where that depends on the pair)."""
     if not diff or not diff.get("devices") or math.isnan(diff.get("mean", math.nan)):
         return "–"
     low, high = diff["ci95"]
-    return f"{diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}]" + (" *" if diff.get("detected") else "")
+    return (f"{diff['mean']:+.3f} [{low:+.3f}, {high:+.3f}]" + (" *" if diff.get("detected") else "")
+            + (f" n={diff['devices']}" if with_devices else ""))
 
 
 def benchmark_blocks(summary: dict[str, Any], reference: str | None) -> list[Block]:
@@ -57,7 +59,7 @@ def benchmark_blocks(summary: dict[str, Any], reference: str | None) -> list[Blo
         if algorithm == reference:
             return "(reference)"
         pooled = comparisons.get(f"{algorithm} - {reference}", {}).get(PERSONALIZED, {}).get(metric, {}).get("pooled")
-        return _pooled(pooled)
+        return _pooled(pooled, with_devices=metric.startswith(ADVERSARIAL_ACC))
 
     threats = _threats(figures)
     with_reference = reference is not None and reference in figures
@@ -85,6 +87,9 @@ def benchmark_blocks(summary: dict[str, Any], reference: str | None) -> list[Blo
                           for algorithm, phases in figures.items()])]
         if with_reference:
             blocks += [Heading(f"Under attack after personalization, minus {reference} (paired per device)", 3),
+                       Paragraph(f"On the devices where neither model is constant (n of them, pooled over seeds): "
+                                 "a model that predicts one class for a device's texts cannot show robustness "
+                                 "there, so each pair is compared where both can."),
                        Table(["algorithm", *threats],
                              [[algorithm, *(against(algorithm, f"{ADVERSARIAL_ACC}[{t}]") for t in threats)]
                               for algorithm in figures])]
