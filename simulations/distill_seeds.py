@@ -19,7 +19,8 @@ them to ``seeds.md`` / ``seeds.json`` beside the first folder.
 
 When the studies measured explanations it also writes the explanation table per distillation
 variant (``explanations_seeds.md`` / ``.json``): for every row the studies share (teacher, CE, KD,
-KD+FM, full, ...), agreement with the teacher (Spearman, top-k overlap) and faithfulness (deletion
+KD+FM, full, ...), agreement with the teacher (Spearman, top-k overlap, and the top-5 overlap
+unrelated attributions would reach on the same texts: Spearman's is 0) and faithfulness (deletion
 and insertion AUC, attributed minus random; faithful is deletion < 0 and insertion > 0), each as
 its mean over seeds with the standard deviation and the per-seed values, and the per-seed change
 in Spearman over the KD-only student.
@@ -34,8 +35,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from distill_study import markdown
+from distill_study import markdown, slug
 
+from fedrobust.evaluation.agreement import chance_top_k
 from fedrobust.evaluation.metrics import with_current_names  # simulations/ is on the path when a script here runs
 
 # summarised across seeds; each seed's McNemar p is shown but not averaged (a mean p-value means nothing)
@@ -77,6 +79,18 @@ def seed_row(study_dir: Path) -> dict[str, Any]:
 
 EXPLANATION_COLUMNS = ["expl_spearman", "expl_top5", "deletion_auc_diff", "insertion_auc_diff"]
 KD_ROW = "student KD"
+CHANCE = "expl_top5_chance"  # top-5 overlap of attributions unrelated to the teacher's, on the same texts
+
+
+def chance_top5(study_dir: Path, label: str) -> float:
+    """What unrelated attributions would score in top-5 overlap on the texts this row was compared on
+    (its agreement CSV's token counts); NaN when the row has none."""
+    path = study_dir / "explanations" / f"{slug(label)}_agreement.csv"
+    if not path.is_file():
+        return float("nan")
+    with path.open() as handle:
+        counts = [int(r["num_tokens"]) for r in csv.DictReader(handle) if r["top5_overlap"] not in ("", "nan")]
+    return chance_top_k(counts, 5)
 
 
 def study_rows(study_dir: Path) -> dict[str, dict[str, Any]]:
@@ -93,9 +107,11 @@ def explanation_table(studies: list[Path]) -> list[dict[str, Any]]:
     lines = []
     for label in labels:
         line: dict[str, Any] = {"row": label, "seeds": len(tables)}
-        for column in EXPLANATION_COLUMNS + ["spearman_vs_kd"]:
+        for column in EXPLANATION_COLUMNS + [CHANCE, "spearman_vs_kd"]:
             if column == "spearman_vs_kd":
                 values = [_number(t[label], "expl_spearman") - _number(t.get(KD_ROW), "expl_spearman") for t in tables]
+            elif column == CHANCE:
+                values = [chance_top5(d, label) for d in studies]
             else:
                 values = [_number(t[label], column) for t in tables]
             measured = [v for v in values if v == v]

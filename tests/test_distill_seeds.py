@@ -78,6 +78,13 @@ def test_the_explanation_table_gives_every_variant_over_seeds(tmp_path, monkeypa
     assert full["expl_spearman_per_seed"] == "+0.100 / +0.200 / +0.300"
     assert full["spearman_vs_kd"] == pytest.approx(0.1) and kd["spearman_vs_kd"] == 0
     assert teacher["expl_spearman"] != teacher["expl_spearman"]  # the teacher is not compared with itself
+    assert teacher["expl_top5_chance"] != teacher["expl_top5_chance"] and full["expl_top5_chance"] != full["expl_top5_chance"]
+    for k, study in enumerate(studies):  # the chance overlap comes from the token counts of the compared texts
+        (study / "explanations").mkdir()
+        (study / "explanations" / "student_full_agreement.csv").write_text(
+            "example_index,target,num_tokens,spearman,top5_overlap\n0,1,4,0.5,1.0\n1,0,20,0.1,0.4\n2,0,10,nan,nan\n")
+    full = {line["row"]: line for line in distill_seeds.explanation_table(studies)}["student full"]
+    assert full["expl_top5_chance"] == pytest.approx((1.0 + 5 / 20) / 2)
     assert teacher["deletion_auc_diff"] == pytest.approx(-0.3) and teacher["deletion_auc_diff_sd"] == 0
     monkeypatch.setattr(sys, "argv", ["distill_seeds.py", *map(str, studies)])
     distill_seeds.main()

@@ -123,3 +123,16 @@ def test_explanation_agreement_self_and_other() -> None:
     _, different = explanation_agreement(model, other, tokenizer, TEXTS, k=3)
     assert different["mean_spearman"] < 0.9
     assert len(rows) == len(TEXTS) and rows[0]["num_tokens"] == len(TEXTS[0].split())
+
+
+def test_chance_top_k_is_the_overlap_of_unrelated_rankings() -> None:
+    from fedrobust.evaluation.agreement import chance_top_k, top_k_overlap
+
+    assert chance_top_k([3, 20], k=5) == pytest.approx((1.0 + 5 / 20) / 2)  # a short text overlaps fully
+    rng = np.random.default_rng(0)
+    measured = np.mean([top_k_overlap(rng.random(20), rng.random(20), 5) for _ in range(4000)])
+    assert measured == pytest.approx(chance_top_k([20], k=5), abs=0.01)
+    tokenizer = WordTokenizer(VOCABULARY)
+    _, summary = explanation_agreement(BagOfWordsClassifier(tokenizer.vocab_size, dim=8),
+                                       BagOfWordsClassifier(tokenizer.vocab_size, dim=8), tokenizer, TEXTS, k=3)
+    assert summary["chance_top3_overlap"] == pytest.approx(np.mean([min(3, len(t.split())) / len(t.split()) for t in TEXTS]))

@@ -86,13 +86,23 @@ def compare_attributions(
 
 def agreement_summary(rows: Sequence[dict[str, Any]], *, k: int, use_magnitude: bool = True, seed: int = 0
                       ) -> dict[str, Any]:
-    """Means of the rows' Spearman and top-k overlap (nan rows left out) with bootstrap 95% intervals."""
+    """Means of the rows' Spearman and top-k overlap (nan rows left out) with bootstrap 95% intervals,
+    and what attributions unrelated to the other model's would score: Spearman 0 and, per text of n
+    tokens, a top-k overlap of min(k, n) / n on average (``chance_top<k>_overlap``)."""
     summary: dict[str, Any] = {"num_examples": len(rows), "k": k, "use_magnitude": use_magnitude}
     for key in ("spearman", f"top{k}_overlap"):
         values = [r[key] for r in rows if not math.isnan(r[key])]
         summary[f"mean_{key}"] = float(np.mean(values)) if values else math.nan
         summary[f"mean_{key}_ci95"] = list(bootstrap_mean_interval(values, seed=seed))
+    summary[f"chance_top{k}_overlap"] = chance_top_k([r["num_tokens"] for r in rows if not math.isnan(r[f"top{k}_overlap"])], k)
     return summary
+
+
+def chance_top_k(token_counts: Sequence[int], k: int) -> float:
+    """The expected top-k overlap of two unrelated rankings, averaged over texts: min(k, n) / n for a
+    text of n tokens (a text of at most k tokens overlaps fully)."""
+    counts = [n for n in token_counts if n > 0]
+    return float(np.mean([min(k, n) / n for n in counts])) if counts else math.nan
 
 
 def explanation_agreement(
