@@ -87,7 +87,7 @@ def benchmark_blocks(summary: dict[str, Any], reference: str | None) -> list[Blo
                           for algorithm, phases in figures.items()])]
         if with_reference:
             blocks += [Heading(f"Under attack after personalization, minus {reference} (paired per device)", 3),
-                       Paragraph(f"On the devices where neither model is constant (n of them, pooled over seeds): "
+                       Paragraph("On the devices where neither model is constant (n of them, pooled over seeds): "
                                  "a model that predicts one class for a device's texts cannot show robustness "
                                  "there, so each pair is compared where both can."),
                        Table(["algorithm", *threats],
