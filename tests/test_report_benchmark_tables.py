@@ -71,9 +71,10 @@ def write_seed_run(folder, changes):
     """A bare simulation folder (clients.csv) of one algorithm whose devices measured explanation
     agreement: global Spearman 0.5 on every device, personalized 0.5 + the device's change."""
     folder.mkdir(parents=True)
-    header = "client_id,algorithm,phase,n_test,natural_acc,majority_acc,constant,expl_spearman,expl_top5,expl_n\n"
-    lines = [f"{d},fedavg_ft,global,4,0.75,0.5,0,0.5,0.6,4\n" for d in range(len(changes))]
-    lines += [f"{d},fedavg_ft,personalized,4,0.75,0.5,0,{0.5 + c},0.6,4\n" for d, c in enumerate(changes)]
+    header = ("client_id,algorithm,phase,n_train,n_test,natural_acc,adversarial_acc,majority_acc,constant,"
+              "expl_spearman,expl_top5,expl_n\n")
+    lines = [f"{d},fedavg_ft,global,12,4,0.75,0.5,0.5,0,0.5,0.6,4\n" for d in range(len(changes))]
+    lines += [f"{d},fedavg_ft,personalized,12,4,0.75,0.5,0.5,0,{0.5 + c},0.6,4\n" for d, c in enumerate(changes)]
     (folder / "clients.csv").write_text(header + "".join(lines))
 
 
@@ -94,3 +95,18 @@ def test_explanation_agreement_across_seeds_pools_each_devices_change(tmp_path):
     explained = tables(benchmark_blocks(summary, None))[-1]
     assert explained.header[1] == "agreement" and [r[1] for r in explained.rows] == ["expl_spearman", "expl_top5"]
     assert explained.rows[0][2] == "0.500 ± 0.000 → 0.400 ± 0.000"
+
+
+def test_the_report_command_tables_runs_as_seeds_of_one_study(tmp_path, capsys):
+    from fedrobust.cli.main import main
+
+    write_seed_run(tmp_path / "seed-0", [-0.2, -0.1, 0.0])
+    write_seed_run(tmp_path / "seed-3", [-0.4, -0.1, 0.2])
+    runs = [str(tmp_path / "seed-0"), str(tmp_path / "seed-3")]
+    assert main(["report", *runs, "--across-seeds", "--out", str(tmp_path / "both")]) == 0
+    markdown = (tmp_path / "both" / "report.md").read_text()
+    assert "## Benchmark across seeds (0, 3)" in markdown and "| fedavg_ft | expl_spearman | 0.500 ± 0.000 → 0.400" in markdown
+    assert main(["report", *runs, "--out", str(tmp_path / "plain")]) == 0  # without the flag: no seed tables
+    assert "Benchmark across seeds" not in (tmp_path / "plain" / "report.md").read_text()
+    assert main(["report", runs[0], runs[0], "--across-seeds", "--out", str(tmp_path / "twice")]) == 2
+    assert "the same seed" in capsys.readouterr().err
