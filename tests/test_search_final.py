@@ -30,6 +30,7 @@ def tiny_search_mapping(run_dir):
         "candidates": 7, "strategy": {"name": "successive_halving", "options": {"eta": 2, "min_budget": 0.25}},
         "evaluation": {"examples": 6, "latency_examples": 3, "test_examples": 6},
         "selection": {"on_wide": "warn"},  # a tiny validation set: intervals far wider than 0.03
+        "feasible": {"val_constant": 1},  # 2 epochs on the tiny data: most students predict one class
         "final": {"seeds": [0, 1], "examples": 6,
                   "attacks": [{"attack": "fast_deepwordbug", "word_budgets": [0.25], "max_queries": 50},
                               {"attack": "fast_pwws", "word_budgets": [0.25], "max_queries": 50}]},

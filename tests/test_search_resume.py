@@ -52,7 +52,7 @@ class FakeEvaluator:
         params = build_student(config.pop("name"), num_labels=2, vocab_size=500, **config).num_parameters()
         noise = random.Random(student_key(student)).random()
         return {"val_natural_acc": 0.5 + 0.3 * noise, "val_adversarial_acc": 0.4 * (1 - noise) + params * 1e-6,
-                "params": params}
+                "params": params, "val_constant": 0}
 
 
 def search_config(tmp_path, strategy, **changes):
@@ -178,6 +178,7 @@ def test_real_search_cli_writes_front_exports_and_resumes(tiny_run, tmp_path, ca
         "strategy": {"name": "evolution", "options": {"population": 2, "offspring": 1}},
         "evaluation": {"examples": 6, "latency_examples": 3, "test_examples": 6},
         "selection": {"on_wide": "warn"},  # 13 validation texts: far from a +/-0.03 interval
+        "feasible": {"val_constant": 1},  # 2 epochs on 72 texts: most students predict one class
         "export": {"prefer": "val_adversarial_acc"},
     }))
     out, exported = tmp_path / "out", tmp_path / "chosen"
@@ -192,6 +193,8 @@ def test_real_search_cli_writes_front_exports_and_resumes(tiny_run, tmp_path, ca
         assert 0.0 <= entry["metrics"]["val_adversarial_acc"] <= entry["metrics"]["val_natural_acc_attacked"] <= 1.0
         assert 0.0 <= entry["metrics"]["val_natural_acc"] <= 1.0
         assert entry["metrics"]["val_attacked"] == 6 and entry["metrics"]["params"] > 0
+        share = entry["metrics"]["val_top_class_share"]  # the constant-model flag from the same predictions
+        assert 0.5 <= share <= 1.0 and entry["metrics"]["val_constant"] == int(share >= 0.9)
         assert "test" not in entry
     assert pareto["exported"]["key"] in {e["key"] for e in pareto["front"]}
     model, tok = load_model(exported)

@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from fedrobust.search.execution import Executor, LocalExecutor, Trial, worker_local
 from fedrobust.search.fidelity import Fidelity, fidelity_key
@@ -79,9 +79,10 @@ class Archive:
     def __init__(
         self, space: SearchSpace, store: CandidateStore, evaluator: Evaluator, budget: int,
         on_entry: Callable[["Archive"], None] | None = None, executor: Executor | None = None,
-        full: Fidelity | None = None,
+        full: Fidelity | None = None, required: Sequence[str] = (),
     ) -> None:
         self.space, self.store, self.evaluator, self.budget = space, store, evaluator, budget
+        self.required = tuple(required)  # metrics a stored result must have to be read back (else: evaluated again)
         self.entries: list[Entry] = []
         self.on_entry = on_entry
         self.executor = executor or LocalExecutor(threads=1)
@@ -131,17 +132,20 @@ class Archive:
             yield i, entry
 
     def _stored(self, key: str) -> dict[str, Any] | None:
-        """The stored result of a candidate; a damaged one counts as an interrupted evaluation."""
+        """The stored result of a candidate; a damaged one counts as an interrupted evaluation, and
+        one measured without a metric this search selects on (an older evaluator) is measured again."""
         try:
             record = self.store.load(key)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            record, problem = None, f"not readable JSON ({exc})"
+            record, problem = None, f"is damaged: not readable JSON ({exc})"
         else:
             complete = record is None or isinstance(record, dict) and isinstance(record.get("metrics"), dict)
-            problem = None if complete else "it holds no metrics object"
+            problem = None if complete else "is damaged: it holds no metrics object"
+            lacking = [m for m in self.required if complete and record is not None and m not in record["metrics"]]
+            if lacking:
+                problem = f"was measured without {', '.join(lacking)}, which this search selects on"
         if problem:
-            log.warning("%s is damaged: %s; evaluating candidate %s again", self.store.dir_for(key) / RESULT_FILE,
-                        problem, key)
+            log.warning("%s %s; evaluating candidate %s again", self.store.dir_for(key) / RESULT_FILE, problem, key)
             return None
         return record
 

@@ -52,9 +52,10 @@ from fedrobust.search.strategy import SEARCH_STRATEGIES, SearchStrategy
 # direction is better; bounds on a metric (feasible, export.at_least) follow that direction.
 METRIC_GOALS = {
     "val_natural_acc": "max", "val_adversarial_acc": "max", "val_natural_acc_attacked": "max",
-    "val_attack_success_rate": "min", "params": "min", "bytes_fp32": "min", "bytes_int8": "min", "latency_ms": "min",
+    "val_attack_success_rate": "min", "val_top_class_share": "min", "val_constant": "min", "params": "min", "bytes_fp32": "min", "bytes_int8": "min", "latency_ms": "min",
 }
 METRICS = tuple(METRIC_GOALS)
+NOT_CONSTANT = ("val_constant", 0.0)  # the bound every search applies unless `feasible` sets val_constant
 DEFAULT_OBJECTIVES = [
     {"metric": "val_natural_acc", "goal": "max"},
     {"metric": "val_adversarial_acc", "goal": "max"},
@@ -108,8 +109,9 @@ class SearchConfig:
     candidates: int = 16
     objectives: list[dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_OBJECTIVES))
     # Bounds a candidate must meet to be on the front / to survive in evolution, e.g.
-    # {val_natural_acc: 0.6}: a near-constant classifier "survives" every attack and would
-    # otherwise own the robustness end of the front. Minimised metrics (params) get a ceiling.
+    # {val_natural_acc: 0.7}; minimised metrics (params) get a ceiling. A near-constant classifier
+    # "survives" every attack and would own the robustness end of the front: it is infeasible
+    # whatever this holds (feasible_limits).
     feasible: dict[str, float] = field(default_factory=dict)
     evaluation: EvaluationSection = field(default_factory=EvaluationSection)
     reference: bool = True  # also score the base config's (hand-designed) student, outside the budget
@@ -141,8 +143,15 @@ class SearchConfig:
     def objective_list(self) -> list[Objective]:
         return [Objective(o["metric"], o.get("goal", "max")) for o in self.objectives]
 
+    def feasible_limits(self) -> dict[str, float]:
+        """`feasible` with EVALUATION.md's constant-model rule first: a candidate that predicts one
+        class for >= 90% of the validation texts is never feasible (`feasible: {val_constant: 1}`
+        lifts it). The evaluator's val_constant flag decides it, so the rule holds even where the
+        majority-label rate is above a `val_natural_acc` floor."""
+        return {NOT_CONSTANT[0]: NOT_CONSTANT[1], **self.feasible}
+
     def bounds(self) -> list[Bound]:
-        return bounds_of(self.feasible)
+        return bounds_of(self.feasible_limits())
 
     def full_fidelity(self) -> Fidelity:
         """The full per-candidate budget: the base distill config's epochs, every training row."""

@@ -5,6 +5,9 @@ then measure it on the validation texts (held out of the public train split), ne
     val_adversarial_acc        accuracy under the first threat of `evaluation.attacks` on a seeded sample of
                                `evaluation.examples` of them
     val_natural_acc_attacked   natural accuracy on that sample
+    val_top_class_share        the share of validation texts predicted as the most predicted class
+    val_constant               1 when that share is >= 0.9 (CONSTANT_SHARE): a (near-)constant classifier,
+                               which no attack can flip; the search holds it infeasible (SearchConfig.bounds)
     val_attack_success_rate, val_attacked (texts attacked), val_examples (validation texts)
     params, bytes_fp32, bytes_int8, latency_ms (batch 1, the search's torch threads)
 
@@ -29,8 +32,11 @@ from fedrobust.distill.measure import latency_ms, size_bytes
 from fedrobust.distill.pipeline import (
     STUDENT_DIR, DistillInputs, build_fitted_student, build_objectives, load_inputs, train_and_compress,
 )
-from fedrobust.evaluation import AttackEvalConfig, accuracy, evaluate_attack
-from fedrobust.evaluation.metrics import ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, N_ATTACKED, NATURAL_ACC
+from fedrobust.evaluation import AttackEvalConfig, evaluate_attack
+from fedrobust.evaluation.measure import natural_metrics
+from fedrobust.evaluation.metrics import (
+    ADVERSARIAL_ACC, ATTACK_SUCCESS_RATE, CONSTANT, N_ATTACKED, NATURAL_ACC, TOP_CLASS_SHARE,
+)
 from fedrobust.models import load_model, save_model
 from fedrobust.models.io import FP32_WEIGHTS
 from fedrobust.search.config import EvaluationSection
@@ -40,13 +46,16 @@ from fedrobust.search.fidelity import Fidelity, apply_epochs, subsample_rows
 def attacked_metrics(
     model: Any, tokenizer: Any, texts: list[str], labels: list[int], settings: AttackEvalConfig, seed: int, prefix: str,
 ) -> dict[str, float]:
-    """Natural accuracy on every text and the primary threat's numbers on its seeded sample, named
-    ``<prefix>_*``."""
+    """Natural accuracy and the prediction profile on every text and the primary threat's numbers
+    on its seeded sample, named ``<prefix>_*``."""
     threat, budget = settings.primary
     _, attack = evaluate_attack(model, tokenizer, texts, labels, attack=threat.attack, examples=settings.examples,
                                 max_queries=threat.max_queries, seed=seed, **threat.options(budget))
+    natural = natural_metrics(model, tokenizer, texts, labels, profile=True)
     return {
-        f"{prefix}_{NATURAL_ACC}": accuracy(model, tokenizer, texts, labels),
+        f"{prefix}_{NATURAL_ACC}": natural[NATURAL_ACC],
+        f"{prefix}_{TOP_CLASS_SHARE}": natural[TOP_CLASS_SHARE],
+        f"{prefix}_{CONSTANT}": int(natural[CONSTANT]),
         f"{prefix}_{ADVERSARIAL_ACC}": float(attack[ADVERSARIAL_ACC]),
         f"{prefix}_{NATURAL_ACC}_attacked": float(attack[NATURAL_ACC]),  # natural accuracy on the attacked sample
         f"{prefix}_{ATTACK_SUCCESS_RATE}": float(attack[ATTACK_SUCCESS_RATE]),

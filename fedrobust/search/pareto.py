@@ -86,6 +86,10 @@ class Bound:
 
     def shortfall(self, metrics: Mapping[str, Any]) -> float:
         """0 when met, else how far off relative to the bound (comparable across metrics)."""
+        if self.metric not in metrics:
+            raise ValueError(f"a candidate's metrics have no {self.metric!r}, which a feasibility bound needs; "
+                             f"they have {', '.join(sorted(metrics))} (an evaluator must report every metric "
+                             "the search selects on)")
         gap = self.value - float(metrics[self.metric]) if self.goal == "max" else float(metrics[self.metric]) - self.value
         return max(0.0, gap) / (abs(self.value) or 1.0)
 

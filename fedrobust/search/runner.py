@@ -127,7 +127,7 @@ def run_search(
     executor = executor or make_executor(config.execution, config.threads)
     try:
         archive = Archive(space, store, evaluator, config.candidates, on_entry=lambda a: _write_candidates(a, out_dir),
-                          executor=executor, full=full)
+                          executor=executor, full=full, required=[o.metric for o in objectives] + [b.metric for b in bounds])
         log.info("search %s: %d evaluations over %d distinct students on %s", config.strategy.name, config.candidates,
                  space.size(), config.execution.backend)
         strategy.run(space, archive, objectives, bounds, random.Random(config.seed))
@@ -160,7 +160,7 @@ def run_search(
         "validation_sizes": sizes,
         "planned_half_width": planned,
         "wider_than_max_interval": wide,  # measured: keys whose selected accuracies are less precise than planned
-        "feasible": config.feasible,
+        "feasible": config.feasible_limits(),
         "out_of_bounds": [e["key"] for e in entries if violation(e["metrics"], bounds) > 0],
         "front": front,
         "reference": reference,
