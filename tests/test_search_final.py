@@ -73,3 +73,15 @@ def test_search_final_retrains_scores_judges_and_reuses(tiny_run, tmp_path, caps
     again = search_final(out, {"final.seeds": [0, 1]})
     assert [p.stat().st_mtime_ns for p in scores] == stamps  # nothing re-trained
     assert again["students"] == final["students"]
+
+
+def test_the_verdict_states_the_budget_it_trained_at():
+    from fedrobust.search.final import _budget
+
+    class Config:
+        final = type("Final", (), {"distill": None})()
+        distill = {"train": {"epochs": 4, "use_augmented": False, "max_augmented_copies": 12}}
+
+    assert _budget(Config(), [0, 1]) == "the full distill budget: 4 epochs, no teacher-labelled copies, seeds 0, 1"
+    Config.distill = {"train": {"epochs": 4, "max_augmented_copies": 12}}
+    assert "12 teacher-labelled copies per text" in _budget(Config(), [0])

@@ -145,8 +145,9 @@ def search_final(out_dir: str | Path, overrides: dict[str, Any] | None = None) -
 def _budget(config: SearchConfig, seeds: list[int]) -> str:
     base = config.final.distill if config.final.distill is not None else config.distill
     train = base.get("train") or {}
-    return (f"the full distill budget: {train.get('epochs', '?')} epochs, {train.get('max_augmented_copies', 'all')} "
-            f"teacher-labelled copies per text, seeds {', '.join(map(str, seeds))}")
+    copies = ("no teacher-labelled copies" if train.get("use_augmented") is False
+              else f"{train.get('max_augmented_copies', 'all')} teacher-labelled copies per text")
+    return f"the full distill budget: {train.get('epochs', '?')} epochs, {copies}, seeds {', '.join(map(str, seeds))}"
 
 
 def summarize(config: SearchConfig, members: list[dict[str, Any]], scores: dict[tuple[str, int], dict[str, Any]],
