@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 
 from fedrobust.federated.algorithms.fedala import LOCAL_PREFIX, device_state, merge
+from fedrobust.federated.client_state import ClientStateStore
 
 
 def _relative_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], names: list[str]) -> float:
@@ -37,17 +38,22 @@ def final_global(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(rounds[-1]))
 
 
+def device_keys(run_dir: Path) -> list[str]:
+    """The devices that saved state in the federation (their client_state folders)."""
+    return sorted(p.name for p in (run_dir / "client_state").glob("*") if p.is_dir())
+
+
 def device_rows(run_dir: Path) -> list[dict[str, float]]:
     """Per device with a local model: W's mean per tensor, share of W below 0.999, both distances."""
     global_weights = final_global(run_dir)
     rows = []
-    for device in sorted(p for p in (run_dir / "client_state").glob("*") if p.is_dir()):
-        saves = sorted(device.glob("round_*.safetensors"))
-        if not saves:
+    for key in device_keys(run_dir):
+        saved = ClientStateStore(run_dir, key).load(before_round=sys.maxsize)  # its last save
+        if saved is None:
             continue
-        saved = load_file(str(saves[-1]))
         if not any(k.startswith(LOCAL_PREFIX) for k in saved):
-            raise SystemExit(f"{saves[-1]} holds no FedALA local model: is {run_dir} a fedala federation?")
+            raise SystemExit(f"{run_dir}/client_state/{key} holds no FedALA local model: is {run_dir} a fedala "
+                             "federation?")
         local, weights = device_state(saved)
         if not weights:
             continue
@@ -67,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path, help="a fedala federation's folder (checkpoints/, client_state/)")
     args = parser.parse_args(argv)
     rows = device_rows(args.run_dir)
-    devices = len([p for p in (args.run_dir / "client_state").glob("*") if p.is_dir()])
-    print(f"{len(rows)} of {devices} devices with state kept a local model and merge weights")
+    print(f"{len(rows)} of {len(device_keys(args.run_dir))} devices with state kept a local model and merge weights")
     if not rows:
         return 1
     for column in rows[0]:

@@ -141,9 +141,10 @@ class Archive:
         else:
             complete = record is None or isinstance(record, dict) and isinstance(record.get("metrics"), dict)
             problem = None if complete else "is damaged: it holds no metrics object"
-            lacking = [m for m in self.required if complete and record is not None and m not in record["metrics"]]
-            if lacking:
-                problem = f"was measured without {', '.join(lacking)}, which this search selects on"
+            if complete and record is not None:
+                lacking = [m for m in self.required if m not in record["metrics"]]
+                if lacking:
+                    problem = f"was measured without {', '.join(lacking)}, which this search selects on"
         if problem:
             log.warning("%s %s; evaluating candidate %s again", self.store.dir_for(key) / RESULT_FILE, problem, key)
             return None

@@ -52,10 +52,11 @@ from fedrobust.search.strategy import SEARCH_STRATEGIES, SearchStrategy
 # direction is better; bounds on a metric (feasible, export.at_least) follow that direction.
 METRIC_GOALS = {
     "val_natural_acc": "max", "val_adversarial_acc": "max", "val_natural_acc_attacked": "max",
-    "val_attack_success_rate": "min", "val_top_class_share": "min", "val_constant": "min", "params": "min", "bytes_fp32": "min", "bytes_int8": "min", "latency_ms": "min",
+    "val_attack_success_rate": "min", "val_top_class_share": "min", "val_constant": "min",
+    "params": "min", "bytes_fp32": "min", "bytes_int8": "min", "latency_ms": "min",
 }
 METRICS = tuple(METRIC_GOALS)
-NOT_CONSTANT = ("val_constant", 0.0)  # the bound every search applies unless `feasible` sets val_constant
+NOT_CONSTANT = {"val_constant": 0.0}  # the bound every search applies unless `feasible` sets val_constant
 DEFAULT_OBJECTIVES = [
     {"metric": "val_natural_acc", "goal": "max"},
     {"metric": "val_adversarial_acc", "goal": "max"},
@@ -148,7 +149,7 @@ class SearchConfig:
         class for >= 90% of the validation texts is never feasible (`feasible: {val_constant: 1}`
         lifts it). The evaluator's val_constant flag decides it, so the rule holds even where the
         majority-label rate is above a `val_natural_acc` floor."""
-        return {NOT_CONSTANT[0]: NOT_CONSTANT[1], **self.feasible}
+        return {**NOT_CONSTANT, **self.feasible}
 
     def bounds(self) -> list[Bound]:
         return bounds_of(self.feasible_limits())
